@@ -1,0 +1,72 @@
+"""labkit: a hands-on lab kit for webhooks and services in Docker.
+
+Notebooks use this one surface: ``import labkit`` and the names in ``__all__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import events, signing
+from .doctor import doctor
+from .errors import (
+    BlockedAddressError,
+    DeliveryError,
+    ExerciseError,
+    LabkitError,
+    ReceiverError,
+    SignatureError,
+    StoreError,
+)
+from .events import Event
+from .receiver import Receiver
+from .runtime import choose as choose_runtime
+from .sender import Outcome, redeliver, send
+from .store import Delivery, DeliveryLog
+
+__version__ = "0.1.0"
+
+# Widgets and exercises pull in ipywidgets; load them only when a notebook asks, so the
+# command line (``labkit listen``) starts fast.
+_LAZY = {
+    "Inspector": ("labkit.widgets", "Inspector"),
+    "inspect": ("labkit.widgets", "inspect"),
+    "exercises": ("labkit.exercises", None),
+    "widgets": ("labkit.widgets", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(module_name)
+        return module if attr is None else getattr(module, attr)
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+
+
+__all__ = [
+    "BlockedAddressError",
+    "Delivery",
+    "DeliveryError",
+    "DeliveryLog",
+    "Event",
+    "ExerciseError",
+    "Inspector",
+    "LabkitError",
+    "Outcome",
+    "Receiver",
+    "ReceiverError",
+    "SignatureError",
+    "StoreError",
+    "choose_runtime",
+    "doctor",
+    "events",
+    "exercises",
+    "inspect",
+    "redeliver",
+    "send",
+    "signing",
+    "widgets",
+]

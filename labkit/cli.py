@@ -1,0 +1,186 @@
+"""The ``labkit`` command: listen, trigger, deliveries, redeliver, doctor, lab."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import LabkitError
+
+
+def _options(pairs: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise LabkitError(f"--set expects KEY=VALUE, got {pair!r}.")
+        try:
+            out[key.replace("-", "_")] = json.loads(value)
+        except ValueError:
+            out[key.replace("-", "_")] = value
+    return out
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .receiver import Receiver, secret_from_env
+
+    secret = args.secret or secret_from_env()
+    rx = Receiver(secret=secret, host=args.host, port=args.port, db=args.db,
+                  max_body=args.max_body)
+    print(f"labkit receiver on http://{args.host}:{args.port}  log: {args.db}  "
+          f"secret: {'set' if secret else 'NOT set (deliveries are not verified)'}", flush=True)
+    config = uvicorn.Config(rx.app, host=args.host, port=args.port, log_level="warning",
+                            access_log=False, lifespan="off", loop=args.loop, http=args.http,
+                            backlog=2048)
+    uvicorn.Server(config).run()
+    rx.dispatcher.stop()
+    return 0
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    from . import events
+    from .sender import send
+
+    options = _options(args.set or [])
+    for name in ("repo", "ref", "tag", "action"):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    if args.delivery_id:
+        options["delivery_id"] = args.delivery_id
+    event = events.build(args.kind, **options)
+    secret = args.secret or os.environ.get("LABKIT_WEBHOOK_SECRET") or None
+    outcome = send(event, args.to, secret=secret, retries=args.retries, backoff=args.backoff,
+                   timeout=args.timeout, allow_private=args.allow_private or None)
+    for a in outcome.attempts:
+        print(f"attempt {a.number}: {a.status if a.status is not None else a.error} "
+              f"({a.duration_ms:.0f} ms)")
+    print(f"{event.kind} {event.delivery_id} -> {outcome.url}: "
+          f"{'delivered' if outcome.ok else 'FAILED'}")
+    if outcome.response and not args.quiet:
+        print(outcome.response)
+    return 0 if outcome.ok else 1
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    from .sender import default_log
+
+    rows = default_log().recent(args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("No deliveries sent yet: try `labkit trigger github.ping --to URL`.")
+    for r in rows:
+        status = r["status"] if r["status"] is not None else r["error"]
+        print(f"{r['sent_at']}  {r['delivery_id']}  {r['kind']:<22} #{r['attempt']}  {status}  "
+              f"{r['url']}")
+    return 0
+
+
+def cmd_redeliver(args: argparse.Namespace) -> int:
+    from .sender import redeliver
+
+    secret = args.secret or os.environ.get("LABKIT_WEBHOOK_SECRET") or None
+    outcome = redeliver(args.delivery_id, to=args.to, secret=secret, retries=args.retries,
+                        allow_private=args.allow_private or None)
+    print(f"{outcome.kind} {outcome.delivery_id} -> {outcome.url}: "
+          f"{'delivered' if outcome.ok else 'FAILED'} (HTTP {outcome.status})")
+    return 0 if outcome.ok else 1
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import doctor
+
+    report = doctor()
+    print(report)
+    return 0 if report.ok else 1
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from .lab import run_lab
+
+    return run_lab(port=args.port, open_browser=not args.no_browser)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="labkit", description="A hands-on lab kit for webhooks "
+                                "and services in Docker.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("listen", help="run the webhook receiver")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--secret", help="verification secret (default: $LABKIT_WEBHOOK_SECRET)")
+    s.add_argument("--db", default="deliveries.db", help="SQLite delivery log")
+    s.add_argument("--max-body", type=int, default=25 * 1024 * 1024)
+    s.add_argument("--loop", default="auto", help="asyncio, uvloop or auto")
+    s.add_argument("--http", default="auto", help="h11, httptools or auto")
+    s.set_defaults(func=cmd_listen)
+
+    s = sub.add_parser("trigger", help="send one event of the catalog (e.g. github.push)")
+    s.add_argument("kind", help="SOURCE.EVENT, e.g. github.push, dockerhub.push, "
+                                "alertmanager.firing")
+    s.add_argument("--to", required=True, help="receiver URL (base or full hook URL)")
+    s.add_argument("--secret", help="signing key or token (default: $LABKIT_WEBHOOK_SECRET)")
+    s.add_argument("--repo")
+    s.add_argument("--ref")
+    s.add_argument("--tag")
+    s.add_argument("--action")
+    s.add_argument("--delivery-id")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any other builder option (JSON values allowed)")
+    s.add_argument("--retries", type=int, default=4)
+    s.add_argument("--backoff", type=float, default=0.5, help="first backoff in seconds")
+    s.add_argument("--timeout", type=float, default=10.0)
+    s.add_argument("--allow-private", action="store_true")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_trigger)
+
+    s = sub.add_parser("deliveries", help="list sent deliveries and their attempts")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_deliveries)
+
+    s = sub.add_parser("redeliver", help="send a logged delivery again, same delivery id")
+    s.add_argument("delivery_id")
+    s.add_argument("--to")
+    s.add_argument("--secret")
+    s.add_argument("--retries", type=int, default=4)
+    s.add_argument("--allow-private", action="store_true")
+    s.set_defaults(func=cmd_redeliver)
+
+    s = sub.add_parser("doctor", help="preflight check for a lesson or a workshop")
+    s.set_defaults(func=cmd_doctor)
+
+    s = sub.add_parser("lab", help="open JupyterLab on the lessons")
+    s.add_argument("--port", type=int, default=8888)
+    s.add_argument("--no-browser", action="store_true")
+    s.set_defaults(func=cmd_lab)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        return int(args.func(args))
+    except LabkitError as exc:
+        print(f"labkit: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"labkit: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

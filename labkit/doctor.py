@@ -1,0 +1,109 @@
+"""The preflight check: everything a lesson needs, each line OK or what to do."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from . import runtime
+
+
+@dataclass(frozen=True)
+class Check:
+    """One preflight line."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = "OK  " if self.ok else "FIX "
+        text = f"{mark} {self.name:<16} {self.detail}"
+        return text + (f"\n      -> {self.fix}" if self.fix and not self.ok else "")
+
+
+@dataclass(frozen=True)
+class Report:
+    """All checks; ``ok`` when nothing needs fixing."""
+
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def __str__(self) -> str:
+        verdict = ("Everything is ready." if self.ok
+                   else "Fix the lines marked FIX, then run the check again.")
+        return "\n".join([*(c.line() for c in self.checks), "", verdict])
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_pretty_(self, p: object, cycle: bool) -> None:
+        p.text(str(self))  # type: ignore[attr-defined]
+
+
+PACKAGES = ("fastapi", "uvicorn", "httpx", "ipywidgets", "docker", "jupyterlab")
+
+
+def _python() -> Check:
+    v = sys.version_info
+    ok = v >= (3, 11)
+    return Check("python", ok, f"{v.major}.{v.minor}.{v.micro}",
+                 "install Python 3.11 or newer and re-create the .venv")
+
+
+def _packages() -> list[Check]:
+    out = []
+    for name in PACKAGES:
+        try:
+            out.append(Check(name, True, importlib.metadata.version(name)))
+        except importlib.metadata.PackageNotFoundError:
+            out.append(Check(name, False, "missing", "run ./dev lab again: it installs the kit"))
+    return out
+
+
+def _compose() -> Check:
+    for cmd in (["docker", "compose", "version", "--short"], ["docker-compose", "version", "--short"]):
+        if shutil.which(cmd[0]) is None:
+            continue
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0 and done.stdout.strip():
+            return Check("compose", True, f"{' '.join(cmd[:-2])} {done.stdout.strip()}")
+    return Check("compose", False, "not found",
+                 "install the Docker Compose plugin (docker compose) or docker-compose; "
+                 "lessons 04+ use the local runtime without it")
+
+
+def _port_free(port: int) -> Check:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return Check(f"port {port}", False, "in use",
+                         f"stop the program on port {port} (lsof -i :{port}) or let labkit pick "
+                         "a free port (port=0, the default)")
+    return Check(f"port {port}", True, "free")
+
+
+def doctor(ports: tuple[int, ...] = (8888,)) -> Report:
+    """Run every preflight check (``labkit doctor`` on the command line)."""
+    checks = [_python(), *_packages()]
+    engine = runtime.docker_engine_version()
+    checks.append(Check("docker engine", True, f"{engine} answers" if engine else
+                        "not answering: lessons use the local runtime (start Docker for real "
+                        "containers)"))
+    checks.append(_compose() if engine else Check("compose", True, "not needed without Docker"))
+    choice = runtime.choose()
+    checks.append(Check("runtime", True, str(choice)))
+    checks.extend(_port_free(p) for p in ports)
+    return Report(checks)

@@ -1,0 +1,622 @@
+"""The webhook receiver: verify raw bytes, log every request, dedupe, then run handlers off the request path."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import uvicorn
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from . import signing
+from .errors import ReceiverError, SignatureError, StoreError
+from .store import ACCEPTED, REJECTED, Delivery, DeliveryLog
+
+#: GitHub's own cap on payload size; larger requests get 413 without being buffered.
+DEFAULT_MAX_BODY = 25 * 1024 * 1024
+#: A body that takes longer than this to arrive gets 408 (slow-body protection).
+BODY_TIMEOUT = 10.0
+SOURCES = ("github", "dockerhub", "registry", "alertmanager", "engine", "standard")
+
+Handler = Callable[[Delivery], Any]
+
+
+class Rejected(Exception):
+    """A request the receiver answers with a 4xx (never a 5xx for bad input)."""
+
+    def __init__(self, status: int, reason: str, *, event: str | None = None,
+                 delivery_id: str | None = None, verified: bool = False) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+        self.event, self.delivery_id, self.verified = event, delivery_id, verified
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a receiver checks: secrets per source, body cap, timestamp tolerance."""
+
+    secrets: dict[str, list[str]]
+    max_body: int = DEFAULT_MAX_BODY
+    tolerance: int = signing.DEFAULT_TOLERANCE
+
+    @classmethod
+    def build(cls, secret: str | None, secrets: dict[str, str | list[str]] | None,
+              max_body: int, tolerance: int) -> Settings:
+        table: dict[str, list[str]] = {s: [secret] for s in SOURCES} if secret else {}
+        for source, value in (secrets or {}).items():
+            if source not in SOURCES:
+                raise ValueError(f"Unknown source {source!r}; use one of {', '.join(SOURCES)}.")
+            table[source] = [value] if isinstance(value, str) else list(value)
+        return cls(table, max_body, tolerance)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise Rejected(400, "Body is not UTF-8 JSON.") from None
+    except ValueError as exc:
+        raise Rejected(400, f"Body is not valid JSON: {exc}.") from None
+
+
+def _object(body: bytes) -> dict[str, Any]:
+    value = _json(body)
+    if not isinstance(value, dict):
+        raise Rejected(400, f"Body must be a JSON object, not {type(value).__name__}.")
+    return value
+
+
+def _content_type(headers: dict[str, str]) -> str:
+    return headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _bearer(settings: Settings, source: str, headers: dict[str, str]) -> bool:
+    tokens = settings.secrets.get(source)
+    if not tokens:
+        return False
+    offered = headers.get("authorization", "")
+    if not offered.lower().startswith("bearer "):
+        raise Rejected(401, "Missing 'Authorization: Bearer <token>' header; configure the sender's "
+                            "headers (registry) or http_config (Alertmanager) with the token.")
+    given = offered[7:].strip().encode()
+    if not any(hmac.compare_digest(given, t.encode()) for t in tokens):
+        raise Rejected(401, "Bearer token does not match.")
+    return True
+
+
+def _short_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:20]
+
+
+# --- one checker per source: (headers, query, body) -> (delivery id, event, verified) ---------
+
+def check_github(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
+                 ) -> tuple[str, str, bool]:
+    event, delivery_id = h.get("x-github-event"), h.get("x-github-delivery")
+    verified = False
+    if "github" in s.secrets:
+        try:
+            # Verify the raw bytes before anything is parsed.
+            for secret in s.secrets["github"]:
+                try:
+                    signing.verify_github(body, secret, h.get("x-hub-signature-256"),
+                                          h.get("x-hub-signature"))
+                    verified = True
+                    break
+                except SignatureError:
+                    if secret == s.secrets["github"][-1]:
+                        raise
+        except SignatureError as exc:
+            raise Rejected(401, str(exc), event=event, delivery_id=delivery_id) from None
+    if not event:
+        raise Rejected(400, "Missing X-GitHub-Event header.", delivery_id=delivery_id,
+                       verified=verified)
+    if not delivery_id:
+        raise Rejected(400, "Missing X-GitHub-Delivery header.", event=event, verified=verified)
+    ctype = _content_type(h)
+    try:
+        if ctype == "application/x-www-form-urlencoded":
+            form = parse_qs(body.decode(), strict_parsing=False)
+            if "payload" not in form:
+                raise Rejected(400, "Form body has no 'payload' field.")
+            _object(form["payload"][0].encode())
+        elif ctype in ("application/json", ""):
+            _object(body)
+        else:
+            raise Rejected(415, f"Content-Type {ctype!r} is not one GitHub sends: use "
+                                "application/json or application/x-www-form-urlencoded.")
+    except UnicodeDecodeError:
+        raise Rejected(400, "Form body is not UTF-8.", event=event,
+                       delivery_id=delivery_id, verified=verified) from None
+    except Rejected as exc:
+        exc.event, exc.delivery_id, exc.verified = event, delivery_id, verified
+        raise
+    return delivery_id, event, verified
+
+
+def check_dockerhub(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
+                    ) -> tuple[str, str, bool]:
+    verified = False
+    if "dockerhub" in s.secrets:
+        token = q.get("token", "").encode()
+        if not any(hmac.compare_digest(token, t.encode()) for t in s.secrets["dockerhub"]):
+            raise Rejected(401, "Missing or wrong ?token= in the webhook URL (Docker Hub cannot "
+                                "sign, so the URL carries the secret).", event="push")
+        verified = True
+    payload = _object(body)
+    if "state" in payload:
+        event = "callback"
+    elif isinstance(payload.get("push_data"), dict) and isinstance(payload.get("repository"), dict):
+        event = "push"
+    else:
+        raise Rejected(400, "Not a Docker Hub payload: expected 'push_data' and 'repository' "
+                            "objects (or a callback 'state').", verified=verified)
+    # Docker Hub sends no delivery id: the body itself identifies a push.
+    return "dh-" + _short_hash(body), event, verified
+
+
+def check_registry(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
+                   ) -> tuple[str, str, bool]:
+    verified = _bearer(s, "registry", h)
+    ctype = _content_type(h)
+    if ctype not in ("application/vnd.docker.distribution.events.v1+json",
+                     "application/vnd.docker.distribution.events.v2+json", "application/json"):
+        raise Rejected(415, f"Content-Type {ctype!r} is not a registry notification "
+                            "(application/vnd.docker.distribution.events.v1+json).",
+                       verified=verified)
+    events = _object(body).get("events")
+    if not isinstance(events, list) or not events or not all(isinstance(e, dict) for e in events):
+        raise Rejected(400, "Registry envelope must hold a non-empty 'events' list of objects.",
+                       verified=verified)
+    first = events[0]
+    action = str(first.get("action", "")) or None
+    if action is None:
+        raise Rejected(400, "Registry event has no 'action'.", verified=verified)
+    return str(first.get("id") or "reg-" + _short_hash(body)), action, verified
+
+
+def check_alertmanager(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
+                       ) -> tuple[str, str, bool]:
+    verified = _bearer(s, "alertmanager", h)
+    payload = _object(body)
+    status = payload.get("status")
+    if status not in ("firing", "resolved") or not isinstance(payload.get("alerts"), list):
+        raise Rejected(400, "Not an Alertmanager notification: expected 'status' firing|resolved "
+                            "and an 'alerts' list.", verified=verified)
+    if str(payload.get("version")) != "4":
+        raise Rejected(400, f"Alertmanager webhook version {payload.get('version')!r} is not '4'.",
+                       verified=verified)
+    return "am-" + _short_hash(body), str(status), verified
+
+
+def check_engine(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
+                 ) -> tuple[str, str, bool]:
+    verified = _bearer(s, "engine", h)
+    payload = _object(body)
+    actor = payload.get("Actor")
+    if not isinstance(payload.get("Action"), str) or not isinstance(actor, dict):
+        raise Rejected(400, "Not a Docker engine event: expected 'Action' and 'Actor'.",
+                       verified=verified)
+    ident = f"{actor.get('ID', '')}:{payload['Action']}:{payload.get('timeNano', '')}"
+    return "ev-" + hashlib.sha256(ident.encode()).hexdigest()[:20], payload["Action"], verified
+
+
+def check_standard(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
+                   ) -> tuple[str, str, bool]:
+    msg_id = h.get("webhook-id")
+    verified = False
+    if "standard" in s.secrets:
+        try:
+            signing.verify_standard(s.secrets["standard"], msg_id, h.get("webhook-timestamp"),
+                                    h.get("webhook-signature"), body, tolerance=s.tolerance)
+            verified = True
+        except SignatureError as exc:
+            raise Rejected(401, str(exc), delivery_id=msg_id) from None
+    if not msg_id:
+        raise Rejected(400, "Missing webhook-id header.")
+    payload = _object(body)
+    event = payload.get("type")
+    if not isinstance(event, str) or not event:
+        raise Rejected(400, "Standard Webhooks body needs a 'type' string.", delivery_id=msg_id,
+                       verified=verified)
+    return msg_id, event, verified
+
+
+CHECKS = {
+    "github": check_github,
+    "dockerhub": check_dockerhub,
+    "registry": check_registry,
+    "alertmanager": check_alertmanager,
+    "engine": check_engine,
+    "standard": check_standard,
+}
+
+
+class Dispatcher:
+    """Runs handlers in one worker thread, in arrival order, recording each outcome."""
+
+    def __init__(self, log: DeliveryLog) -> None:
+        self.log = log
+        self.handlers: list[tuple[str, str | None, Handler]] = []
+        self._queue: queue.Queue[Delivery | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def add(self, source: str, event: str | None, handler: Handler) -> None:
+        self.handlers = [(s, e, h) for s, e, h in self.handlers
+                         if not (s == source and e == event and h.__name__ == handler.__name__)]
+        self.handlers.append((source, event, handler))
+
+    def submit(self, delivery: Delivery) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="labkit-handlers", daemon=True)
+            self._thread.start()
+        self._queue.put(delivery)
+
+    def idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def stop(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            delivery = self._queue.get()
+            try:
+                if delivery is None:
+                    return
+                self._handle(delivery)
+            finally:
+                self._queue.task_done()
+
+    def _handle(self, delivery: Delivery) -> None:
+        matching = [h for s, e, h in self.handlers
+                    if s in (delivery.source, "*") and e in (None, "*", delivery.event)]
+        if not matching:
+            return
+        errors = []
+        for handler in matching:
+            try:
+                handler(delivery)
+            except Exception as exc:  # noqa: BLE001 - a failing handler must not stop the receiver
+                errors.append(f"{handler.__name__}: {type(exc).__name__}: {exc}")
+        try:
+            self.log.set_handled(delivery.seq, "failed" if errors else "ok", "; ".join(errors))
+        except StoreError:
+            pass
+
+
+def _body_schema(content_type: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {
+        content_type: {"schema": {"type": "object", "additionalProperties": True}}}}}
+
+
+def create_app(log: DeliveryLog, settings: Settings, dispatcher: Dispatcher) -> FastAPI:
+    """The receiver's HTTP API (also served by ``labkit listen``)."""
+    app = FastAPI(title="labkit webhook receiver", version="1",
+                  description="Receives GitHub, Docker Hub, registry, Alertmanager, Docker engine "
+                              "and Standard Webhooks deliveries.")
+
+    async def read_body(request: Request) -> bytes:
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise Rejected(400, "Content-Length is not a number.")
+            if int(length) > settings.max_body:
+                raise Rejected(413, f"Body of {length} bytes is over the {settings.max_body}-byte cap.")
+        chunks, size = [], 0
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > settings.max_body:
+                        raise Rejected(413, f"Body is over the {settings.max_body}-byte cap.")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise Rejected(408, f"Body did not arrive within {BODY_TIMEOUT:.0f} s.") from None
+        return b"".join(chunks)
+
+    async def receive(source: str, request: Request) -> Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        query = dict(request.query_params)
+        body = b""
+        try:
+            body = await read_body(request)
+            delivery_id, event, verified = CHECKS[source](settings, headers, query, body)
+        except Rejected as exc:
+            stored = body if exc.status != 413 else b""
+            try:
+                log.record(id=exc.delivery_id, source=source, event=exc.event, status=REJECTED,
+                           reason=exc.reason, verified=exc.verified, headers=headers,
+                           body=stored, size=len(body))
+            except StoreError:
+                pass  # the rejection is answered even when it cannot be logged
+            return JSONResponse({"status": REJECTED, "detail": exc.reason},
+                                status_code=exc.status)
+        try:
+            delivery = log.record(id=delivery_id, source=source, event=event, status=ACCEPTED,
+                                  verified=verified, headers=headers, body=body)
+        except StoreError as exc:
+            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503,
+                                headers={"Retry-After": "5"})
+        if delivery.status == ACCEPTED:
+            dispatcher.submit(delivery)
+            return JSONResponse({"status": ACCEPTED, "id": delivery_id, "seq": delivery.seq},
+                                status_code=202)
+        return JSONResponse({"status": delivery.status, "id": delivery_id, "seq": delivery.seq},
+                            status_code=200)
+
+    common = {"responses": {400: {"description": "Malformed request"},
+                            401: {"description": "Authentication failed"},
+                            413: {"description": "Body over the cap"},
+                            415: {"description": "Unsupported content type"}}}
+
+    @app.post("/hooks/github", status_code=202, openapi_extra=_body_schema("application/json"),
+              **common)  # type: ignore[arg-type]
+    async def github(
+        request: Request,
+        x_github_event: str | None = Header(None),
+        x_github_delivery: str | None = Header(None),
+        x_hub_signature_256: str | None = Header(None),
+    ) -> Response:
+        """A GitHub delivery, signed with X-Hub-Signature-256."""
+        return await receive("github", request)
+
+    @app.post("/hooks/dockerhub", status_code=202, openapi_extra=_body_schema("application/json"),
+              **common)  # type: ignore[arg-type]
+    async def dockerhub(request: Request, token: str | None = Query(None)) -> Response:
+        """A Docker Hub push (or callback); the secret is the URL's ?token=."""
+        return await receive("dockerhub", request)
+
+    @app.post("/hooks/registry", status_code=202, openapi_extra=_body_schema(
+        "application/vnd.docker.distribution.events.v1+json"), **common)  # type: ignore[arg-type]
+    async def registry(request: Request, authorization: str | None = Header(None)) -> Response:
+        """A distribution registry notification envelope; Authorization: Bearer <secret>."""
+        return await receive("registry", request)
+
+    @app.post("/hooks/alertmanager", status_code=202,
+              openapi_extra=_body_schema("application/json"), **common)  # type: ignore[arg-type]
+    async def alertmanager(request: Request, authorization: str | None = Header(None)) -> Response:
+        """An Alertmanager webhook_config notification (version 4)."""
+        return await receive("alertmanager", request)
+
+    @app.post("/hooks/engine", status_code=202, openapi_extra=_body_schema("application/json"),
+              **common)  # type: ignore[arg-type]
+    async def engine(request: Request, authorization: str | None = Header(None)) -> Response:
+        """A Docker engine container event forwarded as a webhook."""
+        return await receive("engine", request)
+
+    @app.post("/hooks/standard", status_code=202, openapi_extra=_body_schema("application/json"),
+              **common)  # type: ignore[arg-type]
+    async def standard(
+        request: Request,
+        webhook_id: str | None = Header(None),
+        webhook_timestamp: str | None = Header(None),
+        webhook_signature: str | None = Header(None),
+    ) -> Response:
+        """A Standard Webhooks delivery (webhook-id, webhook-timestamp, webhook-signature)."""
+        return await receive("standard", request)
+
+    @app.get("/deliveries")
+    def deliveries(limit: int = Query(50, ge=1, le=1000),
+                   source: str | None = Query(None)) -> list[dict[str, Any]]:
+        """Recorded deliveries, newest first."""
+        return [d.summary() for d in log.latest(limit, source=source)]
+
+    @app.get("/deliveries/{delivery_id}", responses={404: {"description": "Unknown id"}})
+    def delivery(delivery_id: str) -> Response:
+        """One delivery with its headers and body."""
+        found = log.get(delivery_id)
+        if found is None:
+            return JSONResponse({"detail": f"No delivery with id {delivery_id!r}."},
+                                status_code=404)
+        return JSONResponse(found.detail())
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        """Liveness and the number of recorded deliveries."""
+        return {"status": "ok", "deliveries": log.count()}
+
+    return app
+
+
+def _quiet_logging() -> None:
+    # In a notebook, uvicorn's start-up and access lines would land in random cells.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers = [logging.NullHandler()]
+        logger.propagate = False
+
+
+_RUNNING: dict[str, Receiver] = {}
+
+
+class Receiver:
+    """A webhook receiver you run inside the notebook kernel.
+
+    >>> rx = Receiver(secret="s3cret").start()   # doctest: +SKIP
+    >>> rx.url                                   # doctest: +SKIP
+    'http://127.0.0.1:40123'
+
+    ``secret`` authenticates every source (GitHub and Standard Webhooks signatures, the Docker
+    Hub URL token, the registry/Alertmanager bearer token); ``secrets`` overrides it per source
+    (a list means several valid secrets, for key rotation). Starting a receiver stops any other
+    running receiver of the same ``name`` first, so re-running a cell never leaks a server.
+    """
+
+    def __init__(self, secret: str | None = None, *, secrets: dict[str, str | list[str]] | None
+                 = None, host: str = "127.0.0.1", port: int = 0, db: str = ":memory:",
+                 max_body: int = DEFAULT_MAX_BODY, tolerance: int = signing.DEFAULT_TOLERANCE,
+                 name: str = "default") -> None:
+        self.settings = Settings.build(secret, secrets, max_body, tolerance)
+        self.host, self.requested_port, self.name = host, port, name
+        self.log = DeliveryLog(db)
+        self.dispatcher = Dispatcher(self.log)
+        self.app = create_app(self.log, self.settings, self.dispatcher)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.port = 0
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> Receiver:
+        """Serve in a daemon thread; returns once the server accepts connections."""
+        old = _RUNNING.get(self.name)
+        if old is not None and old is not self:
+            old.stop()
+        if self.running:
+            return self
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.requested_port))
+        except OSError as exc:
+            sock.close()
+            raise ReceiverError(
+                f"Cannot listen on {self.host}:{self.requested_port}: {exc.strerror}. "
+                "Another program holds that port: pick another with port=..., or port=0 for any "
+                "free one."
+            ) from None
+        sock.listen(2048)
+        self.port = sock.getsockname()[1]
+        _quiet_logging()
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=2)
+        self._server = uvicorn.Server(config)
+        self._error = None
+        self._thread = threading.Thread(target=self._serve, args=(sock,), daemon=True,
+                                        name=f"labkit-receiver-{self.name}")
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise ReceiverError(f"The receiver thread died while starting: {self._error!r}.")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ReceiverError(f"The receiver did not start within {timeout:.0f} s.")
+            time.sleep(0.01)
+        _RUNNING[self.name] = self
+        return self
+
+    def _serve(self, sock: socket.socket) -> None:
+        assert self._server is not None
+        try:
+            self._server.run(sockets=[sock])
+        except BaseException as exc:  # noqa: BLE001 - kept to explain the death to the user
+            self._error = exc
+        finally:
+            sock.close()
+
+    def stop(self) -> None:
+        """Stop serving (idempotent). The delivery log stays readable."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._thread = None
+        self.dispatcher.stop()
+        if _RUNNING.get(self.name) is self:
+            del _RUNNING[self.name]
+
+    def __enter__(self) -> Receiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def check(self) -> None:
+        """Raise :class:`ReceiverError` if the server thread has died."""
+        if self._thread is None:
+            raise ReceiverError("The receiver is not running: call rx.start() first.")
+        if not self._thread.is_alive():
+            raise ReceiverError(
+                f"The receiver's server thread died ({self._error!r}). Run rx.start() again."
+            )
+
+    # --- where it is --------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        self.check()
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def hook_url(self, source: str) -> str:
+        """The URL a sender of ``source`` posts to (Docker Hub's carries its token)."""
+        if source not in SOURCES:
+            raise ValueError(f"Unknown source {source!r}; use one of {', '.join(SOURCES)}.")
+        url = f"{self.url}/hooks/{source}"
+        if source == "dockerhub" and "dockerhub" in self.settings.secrets:
+            url += "?token=" + self.settings.secrets["dockerhub"][0]
+        return url
+
+    # --- handlers and waiting -----------------------------------------------------------------
+    def on(self, source: str, event: str | None = None) -> Callable[[Handler], Handler]:
+        """Decorator: run the function for every accepted delivery of ``source`` (and ``event``).
+
+        Handlers run in a worker thread after the 2xx has been sent. Registering a function of
+        the same name again (a re-run cell) replaces the old one.
+        """
+        if source not in SOURCES and source != "*":
+            raise ValueError(f"Unknown source {source!r}; use one of {', '.join(SOURCES)} or '*'.")
+
+        def register(handler: Handler) -> Handler:
+            self.dispatcher.add(source, event, handler)
+            return handler
+
+        return register
+
+    def deliveries(self, limit: int = 50, *, source: str | None = None) -> list[Delivery]:
+        """The newest ``limit`` deliveries (all statuses), newest first."""
+        return self.log.latest(limit, source=source)
+
+    def wait_for(self, count: int = 1, *, timeout: float = 10.0, since: int = 0) -> list[Delivery]:
+        """Block until ``count`` deliveries with ``seq > since`` are logged and handled."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = [d for d in self.log.latest(max(count, 1) + 1000) if d.seq > since]
+            if len(got) >= count:
+                self.dispatcher.idle(max(0.0, deadline - time.monotonic()))
+                return list(reversed(got))[:count]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Only {len(got)} of {count} deliveries arrived in {timeout} s.")
+            if self._thread is not None:
+                self.check()
+            time.sleep(0.01)
+
+    def idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued handler has run."""
+        return self.dispatcher.idle(timeout)
+
+    def __repr__(self) -> str:
+        state = f"listening on {self.host}:{self.port}" if self.running else "stopped"
+        return f"<Receiver {self.name!r} {state}>"
+
+
+def secret_from_env() -> str | None:
+    """``LABKIT_WEBHOOK_SECRET``, the CLI's default secret."""
+    return os.environ.get("LABKIT_WEBHOOK_SECRET") or None

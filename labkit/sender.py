@@ -1,0 +1,331 @@
+"""The sender: authenticate, deliver with retries, refuse dangerous addresses, and log every attempt."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import random
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+
+import httpx
+
+from . import signing
+from .errors import BlockedAddressError, DeliveryError
+from .events import Event
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+#: Cloud metadata endpoints that are not link-local (AWS IPv6, Alibaba).
+METADATA_ADDRESSES = frozenset({ipaddress.ip_address("fd00:ec2::254"),
+                                ipaddress.ip_address("100.100.100.200")})
+
+
+class HasHookUrl(Protocol):
+    def hook_url(self, source: str) -> str: ...
+
+
+def labkit_home() -> Path:
+    """Where labkit keeps its own files: ``$LABKIT_HOME`` or ``~/.labkit``."""
+    return Path(os.environ.get("LABKIT_HOME") or Path.home() / ".labkit")
+
+
+# --- SSRF guard ---------------------------------------------------------------------------
+
+def check_address(address: str, *, allow_private: bool = False) -> None:
+    """Refuse link-local, metadata, unspecified and multicast addresses; private ones unless allowed."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and ip.sixtofour is not None:
+        ip = ip.sixtofour
+    if ip.is_loopback:
+        return
+    if ip.is_link_local or ip in METADATA_ADDRESSES:
+        raise BlockedAddressError(
+            f"Refusing to send to {address}: link-local and cloud-metadata addresses are never "
+            "webhook targets (SSRF guard)."
+        )
+    if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+        raise BlockedAddressError(f"Refusing to send to {address}: not a unicast host address.")
+    if (ip.is_private or not ip.is_global) and not allow_private:
+        raise BlockedAddressError(
+            f"Refusing to send to the private address {address}. If you mean it (a container "
+            "on this machine), pass allow_private=True or set LABKIT_ALLOW_PRIVATE=1."
+        )
+
+
+def check_url(url: str, *, allow_private: bool = False) -> None:
+    """Check every address the URL's host resolves to."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DeliveryError(f"{url!r} is not an http(s) URL with a host.")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise DeliveryError(f"Cannot resolve {parts.hostname!r}: {exc.strerror}.") from None
+    for info in infos:
+        check_address(str(info[4][0]), allow_private=allow_private)
+
+
+# --- the log of sent attempts ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at delivering: the HTTP status, or the error that stopped it."""
+
+    number: int
+    status: int | None
+    error: str
+    duration_ms: float
+    sent_at: str
+
+
+@dataclass
+class Outcome:
+    """The result of :func:`send`: every attempt, and whether one got a 2xx."""
+
+    kind: str
+    delivery_id: str
+    url: str
+    attempts: list[Attempt] = field(default_factory=list)
+    response: str = ""
+
+    @property
+    def status(self) -> int | None:
+        return self.attempts[-1].status if self.attempts else None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def __repr__(self) -> str:
+        last = self.attempts[-1] if self.attempts else None
+        what = (f"HTTP {last.status}" if last and last.status is not None
+                else (last.error if last else "not sent"))
+        n = len(self.attempts)
+        return (f"<{self.kind} {'delivered' if self.ok else 'FAILED'}: {what} after {n} "
+                f"attempt{'s' if n != 1 else ''}>")
+
+
+class SentLog:
+    """Every message sent and every attempt, like GitHub's "Recent Deliveries" page."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = str(path or labkit_home() / "sent.db")
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                   timeout=5)
+        self._db.executescript("""
+            CREATE TABLE IF NOT EXISTS messages (
+                delivery_id TEXT PRIMARY KEY, kind TEXT, source TEXT, path TEXT, url TEXT,
+                headers TEXT, body BLOB, secret_scheme TEXT);
+            CREATE TABLE IF NOT EXISTS attempts (
+                n INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT, number INTEGER,
+                status INTEGER, error TEXT, duration_ms REAL, sent_at TEXT);
+            CREATE TABLE IF NOT EXISTS disabled (url TEXT PRIMARY KEY, since TEXT);
+        """)
+
+    def remember(self, event: Event, url: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (event.delivery_id, event.kind, event.source, event.path, url,
+                 json.dumps(dict(event.headers)), event.body, ""))
+
+    def add(self, delivery_id: str, attempt: Attempt) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO attempts (delivery_id, number, status, error, duration_ms, sent_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (delivery_id, attempt.number, attempt.status, attempt.error,
+                 attempt.duration_ms, attempt.sent_at))
+
+    def message(self, delivery_id: str) -> tuple[Event, str] | None:
+        """The event as first sent (unsigned headers kept) and its URL."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT kind, source, path, url, headers, body FROM messages WHERE delivery_id = ?",
+                (delivery_id,)).fetchone()
+        if row is None:
+            return None
+        kind, source, path, url, headers, body = row
+        event = Event(source=source, name=kind.split(".", 1)[1], delivery_id=delivery_id,
+                      body=bytes(body), headers=json.loads(headers), path=path)
+        return event, url
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Newest attempts first, with the message kind and URL."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT a.sent_at, a.delivery_id, m.kind, m.url, a.number, a.status, a.error,"
+                " a.duration_ms FROM attempts a LEFT JOIN messages m USING (delivery_id)"
+                " ORDER BY a.n DESC LIMIT ?", (limit,)).fetchall()
+        keys = ("sent_at", "delivery_id", "kind", "url", "attempt", "status", "error", "ms")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def disable(self, url: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO disabled VALUES (?, ?)",
+                             (url, datetime.now(timezone.utc).isoformat()))
+
+    def enable(self, url: str) -> None:
+        """Send to ``url`` again after it answered 410 Gone."""
+        with self._lock:
+            self._db.execute("DELETE FROM disabled WHERE url = ?", (url,))
+
+    def is_disabled(self, url: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM disabled WHERE url = ?",
+                                    (url,)).fetchone() is not None
+
+
+_default_log: SentLog | None = None
+
+
+def default_log() -> SentLog:
+    """The sent log under :func:`labkit_home`, opened once per process."""
+    global _default_log
+    wanted = str(labkit_home() / "sent.db")
+    if _default_log is None or _default_log.path != wanted:
+        _default_log = SentLog(wanted)
+    return _default_log
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Schedule:
+    """How many retries and how long to wait: exponential backoff with full jitter."""
+
+    retries: int = 4
+    backoff: float = 0.5
+    max_delay: float = 8.0
+    timeout: float = 10.0
+
+    def delay(self, retry: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_delay * 4)
+        return random.uniform(0, min(self.max_delay, self.backoff * 2 ** retry))
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        try:
+            return (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+
+
+def target_url(event: Event, to: str | HasHookUrl, secret: str | None) -> str:
+    """Where the event goes: a receiver's hook URL, a base URL plus the event's path, or a full URL."""
+    if not isinstance(to, str):
+        return to.hook_url(event.source)
+    parts = urlsplit(to)
+    path = parts.path if parts.path not in ("", "/") else event.path
+    query = parts.query
+    if event.source == "dockerhub" and secret and "token=" not in query:
+        query = urlencode([*parse_qsl(query), ("token", secret)])
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+def _authenticate(event: Event, secret: str | list[str] | None) -> Event:
+    if not secret:
+        return event
+    if event.source == "standard":
+        ts = int(time.time())  # a fresh timestamp and signature on every attempt
+        return replace(event, headers={**event.headers, **signing.standard_headers(
+            secret, event.delivery_id, ts, event.body)})
+    if event.source == "dockerhub":
+        return event
+    key = secret[0] if isinstance(secret, list) else secret
+    return event.signed(key)
+
+
+def send(
+    event: Event,
+    to: str | HasHookUrl,
+    *,
+    secret: str | list[str] | None = None,
+    retries: int = 4,
+    backoff: float = 0.5,
+    timeout: float = 10.0,
+    allow_private: bool | None = None,
+    log: SentLog | None = None,
+) -> Outcome:
+    """Deliver ``event`` to ``to`` (a Receiver, a base URL or a full hook URL).
+
+    Retries connection errors, 5xx, 408 and 429 (honouring ``Retry-After``) with exponential
+    backoff and jitter; other 4xx are final; 410 disables the URL; redirects are not followed.
+    Every attempt carries the same delivery id. Returns an :class:`Outcome` (``.ok`` on a 2xx).
+    """
+    schedule = Schedule(retries=retries, backoff=backoff, timeout=timeout)
+    if allow_private is None:
+        allow_private = os.environ.get("LABKIT_ALLOW_PRIVATE", "") not in ("", "0")
+    secret_text = secret[0] if isinstance(secret, list) else secret
+    url = target_url(event, to, secret_text)
+    check_url(url, allow_private=allow_private)
+    sent = log or default_log()
+    if sent.is_disabled(url):
+        raise DeliveryError(f"{url} answered 410 Gone earlier, so it is disabled. Re-enable it "
+                            "with labkit.sender.default_log().enable(url) if it is back.")
+    # GitHub signatures and bearer tokens do not expire, so redelivery can reuse them;
+    # Standard Webhooks need a fresh timestamp, so those are kept unsigned.
+    sent.remember(event if event.source == "standard" else _authenticate(event, secret), url)
+    outcome = Outcome(event.kind, event.delivery_id, url)
+    with httpx.Client(follow_redirects=False, timeout=schedule.timeout, trust_env=False) as client:
+        for number in range(1, schedule.retries + 2):
+            attempt_event = _authenticate(event, secret)
+            started = time.perf_counter()
+            sent_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+            retry_after: float | None = None
+            try:
+                response = client.post(url, content=attempt_event.body,
+                                       headers=dict(attempt_event.headers))
+                status: int | None = response.status_code
+                error = "" if response.is_success else response.reason_phrase
+                outcome.response = response.text[:2000]
+                retry_after = _retry_after(response.headers.get("retry-after"))
+            except httpx.HTTPError as exc:
+                status, error = None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            attempt = Attempt(number, status, error,
+                              round((time.perf_counter() - started) * 1000, 2), sent_at)
+            outcome.attempts.append(attempt)
+            sent.add(event.delivery_id, attempt)
+            if status is not None and 200 <= status < 300:
+                break
+            if status == 410:
+                sent.disable(url)
+                break
+            if status is not None and status not in RETRY_STATUSES:
+                break
+            if number <= schedule.retries:
+                time.sleep(schedule.delay(number - 1, retry_after))
+    return outcome
+
+
+def redeliver(delivery_id: str, *, to: str | None = None, secret: str | list[str] | None = None,
+              log: SentLog | None = None, **options: Any) -> Outcome:
+    """Send a logged message again with the same delivery id (like GitHub's "Redeliver")."""
+    sent = log or default_log()
+    found = sent.message(delivery_id)
+    if found is None:
+        raise DeliveryError(f"No sent message with delivery id {delivery_id!r}; "
+                            "`labkit deliveries` lists the ones there are.")
+    event, url = found
+    return send(event, to or url, secret=secret, log=sent, **options)

@@ -1,0 +1,279 @@
+"""The delivery log: every request a receiver saw, in SQLite, committed before the sender hears 2xx."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+
+ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT,
+    source       TEXT NOT NULL,
+    event        TEXT,
+    status       TEXT NOT NULL,
+    reason       TEXT NOT NULL DEFAULT '',
+    verified     INTEGER NOT NULL DEFAULT 0,
+    received_at  TEXT NOT NULL,
+    headers      TEXT NOT NULL DEFAULT '{}',
+    body         BLOB,
+    size         INTEGER NOT NULL DEFAULT 0,
+    handled      TEXT NOT NULL DEFAULT '',
+    handler_error TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_accepted_per_id
+    ON deliveries(source, id) WHERE status = 'accepted';
+CREATE INDEX IF NOT EXISTS by_id ON deliveries(id);
+"""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One request as the receiver recorded it."""
+
+    seq: int
+    id: str | None
+    source: str
+    event: str | None
+    status: str
+    reason: str
+    verified: bool
+    received_at: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    size: int = 0
+    handled: str = ""
+    handler_error: str = ""
+
+    @property
+    def payload(self) -> Any:
+        """The body as JSON (the ``payload`` field of a form body); ``None`` if it is neither."""
+        from urllib.parse import parse_qs
+
+        try:
+            if self.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                return json.loads(parse_qs(self.body.decode())["payload"][0])
+            return json.loads(self.body)
+        except (ValueError, KeyError, UnicodeDecodeError):
+            return None
+
+    def summary(self) -> dict[str, Any]:
+        """The fields ``GET /deliveries`` lists."""
+        return {
+            "seq": self.seq,
+            "id": self.id,
+            "source": self.source,
+            "event": self.event,
+            "status": self.status,
+            "reason": self.reason,
+            "verified": self.verified,
+            "received_at": self.received_at,
+            "size": self.size,
+            "handled": self.handled,
+            "handler_error": self.handler_error,
+        }
+
+    def detail(self) -> dict[str, Any]:
+        """The summary plus headers and the body as text."""
+        out = self.summary()
+        out["headers"] = self.headers
+        out["body"] = self.body.decode("utf-8", errors="replace")
+        return out
+
+
+def now_iso() -> str:
+    """The receive time with milliseconds, UTC."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class DeliveryLog:
+    """SQLite log of deliveries; thread-safe; dedupes accepted deliveries on (source, id).
+
+    ``path=":memory:"`` keeps it in the kernel only; a file path survives restarts.
+    """
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        self._lock = threading.Lock()
+        self._subscribers: list[Callable[[Delivery], None]] = []
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            if self.path != ":memory:":
+                # WAL + NORMAL: a committed delivery survives a killed process; only power loss can
+                # drop the last transactions, which is the trade every webhook receiver makes.
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"Cannot open the delivery log at {self.path}: {exc}. "
+                "Check that the folder exists and is writable, or pass db=':memory:'."
+            ) from None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                self._db.execute("ROLLBACK")
+                raise
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StoreError(f"The delivery log cannot be written: {exc}.") from None
+
+    def record(
+        self,
+        *,
+        id: str | None,
+        source: str,
+        event: str | None,
+        status: str,
+        reason: str = "",
+        verified: bool = False,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        size: int | None = None,
+    ) -> Delivery:
+        """Commit one delivery and return it; an ``accepted`` one seen before becomes ``duplicate``."""
+        row = {
+            "id": id,
+            "source": source,
+            "event": event,
+            "status": status,
+            "reason": reason,
+            "verified": int(verified),
+            "received_at": now_iso(),
+            "headers": json.dumps(headers or {}),
+            "body": body,
+            "size": len(body) if size is None else size,
+        }
+        sql = (
+            "INSERT INTO deliveries (id, source, event, status, reason, verified, received_at,"
+            " headers, body, size) VALUES (:id, :source, :event, :status, :reason, :verified,"
+            " :received_at, :headers, :body, :size)"
+        )
+        try:
+            with self._write() as db:
+                seq = db.execute(sql, row).lastrowid
+        except sqlite3.IntegrityError:
+            row["status"], row["reason"] = DUPLICATE, "delivery id seen before; handlers not run again"
+            with self._write() as db:
+                seq = db.execute(sql, row).lastrowid
+        delivery = Delivery(
+            seq=int(seq or 0),
+            id=id,
+            source=source,
+            event=event,
+            status=str(row["status"]),
+            reason=str(row["reason"]),
+            verified=verified,
+            received_at=str(row["received_at"]),
+            headers=dict(headers or {}),
+            body=body,
+            size=int(row["size"]),  # type: ignore[call-overload]
+        )
+        self._publish(delivery)
+        return delivery
+
+    def set_handled(self, seq: int, handled: str, error: str = "") -> None:
+        """Record what the handlers made of delivery ``seq`` (``ok``, ``failed``, ``none``)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE deliveries SET handled = ?, handler_error = ? WHERE seq = ?",
+                (handled, error, seq),
+            )
+        updated = self.by_seq(seq)
+        if updated is not None:
+            self._publish(updated)
+
+    def _rows(self, sql: str, args: tuple[Any, ...]) -> list[Delivery]:
+        with self._lock:
+            try:
+                cur = self._db.execute(sql, args)
+                rows = cur.fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"The delivery log cannot be read: {exc}.") from None
+        return [_delivery(r) for r in rows]
+
+    def latest(self, limit: int = 50, *, source: str | None = None) -> list[Delivery]:
+        """Newest first."""
+        if source:
+            return self._rows(
+                "SELECT * FROM deliveries WHERE source = ? ORDER BY seq DESC LIMIT ?", (source, limit)
+            )
+        return self._rows("SELECT * FROM deliveries ORDER BY seq DESC LIMIT ?", (limit,))
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        """The delivery with this id: the accepted one if any, else the newest attempt."""
+        rows = self._rows(
+            "SELECT * FROM deliveries WHERE id = ? ORDER BY status = 'accepted' DESC, seq DESC"
+            " LIMIT 1",
+            (delivery_id,),
+        )
+        return rows[0] if rows else None
+
+    def by_seq(self, seq: int) -> Delivery | None:
+        rows = self._rows("SELECT * FROM deliveries WHERE seq = ?", (seq,))
+        return rows[0] if rows else None
+
+    def count(self, status: str | None = None) -> int:
+        with self._lock:
+            if status:
+                cur = self._db.execute("SELECT COUNT(*) FROM deliveries WHERE status = ?", (status,))
+            else:
+                cur = self._db.execute("SELECT COUNT(*) FROM deliveries")
+            return int(cur.fetchone()[0])
+
+    def clear(self) -> None:
+        """Forget every delivery (a fresh start for an exercise)."""
+        with self._write() as db:
+            db.execute("DELETE FROM deliveries")
+
+    def subscribe(self, callback: Callable[[Delivery], None]) -> Callable[[], None]:
+        """Call ``callback(delivery)`` for every new or updated delivery; returns an unsubscribe."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _publish(self, delivery: Delivery) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(delivery)
+            except Exception:  # noqa: BLE001 - a broken view must never break the receiver
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _delivery(row: tuple[Any, ...]) -> Delivery:
+    (seq, id_, source, event, status, reason, verified, received_at, headers, body, size,
+     handled, handler_error) = row
+    return Delivery(
+        seq=seq, id=id_, source=source, event=event, status=status, reason=reason,
+        verified=bool(verified), received_at=received_at, headers=json.loads(headers),
+        body=bytes(body or b""), size=size, handled=handled, handler_error=handler_error,
+    )

@@ -388,6 +388,12 @@ def create_app(log: DeliveryLog, settings: Settings, dispatcher: Dispatcher) -> 
         """A Docker Hub push (or callback); the secret is the URL's ?token=."""
         return await receive("dockerhub", request)
 
+    @app.post("/hooks/dockerhub/callback", status_code=202,
+              openapi_extra=_body_schema("application/json"), **common)  # type: ignore[arg-type]
+    async def dockerhub_callback(request: Request, token: str | None = Query(None)) -> Response:
+        """The build status a CI posts back to a push's callback_url (the lab plays Docker Hub)."""
+        return await receive("dockerhub", request)
+
     @app.post("/hooks/registry", status_code=202, openapi_extra=_body_schema(
         "application/vnd.docker.distribution.events.v1+json"), **common)  # type: ignore[arg-type]
     async def registry(request: Request, authorization: str | None = Header(None)) -> Response:

@@ -170,3 +170,28 @@ def json_body(payload: Any) -> bytes:
 def iso(at: datetime) -> str:
     """``2026-01-15T09:30:00Z``."""
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def go_json_body(payload: Any, *, indent: int | None = None, newline: bool = False) -> bytes:
+    """JSON the way Go's ``encoding/json`` writes it (registry, Alertmanager).
+
+    Compact (``json.Marshal``/``Encoder.Encode``) or indented (``json.MarshalIndent``), with
+    ``<``, ``>``, ``&``, U+2028 and U+2029 escaped as Go does; ``newline`` adds the ``\\n``
+    that ``Encoder.Encode`` ends with.
+    """
+    if indent is None:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    else:
+        text = json.dumps(payload, indent=indent, ensure_ascii=False)
+    # These characters only ever occur inside JSON strings, so a plain replace is safe.
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return (text + ("\n" if newline else "")).encode()
+
+
+def rfc3339_nano(at: datetime, nanos: int = 0) -> str:
+    """Go's ``time.RFC3339Nano`` in UTC: fractional seconds with trailing zeros trimmed."""
+    base = at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{nanos:09d}".rstrip("0")
+    return f"{base}.{fraction}Z" if fraction else f"{base}Z"

@@ -1,4 +1,4 @@
-"""GitHub webhook deliveries (push, ping, pull_request, release, create, delete, workflow_run) as GitHub sends them."""
+"""GitHub webhook deliveries (push, ping, pull_request, release, ...) exactly as GitHub sends them."""
 
 from __future__ import annotations
 
@@ -25,10 +25,9 @@ __all__ = [
 
 #: ``before`` of a newly created ref and ``after`` of a deleted one.
 ZERO_SHA = "0" * 40
-#: What :func:`push` can simulate.
-PUSH_KINDS = ("normal", "new_branch", "force", "tag", "delete")
-
 PushKind = Literal["normal", "new_branch", "force", "tag", "delete"]
+#: What :func:`push` can simulate.
+PUSH_KINDS: tuple[PushKind, ...] = ("normal", "new_branch", "force", "tag", "delete")
 CommitSpec = int | Sequence[str | Mapping[str, Any]]
 
 PATH = "/hooks/github"
@@ -389,6 +388,8 @@ def push(
         ref = "refs/tags/" + (_short_ref(ref) if ref != "refs/heads/main" else "v1.0.0")
     if not ref.startswith("refs/"):
         ref = f"refs/heads/{ref}"
+    if isinstance(commits, str):  # one message, not a sequence of one-letter messages
+        commits = [commits]
     if isinstance(commits, int) and commits < 0:
         raise ValueError("commits must be >= 0.")
 
@@ -436,7 +437,7 @@ def push(
     else:
         compare = f"{_WEB}/{repo}/compare/{old[:12]}...{new[:12]}"
     envelope = _envelope(repo, pusher, now, push_style=True)
-    # Key order as GitHub sends it: organization (when the owner is one) sits between pusher and sender.
+    # GitHub's key order: organization (when the owner is one) between pusher and sender.
     payload: dict[str, Any] = {
         "ref": ref,
         "before": old,
@@ -507,12 +508,13 @@ def ping(
 PR_ACTIONS = ("opened", "synchronize", "closed", "reopened", "edited", "ready_for_review")
 
 
-def _branch_end(label_owner: str, branch: str, sha: str, repository: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
+def _branch_end(owner: str, branch: str, sha: str, repository: dict[str, Any], org: bool) -> dict[str, Any]:
+    """``pull_request.head`` / ``.base``: a branch of the same repository."""
     return {
-        "label": f"{label_owner}:{branch}",
+        "label": f"{owner}:{branch}",
         "ref": branch,
         "sha": sha,
-        "user": user,
+        "user": _user(owner, org=org),
         "repo": repository,
     }
 
@@ -540,6 +542,7 @@ def pull_request(
         raise ValueError("merged=True only makes sense with action='closed'.")
     now = ids().now()
     owner_login, _ = _split(repo)
+    org = _is_org(owner_login, sender)
     env = _envelope(repo, sender, now)
     repository = env["repository"]
     user = _user(sender)
@@ -582,8 +585,8 @@ def pull_request(
         "review_comment_url": f"{api}/pulls/comments{{/number}}",
         "comments_url": f"{api}/issues/{number}/comments",
         "statuses_url": f"{api}/statuses/{head_sha}",
-        "head": _branch_end(owner_login, head, head_sha, repository, _user(owner_login, org=_is_org(owner_login, sender))),
-        "base": _branch_end(owner_login, base, base_sha, repository, _user(owner_login, org=_is_org(owner_login, sender))),
+        "head": _branch_end(owner_login, head, head_sha, repository, org),
+        "base": _branch_end(owner_login, base, base_sha, repository, org),
         "_links": {
             "self": {"href": f"{api}/pulls/{number}"},
             "html": {"href": f"{web}/pull/{number}"},
@@ -594,7 +597,7 @@ def pull_request(
             "commits": {"href": f"{api}/pulls/{number}/commits"},
             "statuses": {"href": f"{api}/statuses/{head_sha}"},
         },
-        "author_association": "MEMBER" if _is_org(owner_login, sender) else "OWNER",
+        "author_association": "MEMBER" if org else "OWNER",
         "auto_merge": None,
         "active_lock_reason": None,
         "merged": merged,
@@ -651,7 +654,9 @@ def release(
         "release": {
             "url": f"{api}/releases/{release_id}",
             "assets_url": f"{api}/releases/{release_id}/assets",
-            "upload_url": f"https://uploads.github.com/repos/{repo}/releases/{release_id}/assets{{?name,label}}",
+            "upload_url": (
+                f"https://uploads.github.com/repos/{repo}/releases/{release_id}/assets{{?name,label}}"
+            ),
             "html_url": f"{web}/releases/tag/{tag}",
             "id": release_id,
             "author": _user(sender),
@@ -742,7 +747,8 @@ CONCLUSIONS = ("success", "failure", "cancelled", "skipped", "timed_out", "actio
 def _minimal_repo(repo: str, sender: str) -> dict[str, Any]:
     """The short repository object inside ``workflow_run``: ids, names, owner and API URLs."""
     full = _repository(repo, sender, _created_at(repo), push_style=False)
-    keep = ("id", "node_id", "name", "full_name", "private", "owner", "html_url", "description", "fork", "url")
+    keep = ("id", "node_id", "name", "full_name", "private", "owner", "html_url", "description",
+            "fork", "url")
     clone_urls = ("git_url", "ssh_url", "clone_url", "svn_url", "mirror_url")
     return {k: v for k, v in full.items() if k in keep or (k.endswith("_url") and k not in clone_urls)}
 

@@ -72,6 +72,9 @@ def cmd_trigger(args: argparse.Namespace) -> int:
 def cmd_deliveries(args: argparse.Namespace) -> int:
     from .sender import default_log
 
+    # `labkit deliveries | head` should end quietly; only this listing command does that, since
+    # a server must never die of SIGPIPE when a client hangs up.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     rows = default_log().recent(args.limit)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -169,7 +172,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         return int(args.func(args))
     except LabkitError as exc:

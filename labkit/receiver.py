@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import uvicorn
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 
 from . import signing
@@ -260,6 +260,8 @@ class Dispatcher:
         self.handlers.append((source, event, handler))
 
     def submit(self, delivery: Delivery) -> None:
+        if not self.handlers:
+            return
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name="labkit-handlers", daemon=True)
             self._thread.start()
@@ -306,130 +308,188 @@ class Dispatcher:
             pass
 
 
-def _body_schema(content_type: str) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {
-        content_type: {"schema": {"type": "object", "additionalProperties": True}}}}}
+# --- HTTP ---------------------------------------------------------------------------------------
+
+#: Route path -> source; the Docker Hub callback lands on the same checks as a push.
+HOOK_ROUTES = {f"/hooks/{source}": source for source in SOURCES}
+HOOK_ROUTES["/hooks/dockerhub/callback"] = "dockerhub"
+#: Headers that decide authentication or identity: sent twice, they are ambiguous.
+SINGLE_HEADERS = frozenset({"x-github-event", "x-github-delivery", "x-hub-signature",
+                            "x-hub-signature-256", "webhook-id", "webhook-timestamp",
+                            "webhook-signature", "authorization", "content-type",
+                            "content-length"})
+
+_AUTH = {
+    "github": "X-Hub-Signature-256: sha256=<HMAC-SHA256 of the raw body> (X-Hub-Signature "
+              "sha1 is accepted when sha256 is absent)",
+    "dockerhub": "?token=<secret> in the URL",
+    "registry": "Authorization: Bearer <secret>",
+    "alertmanager": "Authorization: Bearer <secret>",
+    "engine": "Authorization: Bearer <secret>",
+    "standard": "webhook-id, webhook-timestamp, webhook-signature (Standard Webhooks)",
+}
+_HEADERS = {
+    "github": ["X-GitHub-Event", "X-GitHub-Delivery", "X-Hub-Signature-256"],
+    "dockerhub": [],
+    "registry": ["Authorization"],
+    "alertmanager": ["Authorization"],
+    "engine": ["Authorization"],
+    "standard": ["webhook-id", "webhook-timestamp", "webhook-signature"],
+}
+_CONTENT_TYPES = {"registry": "application/vnd.docker.distribution.events.v1+json"}
 
 
-def create_app(log: DeliveryLog, settings: Settings, dispatcher: Dispatcher) -> FastAPI:
-    """The receiver's HTTP API (also served by ``labkit listen``)."""
-    app = FastAPI(title="labkit webhook receiver", version="1",
-                  description="Receives GitHub, Docker Hub, registry, Alertmanager, Docker engine "
-                              "and Standard Webhooks deliveries.")
+class Hooks:
+    """The ``POST /hooks/*`` endpoints as a plain ASGI app: the hot path, kept free of framework work.
 
-    async def read_body(request: Request) -> bytes:
-        length = request.headers.get("content-length")
+    Order of checks: size (413), then the source's checks (authentication on the raw bytes
+    before any parsing, then headers and shape), then the log; the 2xx is sent only after the
+    delivery is committed.
+    """
+
+    def __init__(self, log: DeliveryLog, settings: Settings, dispatcher: Dispatcher) -> None:
+        self.log, self.settings, self.dispatcher = log, settings, dispatcher
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        source = HOOK_ROUTES[scope["path"]]
+        headers: dict[str, str] = {}
+        duplicated = ""
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            if name in headers and name in SINGLE_HEADERS:
+                duplicated = name
+            headers[name] = raw_value.decode("latin-1")
+        query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode(
+            "latin-1")).items()}
+        body = b""
+        try:
+            if duplicated:
+                raise Rejected(400, f"Header {duplicated!r} was sent more than once.")
+            body = await self._read_body(headers, receive)
+            delivery_id, event, verified = CHECKS[source](self.settings, headers, query, body)
+        except Rejected as exc:
+            try:
+                self.log.record(id=exc.delivery_id, source=source, event=exc.event,
+                                status=REJECTED, reason=exc.reason, verified=exc.verified,
+                                headers=headers, body=body if exc.status != 413 else b"",
+                                size=len(body))
+            except StoreError:
+                pass  # the rejection is answered even when it cannot be logged
+            await _respond(send, exc.status, {"status": REJECTED, "detail": exc.reason})
+            return
+        try:
+            delivery = self.log.record(id=delivery_id, source=source, event=event,
+                                       status=ACCEPTED, verified=verified, headers=headers,
+                                       body=body)
+        except StoreError as exc:
+            await _respond(send, 503, {"status": "unavailable", "detail": str(exc)},
+                           [(b"retry-after", b"5")])
+            return
+        answer = {"status": delivery.status, "id": delivery_id, "seq": delivery.seq}
+        if delivery.status == ACCEPTED:
+            self.dispatcher.submit(delivery)
+            await _respond(send, 202, answer)
+        else:
+            await _respond(send, 200, answer)
+
+    async def _read_body(self, headers: dict[str, str], receive: Any) -> bytes:
+        cap = self.settings.max_body
+        length = headers.get("content-length")
         if length is not None:
             if not length.isdigit():
                 raise Rejected(400, "Content-Length is not a number.")
-            if int(length) > settings.max_body:
-                raise Rejected(413, f"Body of {length} bytes is over the {settings.max_body}-byte cap.")
-        chunks, size = [], 0
+            if int(length) > cap:
+                raise Rejected(413, f"Body of {length} bytes is over the {cap}-byte cap.")
+        chunks: list[bytes] = []
+        size = 0
         try:
             async with asyncio.timeout(BODY_TIMEOUT):
-                async for chunk in request.stream():
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise Rejected(400, "The client went away before the body was complete.")
+                    chunk = message.get("body", b"")
                     size += len(chunk)
-                    if size > settings.max_body:
-                        raise Rejected(413, f"Body is over the {settings.max_body}-byte cap.")
+                    if size > cap:
+                        raise Rejected(413, f"Body is over the {cap}-byte cap.")
                     chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
         except TimeoutError:
             raise Rejected(408, f"Body did not arrive within {BODY_TIMEOUT:.0f} s.") from None
         return b"".join(chunks)
 
-    async def receive(source: str, request: Request) -> Response:
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        query = dict(request.query_params)
-        body = b""
-        try:
-            body = await read_body(request)
-            delivery_id, event, verified = CHECKS[source](settings, headers, query, body)
-        except Rejected as exc:
-            stored = body if exc.status != 413 else b""
-            try:
-                log.record(id=exc.delivery_id, source=source, event=exc.event, status=REJECTED,
-                           reason=exc.reason, verified=exc.verified, headers=headers,
-                           body=stored, size=len(body))
-            except StoreError:
-                pass  # the rejection is answered even when it cannot be logged
-            return JSONResponse({"status": REJECTED, "detail": exc.reason},
-                                status_code=exc.status)
-        try:
-            delivery = log.record(id=delivery_id, source=source, event=event, status=ACCEPTED,
-                                  verified=verified, headers=headers, body=body)
-        except StoreError as exc:
-            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503,
-                                headers={"Retry-After": "5"})
-        if delivery.status == ACCEPTED:
-            dispatcher.submit(delivery)
-            return JSONResponse({"status": ACCEPTED, "id": delivery_id, "seq": delivery.seq},
-                                status_code=202)
-        return JSONResponse({"status": delivery.status, "id": delivery_id, "seq": delivery.seq},
-                            status_code=200)
 
-    common = {"responses": {400: {"description": "Malformed request"},
-                            401: {"description": "Authentication failed"},
-                            413: {"description": "Body over the cap"},
-                            415: {"description": "Unsupported content type"}}}
+async def _respond(send: Any, status: int, payload: dict[str, Any],
+                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *(extra or [])]})
+    await send({"type": "http.response.body", "body": body})
 
-    @app.post("/hooks/github", status_code=202, openapi_extra=_body_schema("application/json"),
-              **common)  # type: ignore[arg-type]
-    async def github(
-        request: Request,
-        x_github_event: str | None = Header(None),
-        x_github_delivery: str | None = Header(None),
-        x_hub_signature_256: str | None = Header(None),
-    ) -> Response:
-        """A GitHub delivery, signed with X-Hub-Signature-256."""
-        return await receive("github", request)
 
-    @app.post("/hooks/dockerhub", status_code=202, openapi_extra=_body_schema("application/json"),
-              **common)  # type: ignore[arg-type]
-    async def dockerhub(request: Request, token: str | None = Query(None)) -> Response:
-        """A Docker Hub push (or callback); the secret is the URL's ?token=."""
-        return await receive("dockerhub", request)
+class ReceiverApp:
+    """The whole receiver: hook POSTs go straight to :class:`Hooks`, the rest to the FastAPI app."""
 
-    @app.post("/hooks/dockerhub/callback", status_code=202,
-              openapi_extra=_body_schema("application/json"), **common)  # type: ignore[arg-type]
-    async def dockerhub_callback(request: Request, token: str | None = Query(None)) -> Response:
-        """The build status a CI posts back to a push's callback_url (the lab plays Docker Hub)."""
-        return await receive("dockerhub", request)
+    def __init__(self, api: FastAPI, hooks: Hooks) -> None:
+        self.api, self.hooks = api, hooks
 
-    @app.post("/hooks/registry", status_code=202, openapi_extra=_body_schema(
-        "application/vnd.docker.distribution.events.v1+json"), **common)  # type: ignore[arg-type]
-    async def registry(request: Request, authorization: str | None = Header(None)) -> Response:
-        """A distribution registry notification envelope; Authorization: Bearer <secret>."""
-        return await receive("registry", request)
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if (scope["type"] == "http" and scope["method"] == "POST"
+                and scope["path"] in HOOK_ROUTES):
+            await self.hooks(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
 
-    @app.post("/hooks/alertmanager", status_code=202,
-              openapi_extra=_body_schema("application/json"), **common)  # type: ignore[arg-type]
-    async def alertmanager(request: Request, authorization: str | None = Header(None)) -> Response:
-        """An Alertmanager webhook_config notification (version 4)."""
-        return await receive("alertmanager", request)
+    def openapi(self) -> dict[str, Any]:
+        """The API description, hook routes included (what schemathesis tests against)."""
+        return self.api.openapi()
 
-    @app.post("/hooks/engine", status_code=202, openapi_extra=_body_schema("application/json"),
-              **common)  # type: ignore[arg-type]
-    async def engine(request: Request, authorization: str | None = Header(None)) -> Response:
-        """A Docker engine container event forwarded as a webhook."""
-        return await receive("engine", request)
 
-    @app.post("/hooks/standard", status_code=202, openapi_extra=_body_schema("application/json"),
-              **common)  # type: ignore[arg-type]
-    async def standard(
-        request: Request,
-        webhook_id: str | None = Header(None),
-        webhook_timestamp: str | None = Header(None),
-        webhook_signature: str | None = Header(None),
-    ) -> Response:
-        """A Standard Webhooks delivery (webhook-id, webhook-timestamp, webhook-signature)."""
-        return await receive("standard", request)
+def _hook_operation(path: str, source: str) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [
+        {"name": h, "in": "header", "required": False, "schema": {"type": "string"}}
+        for h in _HEADERS[source]]
+    if source == "dockerhub":
+        params.append({"name": "token", "in": "query", "required": False,
+                       "schema": {"type": "string"}})
+    reply = {"content": {"application/json": {"schema": {"type": "object"}}}}
+    return {"post": {
+        "summary": f"Receive a {source} delivery" + (" callback" if path.endswith("callback")
+                                                      else ""),
+        "description": f"Authentication: {_AUTH[source]}.",
+        "operationId": "hook_" + path.removeprefix("/hooks/").replace("/", "_"),
+        "parameters": params,
+        "requestBody": {"required": True, "content": {
+            _CONTENT_TYPES.get(source, "application/json"): {
+                "schema": {"type": "object", "additionalProperties": True}}}},
+        "responses": {
+            "200": {"description": "Duplicate: seen before, handlers not run again", **reply},
+            "202": {"description": "Accepted and committed to the log", **reply},
+            "400": {"description": "Malformed request", **reply},
+            "401": {"description": "Authentication failed", **reply},
+            "408": {"description": "Body too slow", **reply},
+            "413": {"description": "Body over the cap", **reply},
+            "415": {"description": "Unsupported content type", **reply},
+            "503": {"description": "The delivery log cannot be written", **reply},
+        },
+    }}
 
-    @app.get("/deliveries")
+
+def create_app(log: DeliveryLog, settings: Settings, dispatcher: Dispatcher) -> ReceiverApp:
+    """The receiver's HTTP API (also served by ``labkit listen``)."""
+    api = FastAPI(title="labkit webhook receiver", version="1",
+                  description="Receives GitHub, Docker Hub, registry, Alertmanager, Docker engine "
+                              "and Standard Webhooks deliveries.")
+
+    @api.get("/deliveries")
     def deliveries(limit: int = Query(50, ge=1, le=1000),
                    source: str | None = Query(None)) -> list[dict[str, Any]]:
         """Recorded deliveries, newest first."""
         return [d.summary() for d in log.latest(limit, source=source)]
 
-    @app.get("/deliveries/{delivery_id}", responses={404: {"description": "Unknown id"}})
+    @api.get("/deliveries/{delivery_id}", responses={404: {"description": "Unknown id"}})
     def delivery(delivery_id: str) -> Response:
         """One delivery with its headers and body."""
         found = log.get(delivery_id)
@@ -438,12 +498,23 @@ def create_app(log: DeliveryLog, settings: Settings, dispatcher: Dispatcher) -> 
                                 status_code=404)
         return JSONResponse(found.detail())
 
-    @app.get("/healthz")
+    @api.get("/healthz")
     def healthz() -> dict[str, Any]:
         """Liveness and the number of recorded deliveries."""
         return {"status": "ok", "deliveries": log.count()}
 
-    return app
+    plain_openapi = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = plain_openapi()
+            for path, source in HOOK_ROUTES.items():
+                schema["paths"][path] = _hook_operation(path, source)
+            api.openapi_schema = schema
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
+    return ReceiverApp(api, Hooks(log, settings, dispatcher))
 
 
 def _quiet_logging() -> None:

@@ -235,7 +235,7 @@ def _retry_after(value: str | None) -> float | None:
 def target_url(event: Event, to: str | HasHookUrl, secret: str | None) -> str:
     """Where the event goes: a receiver's hook URL, a base URL plus the event's path, or a full URL."""
     if not isinstance(to, str):
-        return to.hook_url(event.source)
+        return str(to.hook_url(event.source))
     parts = urlsplit(to)
     path = parts.path if parts.path not in ("", "/") else event.path
     query = parts.query

@@ -153,7 +153,7 @@ class DeliveryLog:
         size: int | None = None,
     ) -> Delivery:
         """Commit one delivery and return it; an ``accepted`` one seen before becomes ``duplicate``."""
-        row = {
+        row: dict[str, Any] = {
             "id": id,
             "source": source,
             "event": event,
@@ -188,7 +188,7 @@ class DeliveryLog:
             received_at=str(row["received_at"]),
             headers=dict(headers or {}),
             body=body,
-            size=int(row["size"]),  # type: ignore[call-overload]
+            size=int(row["size"]),
         )
         self._publish(delivery)
         return delivery

@@ -1,0 +1,633 @@
+"""Build the lab's images with no registry: a debootstrap base, a Python wheelhouse, Debian packages.
+
+``labkit images build`` makes every image the stacks use from local material, in this order:
+
+- ``labkit/base:bookworm``: ``debootstrap --variant=minbase`` plus Python 3, cleaned, ``docker import``;
+- ``labkit/python-app:bookworm``: the base plus wheels that the host downloads (``pip download``);
+- ``labkit/mariadb:bookworm``, ``labkit/registry:bookworm``: the base plus Debian packages, installed
+  with ``apt-get`` in a chroot on the host and added to the base as one layer.
+
+The apt mirror is read from this machine's apt configuration. The recipes live in ``compose/images/``.
+Each image carries a label with the hash of its recipe (and of its parent image), so a second build
+with nothing changed only compares labels. ``save``/``load`` move the whole set as one tarball.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import LabkitError
+
+Progress = Callable[[str], None]
+
+SUITE = "bookworm"
+PYTHON_VERSION = "3.11"  # Debian bookworm's python3; the wheelhouse is fetched for it
+PLATFORMS = ("manylinux_2_36_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64")
+HASH_LABEL = "org.labkit.recipe-hash"
+# Bump when a build step below changes in a way that the recipe files do not show.
+SCHEME = "1"
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+RECIPES_DIR = KIT_ROOT / "compose" / "images"
+
+# Paths the engine manages in every container, or that only matter while building.
+_VOLATILE = frozenset({".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf"})
+_MOUNT_POINTS = ("dev", "proc", "sys")
+
+
+class ImageError(LabkitError):
+    """An image could not be built, saved or loaded; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one lab image is made; its files are in ``compose/images/<name>/``."""
+
+    name: str
+    summary: str
+    parent: str | None = None
+    packages: tuple[str, ...] = ()
+    wheels: bool = False
+    # Files the packages create that the image must not carry (e.g. a data directory made at install).
+    purge: tuple[str, ...] = ()
+
+    @property
+    def tag(self) -> str:
+        return f"labkit/{self.name}:{SUITE}"
+
+    @property
+    def folder(self) -> Path:
+        return RECIPES_DIR / self.name
+
+
+RECIPES: tuple[Recipe, ...] = (
+    Recipe("base", "Debian bookworm (minbase) with Python 3 and CA certificates",
+           packages=("python3", "ca-certificates")),
+    Recipe("python-app", "the base plus FastAPI, uvicorn, PyMySQL and prometheus-client wheels",
+           parent="base", wheels=True),
+    Recipe("mariadb", "the base plus Debian's mariadb-server", parent="base",
+           packages=("mariadb-server",), purge=("var/lib/mysql",)),
+    Recipe("registry", "the base plus Debian's docker-registry (CNCF distribution)", parent="base",
+           packages=("docker-registry",)),
+)
+_BY_NAME = {r.name: r for r in RECIPES}
+
+
+@dataclass(frozen=True)
+class Built:
+    """The outcome of building one image: ``cached`` when its label already matched the recipe."""
+
+    name: str
+    tag: str
+    id: str
+    cached: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """One lab image as the engine has it (``present=False`` when it is not built yet)."""
+
+    name: str
+    tag: str
+    present: bool
+    id: str = ""
+    size_mb: float = 0.0
+    recipe_hash: str = ""
+
+
+# -- where things are ------------------------------------------------------------------------------
+
+def cache_dir() -> Path:
+    """Downloads kept between builds (debs, wheels): ``$LABKIT_CACHE`` or ``~/.cache/labkit``."""
+    explicit = os.environ.get("LABKIT_CACHE")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "labkit"
+
+
+def apt_mirror() -> str:
+    """The Debian mirror this machine's apt uses for the suite (read at run time, never stored)."""
+    sources = Path("/etc/apt/sources.list.d/debian.sources")
+    if sources.exists():
+        for stanza in re.split(r"\n\s*\n", sources.read_text()):
+            fields = dict(re.findall(r"(?m)^(\w[\w-]*):\s*(.*)$", stanza))
+            if SUITE in fields.get("Suites", "").split() and fields.get("URIs"):
+                return fields["URIs"].split()[0]
+    for listing in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob(
+            "*.list"))]:
+        if not listing.exists():
+            continue
+        for line in listing.read_text().splitlines():
+            m = re.match(r"\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
+            if m and m.group(2) == SUITE:
+                return m.group(1)
+    raise ImageError(f"No Debian {SUITE} mirror found in /etc/apt/sources.list.d/debian.sources or "
+                     "/etc/apt/sources.list: labkit builds its images on a Debian bookworm machine "
+                     "with apt configured (or use `labkit images load FILE` from a workshop bundle).")
+
+
+# -- the public functions --------------------------------------------------------------------------
+
+def build(names: Sequence[str] | None = None, *, progress: Progress | None = print,
+          force: bool = False) -> list[Built]:
+    """Build the named images (default: all) and the images they start from; skip up-to-date ones."""
+    say = progress or (lambda line: None)
+    client = _client()
+    wanted = _with_parents(names)
+    ids: dict[str, str] = {}
+    results: list[Built] = []
+    for recipe in wanted:
+        start = time.monotonic()
+        parent_id = ids[recipe.parent] if recipe.parent else ""
+        digest = recipe_hash(recipe, parent_id)
+        current = _image(client, recipe.tag)
+        if current is not None and not force and _labels(current).get(HASH_LABEL) == digest:
+            ids[recipe.name] = current.id
+            say(f"{recipe.tag}: up to date ({_short(current.id)})")
+            results.append(Built(recipe.name, recipe.tag, current.id, True,
+                                 time.monotonic() - start))
+            continue
+        say(f"{recipe.tag}: building {recipe.summary}")
+        _check_tools(recipe)
+        work = _fresh_dir(cache_dir() / "work" / recipe.name)
+        try:
+            if recipe.parent is None:
+                image_id = _build_base(client, recipe, digest, work, say)
+            else:
+                image_id = _build_layered(client, recipe, digest, work, say)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        ids[recipe.name] = image_id
+        seconds = time.monotonic() - start
+        say(f"{recipe.tag}: built {_short(image_id)} in {seconds:.0f} s")
+        results.append(Built(recipe.name, recipe.tag, image_id, False, seconds))
+    return results
+
+
+def list_images() -> list[ImageInfo]:
+    """Every lab image, built or not, with its id, size and recipe hash."""
+    client = _client()
+    out = []
+    for recipe in RECIPES:
+        image = _image(client, recipe.tag)
+        if image is None:
+            out.append(ImageInfo(recipe.name, recipe.tag, False))
+            continue
+        size = float(image.attrs.get("Size", 0)) / 1e6
+        out.append(ImageInfo(recipe.name, recipe.tag, True, image.id, round(size, 1),
+                             _labels(image).get(HASH_LABEL, "")))
+    return out
+
+
+def missing(tags: Iterable[str] | None = None) -> list[str]:
+    """The lab image tags (default: all) that the engine does not have."""
+    known = {r.tag for r in RECIPES}
+    wanted = [t for t in (tags if tags is not None else [r.tag for r in RECIPES]) if t in known]
+    client = _client()
+    return [t for t in wanted if _image(client, t) is None]
+
+
+def save(path: str | os.PathLike[str], *, progress: Progress | None = print) -> Path:
+    """Write every built lab image to one tarball (gzip when the name ends in ``.gz``)."""
+    say = progress or (lambda line: None)
+    client = _client()
+    tags = [r.tag for r in RECIPES if _image(client, r.tag) is not None]
+    if not tags:
+        raise ImageError("There are no lab images to save yet: run `labkit images build` first.")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    say(f"saving {', '.join(tags)} to {target}")
+    # docker-py has no public call for saving several images at once (shared layers written once),
+    # so this uses its low-level request helpers, as ``get_image`` itself does.
+    api: Any = client.api
+    response = api._get(api._url("/images/get"), params={"names": tags}, stream=True)
+    api._raise_for_status(response)
+    opener: Callable[[Path], IO[bytes]] = (
+        (lambda p: gzip.open(p, "wb", compresslevel=1)) if target.suffix == ".gz"
+        else (lambda p: open(p, "wb")))
+    with opener(partial) as out:
+        for chunk in response.iter_content(chunk_size=1 << 20):
+            out.write(chunk)
+    partial.replace(target)
+    say(f"saved {len(tags)} images, {target.stat().st_size / 1e6:.0f} MB")
+    return target
+
+
+def load(path: str | os.PathLike[str], *, progress: Progress | None = print) -> list[str]:
+    """Load a tarball written by :func:`save` (or ``docker save``); returns the loaded tags."""
+    say = progress or (lambda line: None)
+    source = Path(path)
+    if not source.is_file():
+        raise ImageError(f"{source} is not a file: pass the tarball written by `labkit images save`.")
+    client = _client()
+    loaded: list[str] = []
+    with open(source, "rb") as data:
+        for line in client.api.load_image(data):
+            if "error" in line:
+                raise ImageError(f"loading {source} failed: {line['error']}")
+            text = str(line.get("stream", "")).strip()
+            if text.startswith("Loaded image:"):
+                loaded.append(text.split(":", 1)[1].strip())
+                say(text)
+    return loaded
+
+
+def recipe_hash(recipe: Recipe, parent_id: str = "") -> str:
+    """The content hash of a recipe: its settings, its files, and the exact parent image."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"scheme": SCHEME, "suite": SUITE, "name": recipe.name,
+                         "packages": recipe.packages, "wheels": recipe.wheels,
+                         "purge": recipe.purge, "parent": parent_id}, sort_keys=True).encode())
+    if recipe.folder.is_dir():
+        for f in sorted(p for p in recipe.folder.rglob("*") if p.is_file()):
+            if "__pycache__" in f.parts:
+                continue
+            h.update(f.relative_to(recipe.folder).as_posix().encode() + b"\0")
+            h.update(b"x" if os.access(f, os.X_OK) else b"-")
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+# -- building --------------------------------------------------------------------------------------
+
+def _build_base(client: Any, recipe: Recipe, digest: str, work: Path, say: Progress) -> str:
+    root = work / "root"
+    debs = cache_dir() / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    mirror = apt_mirror()
+    say(f"  debootstrap {SUITE} (minbase, {', '.join(recipe.packages)}); .debs cached in {debs}")
+    _run(["debootstrap", "--variant=minbase", f"--include={','.join(recipe.packages)}",
+          f"--cache-dir={debs}", SUITE, str(root), mirror], say, _debootstrap_line)
+    _clean_root(root)
+    (root / "etc/apt/sources.list").unlink(missing_ok=True)
+    overlay = recipe.folder / "rootfs"
+    if overlay.is_dir():
+        shutil.copytree(overlay, root, dirs_exist_ok=True, symlinks=True)
+    say(f"  docker import {recipe.tag}")
+    archive = work / "root.tar"
+    _run(["tar", "-C", str(root), "--numeric-owner", *[f"--exclude=./{m}/*" for m in _MOUNT_POINTS],
+          "-cf", str(archive), "."], say)
+    repository, tag = recipe.tag.split(":")
+    client.api.import_image(
+        src=str(archive), repository=repository, tag=tag,
+        changes=["ENV LANG=C.UTF-8", 'CMD ["python3"]', f"LABEL {HASH_LABEL}={digest}"])
+    image = _image(client, recipe.tag)
+    if image is None or _labels(image).get(HASH_LABEL) != digest:
+        raise ImageError(f"docker import did not produce {recipe.tag}: check `docker info`.")
+    return str(image.id)
+
+
+def _build_layered(client: Any, recipe: Recipe, digest: str, work: Path, say: Progress) -> str:
+    assert recipe.parent is not None
+    parent = _BY_NAME[recipe.parent]
+    context = work / "context"
+    shutil.copytree(recipe.folder, context)
+    if recipe.wheels:
+        _install_wheels(recipe, context / "site-packages", say)
+    if recipe.packages:
+        root = work / "root"
+        say(f"  unpacking {parent.tag} into a work folder")
+        _export(client, parent.tag, root)
+        before = _manifest(root)
+        say(f"  apt-get install {' '.join(recipe.packages)} (chroot, host network)")
+        _apt_install(root, recipe.packages, say)
+        _clean_root(root)
+        for pattern in recipe.purge:
+            for target in root.glob(pattern):
+                _empty_dir(target) if target.is_dir() and not target.is_symlink() else \
+                    target.unlink()
+        added, removed = _diff(root, before)
+        if removed:
+            raise ImageError(f"installing {', '.join(recipe.packages)} removed files of "
+                             f"{parent.tag} ({', '.join(removed[:20])}): a layer cannot express "
+                             "that; add the package to the base recipe instead.")
+        say(f"  layer: {len(added)} new or changed paths")
+        _write_layer(root, added, context / "rootfs.tar")
+        shutil.rmtree(root)
+    return _docker_build(client, context, recipe.tag, digest, say)
+
+
+def _install_wheels(recipe: Recipe, target: Path, say: Progress) -> None:
+    requirements = recipe.folder / "requirements.txt"
+    lock = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    wheelhouse = cache_dir() / "wheels" / f"cp{PYTHON_VERSION.replace('.', '')}-{lock}"
+    platform_args = [arg for p in PLATFORMS for arg in ("--platform", p)]
+    wheel_args = ["--only-binary=:all:", *platform_args, "--python-version", PYTHON_VERSION,
+                  "--implementation", "cp", "--abi", f"cp{PYTHON_VERSION.replace('.', '')}"]
+    if not (wheelhouse / ".complete").exists():
+        say(f"  pip download the wheelhouse into {wheelhouse}")
+        partial = _fresh_dir(wheelhouse.with_name(wheelhouse.name + ".partial"))
+        _run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(partial),
+              *wheel_args, "-r", str(requirements)], say,
+             hint="pip could not download the wheels: is PyPI reachable? On an offline machine, "
+                  "use `labkit images load FILE` with a bundle made by `labkit images save`.")
+        (partial / ".complete").touch()
+        shutil.rmtree(wheelhouse, ignore_errors=True)
+        partial.rename(wheelhouse)
+    else:
+        say(f"  wheelhouse cached in {wheelhouse}")
+    say("  pip install --target (from the wheelhouse, no index)")
+    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--find-links",
+          str(wheelhouse), "--target", str(target), "--no-compile", *wheel_args,
+          "-r", str(requirements)], say)
+    # Console scripts point at the host's Python; the images run ``python3 -m uvicorn`` instead.
+    shutil.rmtree(target / "bin", ignore_errors=True)
+
+
+def _apt_install(root: Path, packages: Sequence[str], say: Progress) -> None:
+    archives = root / "var/cache/apt/archives"
+    archives.mkdir(parents=True, exist_ok=True)
+    debs = cache_dir() / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    cached = {p.name for p in debs.glob("*.deb")}
+    for name in cached:
+        _link_or_copy(debs / name, archives / name)
+    temporary = [root / "usr/sbin/policy-rc.d", root / "etc/apt/sources.list",
+                 root / "tmp/labkit-host-ca.crt"]
+    # Never start daemons inside the chroot; they belong in containers.
+    temporary[0].write_text("#!/bin/sh\nexit 101\n")
+    temporary[0].chmod(0o755)
+    temporary[1].write_text(f"deb {apt_mirror()} {SUITE} main\n")
+    shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
+    options: list[str] = ["-o", "APT::Sandbox::User=root"]
+    host_ca = Path("/etc/ssl/certs/ca-certificates.crt")
+    if host_ca.exists():
+        # An https mirror may sit behind an intercepting proxy only the host trusts.
+        shutil.copyfile(host_ca, temporary[2])
+        options += ["-o", "Acquire::https::CAInfo=/tmp/labkit-host-ca.crt"]
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive", "HOME": "/root"}
+    try:
+        _run(["chroot", str(root), "apt-get", *options, "-q", "update"], say, _apt_line, env=env)
+        _run(["chroot", str(root), "apt-get", *options, "-q", "-y", "--no-install-recommends",
+              "install", *packages], say, _apt_line, env=env)
+    finally:
+        for deb in archives.glob("*.deb"):
+            if deb.name not in cached:
+                _link_or_copy(deb, debs / deb.name)
+        for path in temporary:
+            path.unlink(missing_ok=True)
+        (root / "etc/resolv.conf").write_text("")
+
+
+def _docker_build(client: Any, context: Path, tag: str, digest: str, say: Progress) -> str:
+    say(f"  docker build {tag}")
+    image_id = ""
+    try:
+        for chunk in client.api.build(path=str(context), tag=tag, rm=True, forcerm=True,
+                                      pull=False, decode=True, labels={HASH_LABEL: digest}):
+            if "error" in chunk:
+                raise ImageError(f"building {tag} failed: {str(chunk['error']).strip()}")
+            line = str(chunk.get("stream", "")).strip()
+            if line.startswith("Step "):
+                say(f"    {line}")
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and "ID" in aux:
+                image_id = str(aux["ID"])
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise ImageError(f"building {tag} failed: {exc}") from exc
+    image = _image(client, tag)
+    if image is None:
+        raise ImageError(f"docker build did not produce {tag}.")
+    return str(image.id or image_id)
+
+
+# -- root file systems -----------------------------------------------------------------------------
+
+def _clean_root(root: Path) -> None:
+    """Drop what an image does not need: .debs, apt lists, docs (keeping copyright), logs' content."""
+    for pattern in ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin",
+                    "var/cache/debconf/*-old", "var/lib/dpkg/*-old"):
+        for path in root.glob(pattern):
+            path.unlink()
+    _empty_dir(root / "var/lib/apt/lists", keep={"partial", "lock"})
+    for folder in ("usr/share/man", "usr/share/info", "usr/share/lintian"):
+        _empty_dir(root / folder)
+    _empty_dir(root / "usr/share/locale", keep={"locale.alias"})
+    doc = root / "usr/share/doc"
+    if doc.is_dir():
+        for package in doc.iterdir():
+            if package.is_dir() and not package.is_symlink():
+                _empty_dir(package, keep={"copyright"})
+    for log in (root / "var/log").rglob("*"):
+        if log.is_file() and not log.is_symlink():
+            log.write_bytes(b"")
+    # Alternatives for removed manuals dangle; update-alternatives drops them on its next run anyway.
+    alternatives = root / "etc/alternatives"
+    if alternatives.is_dir():
+        for link in alternatives.iterdir():
+            if link.is_symlink() and not link.exists():
+                link.unlink()
+    for name in ("etc/hostname", "etc/resolv.conf"):
+        path = root / name
+        if path.exists():
+            path.write_text("")
+
+
+def _empty_dir(folder: Path, keep: set[str] | frozenset[str] = frozenset()) -> None:
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.name in keep:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+Stat = tuple[int, int, int, int, int, str]
+
+
+def _manifest(root: Path) -> dict[str, Stat]:
+    out: dict[str, Stat] = {}
+    for rel, path in _walk(root):
+        st = path.lstat()
+        link = os.readlink(path) if path.is_symlink() else ""
+        size = 0 if path.is_dir() else st.st_size
+        mtime = 0 if path.is_dir() else st.st_mtime_ns
+        out[rel] = (st.st_mode, st.st_uid, st.st_gid, size, mtime, link)
+    return out
+
+
+def _walk(root: Path) -> Iterator[tuple[str, Path]]:
+    """Every path under root, parents first, leaving out engine-managed and mount-point content."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath)
+        rel_base = base.relative_to(root).as_posix()
+        if rel_base in _MOUNT_POINTS:
+            dirnames[:] = []
+            continue
+        dirnames.sort()
+        for name in sorted(dirnames) + sorted(filenames):
+            rel = name if rel_base == "." else f"{rel_base}/{name}"
+            if rel not in _VOLATILE:
+                yield rel, base / name
+
+
+def _diff(root: Path, before: dict[str, Stat]) -> tuple[list[str], list[str]]:
+    after = _manifest(root)
+    added = [rel for rel, stat in after.items() if before.get(rel) != stat]
+    removed = sorted(rel for rel in before if rel not in after)
+    return added, removed
+
+
+def _write_layer(root: Path, paths: Sequence[str], target: Path) -> None:
+    def numeric(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uname = info.gname = ""
+        return info
+
+    with tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as tar:
+        for rel in paths:
+            path = root / rel
+            if path.is_socket():
+                continue
+            tar.add(path, arcname=rel, recursive=False, filter=numeric)
+
+
+def _export(client: Any, tag: str, root: Path) -> None:
+    root.mkdir(parents=True)
+    container = client.containers.create(tag, command=["true"])
+    try:
+        untar = subprocess.Popen(["tar", "-x", "-C", str(root), "--numeric-owner"],
+                                 stdin=subprocess.PIPE)
+        assert untar.stdin is not None
+        try:
+            for chunk in container.export():
+                untar.stdin.write(chunk)
+        finally:
+            untar.stdin.close()
+            if untar.wait() != 0:
+                raise ImageError(f"unpacking {tag} failed (tar exit {untar.returncode}).")
+    finally:
+        container.remove(force=True)
+
+
+# -- small helpers ---------------------------------------------------------------------------------
+
+def _client() -> Any:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=600)
+        client.ping()
+        return client
+    except Exception as exc:
+        raise ImageError("No Docker engine answers, so no image can be built or listed: start "
+                         "Docker (`sudo systemctl start docker`) and try again.") from exc
+
+
+def _image(client: Any, tag: str) -> Any | None:
+    import docker.errors
+
+    try:
+        return client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _labels(image: Any) -> dict[str, str]:
+    return dict((image.attrs.get("Config") or {}).get("Labels") or {})
+
+
+def _short(image_id: str) -> str:
+    return image_id.split(":", 1)[-1][:12]
+
+
+def _with_parents(names: Sequence[str] | None) -> list[Recipe]:
+    if not names:
+        return list(RECIPES)
+    unknown = [n for n in names if n not in _BY_NAME]
+    if unknown:
+        raise ImageError(f"No lab image called {', '.join(unknown)}: choose from "
+                         f"{', '.join(_BY_NAME)}.")
+    wanted: set[str] = set()
+    for name in names:
+        current: str | None = name
+        while current is not None:
+            wanted.add(current)
+            current = _BY_NAME[current].parent
+    return [r for r in RECIPES if r.name in wanted]
+
+
+def _check_tools(recipe: Recipe) -> None:
+    needs_root = recipe.parent is None or bool(recipe.packages)
+    if needs_root and os.geteuid() != 0:
+        raise ImageError(f"Building {recipe.tag} needs root (debootstrap and chroot): run "
+                         "`sudo labkit images build`, or `labkit images load FILE` with a bundle "
+                         "made by `labkit images save`.")
+    if recipe.parent is None and shutil.which("debootstrap") is None:
+        raise ImageError("debootstrap is not installed: `apt-get install -y debootstrap`, then "
+                         "run `labkit images build` again.")
+    if shutil.which("tar") is None:
+        raise ImageError("tar is not installed: `apt-get install -y tar`.")
+
+
+def _fresh_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    if target.exists():
+        return
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _debootstrap_line(line: str) -> str | None:
+    # Phases end in "..." ("Unpacking the base system..."); the per-package lines do not.
+    if line.startswith("I: ") and line.endswith(("...", "successfully.")):
+        return f"    {line[3:]}"
+    return None
+
+
+def _apt_line(line: str) -> str | None:
+    if line.startswith(("Fetched", "Setting up mariadb-server", "Setting up docker-registry")) \
+            or " newly installed" in line:
+        return f"    {line}"
+    return None
+
+
+def _run(cmd: Sequence[str], say: Progress, show: Callable[[str], str | None] | None = None,
+         *, env: dict[str, str] | None = None, hint: str = "") -> None:
+    """Run a build step; show the lines ``show`` picks, and the tail of the output on failure."""
+    tail: list[str] = []
+    try:
+        proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, errors="replace", env=env)
+    except FileNotFoundError as exc:
+        raise ImageError(f"{cmd[0]} is not installed: {hint or 'install it and try again.'}") \
+            from exc
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        line = raw.rstrip()
+        tail = [*tail[-19:], line]
+        shown = show(line) if show else None
+        if shown:
+            say(shown)
+    if proc.wait() != 0:
+        detail = "\n".join(tail)
+        raise ImageError(f"`{' '.join(cmd[:3])} ...` failed (exit {proc.returncode}).\n{detail}\n"
+                         f"{hint or 'Fix the cause above and run `labkit images build` again.'}")

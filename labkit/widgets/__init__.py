@@ -1,0 +1,7 @@
+"""Live views of what the in-kernel receiver sees, built with ipywidgets."""
+
+from __future__ import annotations
+
+from .inspector import Inspector, Replay, inspect
+
+__all__ = ["Inspector", "Replay", "inspect"]

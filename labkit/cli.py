@@ -54,7 +54,9 @@ def cmd_trigger(args: argparse.Namespace) -> int:
         if value is not None:
             options[name] = value
     if args.delivery_id:
-        options["delivery_id"] = args.delivery_id
+        # Standard Webhooks call the delivery id the message id (webhook-id).
+        key = "msg_id" if args.kind.startswith("standard.") else "delivery_id"
+        options[key] = args.delivery_id
     event = events.build(args.kind, **options)
     secret = args.secret or os.environ.get("LABKIT_WEBHOOK_SECRET") or None
     outcome = send(event, args.to, secret=secret, retries=args.retries, backoff=args.backoff,

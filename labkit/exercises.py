@@ -1,4 +1,4 @@
-"""Self-checking exercises: ``check(id, answer)`` says PASS or gives a hint; ``solution(id)`` shows one."""
+"""Self-checking exercises: ``check(id, answer)`` passes or hints; ``solution(id)`` shows one."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ class Exercise:
     solution: str
 
 
-# --- small helpers ---------------------------------------------------------------------------------
+# --- small helpers -------------------------------------------------------------------------------
 
 def _empty(answer: Any) -> bool:
     if answer is None or answer is Ellipsis:
@@ -113,7 +113,7 @@ def _ints(answer: Any) -> list[int] | None:
     return out
 
 
-# --- 00 --------------------------------------------------------------------------------------------
+# --- 00 ------------------------------------------------------------------------------------------
 
 def _lesson_map(answer: Any) -> Verdict:
     text = str(answer).strip().lower()
@@ -129,7 +129,7 @@ def _lesson_map(answer: Any) -> Verdict:
     return False, "give the lesson number as it appears in the lesson map, for example 1 or '01'."
 
 
-# --- 01 --------------------------------------------------------------------------------------------
+# --- 01 ------------------------------------------------------------------------------------------
 
 def _polling_cost(answer: Any) -> Verdict:
     if isinstance(answer, dict):
@@ -163,8 +163,8 @@ def _status_codes(answer: Any) -> Verdict:
         (202, "the first send is a new delivery: the receiver stores it and answers 202 Accepted."),
         (200, "the second send carries the same X-GitHub-Delivery id: send the very same event "
               "object again, and the receiver answers 200 with status 'duplicate'."),
-        (400, "the third body is cut off, so it is not valid JSON (push.with_body(push.body[:100])): "
-              "the receiver answers 400 Bad Request."),
+        (400, "the third body is cut off, so it is not valid JSON "
+              "(push.with_body(push.body[:100])): the receiver answers 400 Bad Request."),
     )
     for got, (want, hint) in zip(codes, hints):
         if got != want:
@@ -188,7 +188,7 @@ def _handler_branches(answer: Any) -> Verdict:
     return True, "the handler saw both pushes and pulled the branch out of each payload."
 
 
-# --- 02 --------------------------------------------------------------------------------------------
+# --- 02 ------------------------------------------------------------------------------------------
 
 def _github_signature(answer: Any) -> Verdict:
     text = _as_text(answer)
@@ -251,16 +251,19 @@ def _redelivery(answer: Any) -> Verdict:
         return False, "answer with {'statuses': [...three status codes...], 'runs': <count>}."
     codes = _ints(answer["statuses"])
     if codes is None or len(codes) != 3:
-        return False, "'statuses' holds the three status codes: the first send and two redeliveries."
+        return False, ("'statuses' holds the three status codes: the first send and two "
+                       "redeliveries.")
     if codes[0] != 202:
         return False, (f"the first send got {codes[0]}, not 202: send it signed "
                        "(secret=SECRET) to the receiver.")
     if codes[1:] != [200, 200]:
-        return False, (f"the redeliveries got {codes[1:]}; they carry the same delivery id, so the "
-                       "receiver should answer 200 'duplicate'. Use labkit.redeliver(event.delivery_id).")
+        return False, (f"the redeliveries got {codes[1:]}; they carry the same delivery id, so "
+                       "the receiver should answer 200 'duplicate'. Use "
+                       "labkit.redeliver(event.delivery_id).")
     runs = answer["runs"]
     if runs == 3:
-        return False, "the handler ran 3 times: count runs in a handler, and let the receiver dedupe."
+        return False, ("the handler ran 3 times: count runs in a handler, and let the receiver "
+                       "dedupe.")
     if runs == 0:
         return False, "the handler never ran: register it before sending, and wait with rx.idle()."
     if runs != 1:
@@ -268,7 +271,7 @@ def _redelivery(answer: Any) -> Verdict:
     return True, "one accepted delivery, two duplicates, and the handler ran exactly once."
 
 
-# --- 03 --------------------------------------------------------------------------------------------
+# --- 03 ------------------------------------------------------------------------------------------
 
 def _standard(secret: str | bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     key = base64.b64decode(secret[len("whsec_"):]) if isinstance(secret, str) else secret
@@ -287,7 +290,8 @@ def _standard_signature(answer: Any) -> Verdict:
     if text == STANDARD_SIGNATURE[3:]:
         return False, "right value, but each entry starts with its version: 'v1,'."
     if text.removeprefix("v1,") == hmac.new(key, signed, hashlib.sha256).hexdigest():
-        return False, "Standard Webhooks encode the digest in base64, not hex: base64.b64encode(digest)."
+        return False, ("Standard Webhooks encode the digest in base64, not hex: "
+                       "base64.b64encode(digest).")
     if text == _standard(STANDARD_SECRET.encode(), STANDARD_ID, STANDARD_TIMESTAMP, STANDARD_BODY):
         return False, ("the key is the base64 after 'whsec_', decoded to bytes: "
                        "base64.b64decode(secret.removeprefix('whsec_')).")
@@ -354,7 +358,7 @@ def _token_limits(answer: Any) -> Verdict:
                   "the body, does not stop replays, and leaks wherever URLs are logged.")
 
 
-# --- the catalogue ---------------------------------------------------------------------------------
+# --- the catalogue -------------------------------------------------------------------------------
 
 EXERCISES: dict[str, Exercise] = {e.id: e for e in (
     Exercise("00-lesson-map", "Which lesson teaches you to verify a webhook signature?",

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import uvicorn
 from fastapi import FastAPI, Query
@@ -59,17 +59,25 @@ class Settings:
         for source, value in (secrets or {}).items():
             if source not in SOURCES:
                 raise ValueError(f"Unknown source {source!r}; use one of {', '.join(SOURCES)}.")
+            if not value:
+                raise ValueError(f"secrets[{source!r}] is empty: that would switch checking off. "
+                                 "Give at least one secret, or leave the source out.")
             table[source] = [value] if isinstance(value, str) else list(value)
         return cls(table, max_body, tolerance)
 
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        # Decode strictly first: json.loads(bytes) lets UTF-8-encoded surrogates through.
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Rejected(400, "Body is not UTF-8 JSON.") from None
+    try:
+        return json.loads(text)
     except ValueError as exc:
         raise Rejected(400, f"Body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise Rejected(400, "Body JSON is nested too deeply.") from None
 
 
 def _object(body: bytes) -> dict[str, Any]:
@@ -182,9 +190,9 @@ def check_registry(s: Settings, h: dict[str, str], q: dict[str, str], body: byte
         raise Rejected(400, "Registry envelope must hold a non-empty 'events' list of objects.",
                        verified=verified)
     first = events[0]
-    action = str(first.get("action", "")) or None
-    if action is None:
-        raise Rejected(400, "Registry event has no 'action'.", verified=verified)
+    action = first.get("action")
+    if not isinstance(action, str) or not action:
+        raise Rejected(400, "Registry event has no 'action' string.", verified=verified)
     return str(first.get("id") or "reg-" + _short_hash(body)), action, verified
 
 
@@ -648,7 +656,7 @@ class Receiver:
             raise ValueError(f"Unknown source {source!r}; use one of {', '.join(SOURCES)}.")
         url = f"{self.url}/hooks/{source}"
         if source == "dockerhub" and "dockerhub" in self.settings.secrets:
-            url += "?token=" + self.settings.secrets["dockerhub"][0]
+            url += "?token=" + quote(self.settings.secrets["dockerhub"][0], safe="")
         return url
 
     # --- handlers and waiting -----------------------------------------------------------------

@@ -8,6 +8,7 @@ import os
 import random
 import socket
 import sqlite3
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -105,6 +106,19 @@ class Outcome:
         return self.attempts[-1].status if self.attempts else None
 
     @property
+    def detail(self) -> str:
+        """The receiver's explanation (its JSON ``detail``), or the raw response text."""
+        try:
+            answer = json.loads(self.response)
+        except ValueError:
+            return self.response
+        if isinstance(answer, dict) and "detail" in answer:
+            return str(answer["detail"])
+        if isinstance(answer, dict) and "status" in answer:
+            return str(answer["status"])
+        return self.response
+
+    @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
 
@@ -127,6 +141,9 @@ class SentLog:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                    timeout=5)
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript("""
             CREATE TABLE IF NOT EXISTS messages (
                 delivery_id TEXT PRIMARY KEY, kind TEXT, source TEXT, path TEXT, url TEXT,
@@ -232,6 +249,17 @@ def _retry_after(value: str | None) -> float | None:
             return None
 
 
+_tls_context: ssl.SSLContext | None = None
+
+
+def _tls() -> ssl.SSLContext:
+    """One TLS context per process: loading the CA bundle costs ~20 ms, every send paid it."""
+    global _tls_context
+    if _tls_context is None:
+        _tls_context = ssl.create_default_context()
+    return _tls_context
+
+
 def target_url(event: Event, to: str | HasHookUrl, secret: str | None) -> str:
     """Where the event goes: a receiver's hook URL, a base URL plus the event's path, or a full URL."""
     if not isinstance(to, str):
@@ -288,7 +316,8 @@ def send(
     # Standard Webhooks need a fresh timestamp, so those are kept unsigned.
     sent.remember(event if event.source == "standard" else _authenticate(event, secret), url)
     outcome = Outcome(event.kind, event.delivery_id, url)
-    with httpx.Client(follow_redirects=False, timeout=schedule.timeout, trust_env=False) as client:
+    with httpx.Client(follow_redirects=False, timeout=schedule.timeout, trust_env=False,
+                      verify=_tls()) as client:
         for number in range(1, schedule.retries + 2):
             attempt_event = _authenticate(event, secret)
             started = time.perf_counter()

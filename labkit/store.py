@@ -87,9 +87,19 @@ class Delivery:
     def detail(self) -> dict[str, Any]:
         """The summary plus headers and the body as text."""
         out = self.summary()
-        out["headers"] = self.headers
+        out["headers"] = redacted(self.headers)
         out["body"] = self.body.decode("utf-8", errors="replace")
         return out
+
+
+def redacted(headers: dict[str, str]) -> dict[str, str]:
+    """Headers safe to show: bearer tokens and the like replaced by ``****``."""
+    return {k: (v.split(" ", 1)[0] + " ****" if " " in v else "****")
+            if k.lower() in SECRET_HEADERS else v for k, v in headers.items()}
+
+
+#: Headers that carry a secret itself (signatures are derived, so they may be shown).
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 
 
 def now_iso() -> str:

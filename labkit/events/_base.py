@@ -51,10 +51,14 @@ class Event:
         """The same delivery with other body bytes and unchanged headers (to show tampering)."""
         return replace(self, body=body)
 
-    def with_headers(self, **headers: str) -> Event:
-        """The same delivery with headers added or replaced."""
+    def with_headers(self, headers: Mapping[str, str] | None = None, /, **more: str) -> Event:
+        """The same delivery with headers added or replaced.
+
+        Pass a mapping for names with dashes (``{"X-GitHub-Delivery": ...}``) or keywords.
+        """
         merged = dict(self.headers)
-        merged.update(headers)
+        merged.update(headers or {})
+        merged.update(more)
         return replace(self, headers=merged)
 
     def signed(self, secret: str | bytes, *, timestamp: int | None = None) -> Event:

@@ -1,4 +1,4 @@
-"""The event inspector: a live table of a receiver's deliveries, one delivery in detail, and replay."""
+"""The event inspector: a live table of a receiver's deliveries, one in detail, and replay."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 DEFAULT_LIMIT = 200
 #: Live updates are coalesced: at most one redraw per this many seconds.
 DEFAULT_INTERVAL = 0.25
+#: The keys of every row :meth:`Inspector.rows` returns.
+ROW_KEYS = ("seq", "time", "source", "event", "id", "verified", "status", "reason", "handled")
 #: Columns of :meth:`Inspector.text` when none are given (no times: they change every run).
 TEXT_COLUMNS = ("seq", "source", "event", "verified", "status", "reason")
 
@@ -231,6 +233,10 @@ class Inspector:
 
     def text(self, columns: tuple[str, ...] = TEXT_COLUMNS) -> str:
         """The table as plain text, oldest first, redrawn first so it is up to date."""
+        unknown = [c for c in columns if c not in ROW_KEYS]
+        if unknown:
+            raise ValueError(f"No column {', '.join(map(repr, unknown))}; the columns are "
+                             f"{', '.join(ROW_KEYS)}.")
         self.refresh()
         rows = list(reversed(self.rows()))
         if not rows:
@@ -256,7 +262,7 @@ class Inspector:
     # --- one delivery in detail -------------------------------------------------------------
     @property
     def selected(self) -> Delivery | None:
-        """The delivery the detail view shows: the chosen one, else the newest shown."""
+        """The delivery the detail view shows: the chosen one, else the newest in the filter."""
         if self._selected is not None:
             return self.receiver.log.by_seq(self._selected)
         # Ask the log, not the last redraw: a delivery may have arrived since.
@@ -384,12 +390,15 @@ class Inspector:
                        + ", ".join(f"{n} {_badge(s)}" for s, n in counts.items()))
             self.summary.value = summary
             self.table.value = _table_html(self._rows)
-            if tuple(options) != tuple(self.picker.options):
+            wanted = chosen if chosen is not None else _NEWEST
+            new_options = tuple(options) != tuple(self.picker.options)
+            if new_options or self.picker.value != wanted:
                 self._syncing = True
                 try:
                     with self.picker.hold_sync():
-                        self.picker.options = options
-                        self.picker.value = chosen if chosen is not None else _NEWEST
+                        if new_options:
+                            self.picker.options = options
+                        self.picker.value = wanted
                 finally:
                     self._syncing = False
             self.detail_view.value = _detail_html(detail)

@@ -1,0 +1,200 @@
+"""Exercise checks: every solution passes, typical mistakes get a specific hint, nothing raises."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import labkit
+from labkit import Receiver, events, exercises
+from labkit.errors import ExerciseError
+from labkit.exercises import EXERCISES, check, solution
+
+SECRET = "lab-secret-2"
+
+
+@pytest.fixture
+def lesson_namespace(make_receiver: Callable[..., Receiver]) -> Callable[[str], dict[str, Any]]:
+    """The names a lesson's answer cells use, as the notebook defines them."""
+
+    def make(exercise_id: str) -> dict[str, Any]:
+        ns: dict[str, Any] = {"labkit": labkit, "events": events, "hmac": hmac,
+                              "hashlib": hashlib, "base64": base64}
+        lesson = exercise_id[:2]
+        if lesson == "01":
+            ns["rx"] = make_receiver(None)
+        elif lesson == "02":
+            ns["rx"] = make_receiver(SECRET)
+            ns["SECRET"] = SECRET
+        elif lesson == "03":
+            ns.update(TEST_SECRET=exercises.STANDARD_SECRET, TEST_ID=exercises.STANDARD_ID,
+                      TEST_TIMESTAMP=exercises.STANDARD_TIMESTAMP,
+                      TEST_BODY=exercises.STANDARD_BODY, OLD_SECRET=exercises.STANDARD_SECRET,
+                      NEW_SECRET=exercises.ROTATION_NEW_SECRET)
+        return ns
+
+    return make
+
+
+def test_every_lesson_has_enough_exercises() -> None:
+    per_lesson = {lesson: sum(1 for i in EXERCISES if i.startswith(lesson))
+                  for lesson in ("00", "01", "02", "03")}
+    assert per_lesson["00"] >= 1
+    assert all(per_lesson[lesson] >= 2 for lesson in ("01", "02", "03")), per_lesson
+    assert exercises.ids() == list(EXERCISES)
+
+
+@pytest.mark.parametrize("exercise_id", list(EXERCISES))
+def test_the_solution_passes(exercise_id: str,
+                             lesson_namespace: Callable[[str], dict[str, Any]]) -> None:
+    ns = lesson_namespace(exercise_id)
+    exec(solution(exercise_id).code, ns)  # noqa: S102 - the solution is our own code
+    result = check(exercise_id, ns["answer"])
+    assert result.passed, str(result)
+    assert str(result).startswith("PASS: ") and repr(result) == str(result)
+    assert bool(result)
+    assert "PASS" in result._repr_html_()
+
+
+def _wrong_verify(body: bytes, signature: str | None, secret: str) -> bool:
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return expected == signature  # right answers, but not in constant time
+
+
+def _crashing_verify(body: bytes, signature: str | None, secret: str) -> bool:
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)  # type: ignore[type-var]  # None raises
+
+
+def _always_true(body: bytes, signature: str | None, secret: str) -> bool:
+    return True
+
+
+def _standard(secret: bytes, signed: bytes, hexdigest: bool = False) -> str:
+    mac = hmac.new(secret, signed, hashlib.sha256)
+    return "v1," + (mac.hexdigest() if hexdigest else base64.b64encode(mac.digest()).decode())
+
+
+_KEY = base64.b64decode(exercises.STANDARD_SECRET.removeprefix("whsec_"))
+_SIGNED = (f"{exercises.STANDARD_ID}.{exercises.STANDARD_TIMESTAMP}.".encode()
+           + exercises.STANDARD_BODY)
+_NEW_ENTRY = labkit.signing.standard_signature(
+    exercises.ROTATION_NEW_SECRET, exercises.STANDARD_ID, exercises.STANDARD_TIMESTAMP,
+    exercises.STANDARD_BODY)
+
+# (exercise, a typical wrong answer, words the hint must contain)
+WRONG = [
+    ("00-lesson-map", 1, "lesson 01"),
+    ("00-lesson-map", "03", "earlier one"),
+    ("00-lesson-map", "signatures", "lesson number"),
+    ("01-polling-cost", {"polling": 16, "webhooks": 12}, "not every 30 minutes"),
+    ("01-polling-cost", {"polling": 28_800, "webhooks": 12}, "not every second"),
+    ("01-polling-cost", {"polling": 960, "webhooks": 960}, "one request per change"),
+    ("01-polling-cost", (960.0, 12), "whole numbers"),
+    ("01-polling-cost", "960 and 12", "answer with a dict"),
+    ("01-status-codes", [202, 202, 400], "same X-GitHub-Delivery id"),
+    ("01-status-codes", [202, 200, 500], "not valid JSON"),
+    ("01-status-codes", [202, 200], "three status codes"),
+    ("01-handler", ["refs/heads/main", "refs/heads/feature/login"], "refs/heads/"),
+    ("01-handler", ["main", "feature/login", "main", "feature/login"], "re-run"),
+    ("01-handler", ["main"], "did you wait"),
+    ("01-handler", "main", "the list your handler filled"),
+    ("02-signature", exercises.GITHUB_SIGNATURE[len("sha256="):], "starts with 'sha256='"),
+    ("02-signature", exercises.GITHUB_SIGNATURE.upper().replace("SHA256=", "sha256="),
+     "lowercase"),
+    ("02-signature", "sha1=" + hmac.new(exercises.GITHUB_SECRET.encode(), exercises.GITHUB_BODY,
+                                        hashlib.sha1).hexdigest(), "SHA-1"),
+    ("02-signature", "sha256=" + hashlib.sha256(exercises.GITHUB_BODY).hexdigest(),
+     "plain SHA-256"),
+    ("02-signature", "sha256=" + "0" * 64, "exact body bytes"),
+    ("02-signature", 12345, "as a string"),
+    ("02-verify", _wrong_verify, "compare_digest"),
+    ("02-verify", _crashing_verify, "raised TypeError for a missing header"),
+    ("02-verify", _always_true, "tampered body"),
+    ("02-verify", "verify", "your function itself"),
+    ("02-redelivery", {"statuses": [202, 202, 202], "runs": 3}, "labkit.redeliver"),
+    ("02-redelivery", {"statuses": [202, 200, 200], "runs": 3}, "let the receiver dedupe"),
+    ("02-redelivery", {"statuses": [202, 200, 200], "runs": 0}, "never ran"),
+    ("02-redelivery", {"statuses": [401, 200, 200], "runs": 1}, "signed"),
+    ("02-redelivery", [202, 200, 200], "'statuses'"),
+    ("03-standard-signature", exercises.STANDARD_SIGNATURE[3:], "'v1,'"),
+    ("03-standard-signature", _standard(_KEY, _SIGNED, hexdigest=True), "base64, not hex"),
+    ("03-standard-signature", _standard(exercises.STANDARD_SECRET.encode(), _SIGNED),
+     "decoded to bytes"),
+    ("03-standard-signature", _standard(_KEY, exercises.STANDARD_BODY), "only the body"),
+    ("03-standard-signature", b"\xff\xfe", "as a string"),
+    ("03-rotation", exercises.STANDARD_SIGNATURE, "only the old secret's entry"),
+    ("03-rotation", _NEW_ENTRY, "only the new secret's entry"),
+    ("03-rotation", f"{exercises.STANDARD_SIGNATURE},{_NEW_ENTRY}", "single space"),
+    ("03-rotation", f"{exercises.STANDARD_SIGNATURE} v1,AAAA", "add the new secret's"),
+    ("03-rotation", "v1,AAAA v1,BBBB", "neither entry matches"),
+    ("03-token-limits", {"a", "b"}, "not b"),
+    ("03-token-limits", "a c", "not c"),
+    ("03-token-limits", ["A", "D"], "not d"),
+    ("03-token-limits", {"z"}, "only a, b, c and d"),
+    ("03-token-limits", 7, "set of letters"),
+]
+
+
+@pytest.mark.parametrize(("exercise_id", "answer", "hint"), WRONG,
+                         ids=[f"{e}-{i}" for i, (e, _, _) in enumerate(WRONG)])
+def test_a_wrong_answer_gets_a_specific_hint(exercise_id: str, answer: Any, hint: str) -> None:
+    result = check(exercise_id, answer)
+    assert not result.passed
+    assert str(result).startswith("NOT YET: ")
+    assert hint in result.message, result.message
+    assert "NOT YET" in result._repr_html_()
+
+
+@pytest.mark.parametrize("exercise_id", list(EXERCISES))
+@pytest.mark.parametrize("empty", [None, ..., "", [], {}, set(), b""],
+                         ids=["None", "Ellipsis", "str", "list", "dict", "set", "bytes"])
+def test_an_empty_answer_gets_the_task_back(exercise_id: str, empty: Any) -> None:
+    result = check(exercise_id, empty)
+    assert not result.passed
+    assert result.message.startswith("no answer yet")
+    assert EXERCISES[exercise_id].task in result.message
+
+
+class _Weird:
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("cannot compare")
+
+    def __str__(self) -> str:
+        raise RuntimeError("cannot print")
+
+    def __iter__(self) -> Any:
+        raise RuntimeError("cannot iterate")
+
+
+@pytest.mark.parametrize("exercise_id", list(EXERCISES))
+@pytest.mark.parametrize("odd", [42, 3.5, True, object(), _Weird(), [None, None, None],
+                                 {"polling": None}, lambda *a: 1 / 0],
+                         ids=["int", "float", "bool", "object", "weird", "nones", "dict",
+                              "raising-callable"])
+def test_a_wrong_type_never_raises(exercise_id: str, odd: Any) -> None:
+    result = check(exercise_id, odd)
+    assert not result.passed
+    assert result.message
+
+
+def test_an_unknown_exercise_id_says_which_exist() -> None:
+    with pytest.raises(ExerciseError, match="02-verify"):
+        check("02-verfy", "x")
+    with pytest.raises(ExerciseError, match="No exercise"):
+        solution("nope")
+
+
+def test_a_solution_shows_as_code() -> None:
+    shown = solution("02-verify")
+    assert "compare_digest" in str(shown)
+    assert repr(shown).startswith("# A solution to 02-verify\n")
+
+
+def test_exercises_are_reachable_from_labkit() -> None:
+    assert labkit.exercises.check is check

@@ -13,7 +13,7 @@ import ipywidgets as widgets
 
 from ..errors import LabkitError
 from ..receiver import SOURCES
-from ..store import ACCEPTED, DUPLICATE, REJECTED, Delivery
+from ..store import ACCEPTED, DUPLICATE, REJECTED, Delivery, redacted
 
 if TYPE_CHECKING:
     from ..receiver import Receiver
@@ -83,17 +83,6 @@ def _row(d: Delivery) -> dict[str, Any]:
     }
 
 
-def _masked(headers: dict[str, str]) -> dict[str, str]:
-    """Headers fit to show: a bearer token is a password, so only its scheme is kept."""
-    out = {}
-    for name, value in headers.items():
-        if name.lower() == "authorization":
-            scheme = value.split(" ", 1)[0]
-            value = f"{scheme} ****" if " " in value else "****"
-        out[name] = value
-    return out
-
-
 def _pretty_body(d: Delivery) -> str:
     payload = d.payload
     if payload is not None:
@@ -145,7 +134,7 @@ def _detail_html(d: Delivery | None) -> str:
         facts += f"<br>reason: {html.escape(d.reason)}"
     if d.handler_error:
         facts += f"<br>handler error: {html.escape(d.handler_error)}"
-    headers = "\n".join(f"{k}: {v}" for k, v in sorted(_masked(d.headers).items()))
+    headers = "\n".join(f"{k}: {v}" for k, v in sorted(redacted(d.headers).items()))
     pre = ('style="max-height:18em;overflow:auto;background:#f6f8fa;padding:6px;'
            'font-size:12px;margin:4px 0"')
     return (f"<div>{facts}</div><details open><summary>Headers</summary><pre {pre}>"

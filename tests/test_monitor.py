@@ -1,0 +1,80 @@
+"""Docker engine events reach the receiver as webhooks (real engine, real containers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from labkit import Receiver, images
+from labkit.monitor import EngineWatch
+from labkit.runtime import docker_engine_version
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="module")
+def base_image() -> str:
+    if docker_engine_version() is None:
+        pytest.skip("no Docker engine answers: start Docker to run the monitor tests")
+    if shutil.which("debootstrap") is None or os.geteuid() != 0:
+        reason = "building the base image needs root and debootstrap (apt-get install debootstrap)"
+        if IN_CI:
+            pytest.fail(reason + " (CI=true and an engine answers)")
+        pytest.skip(reason)
+    images.build(["base"], progress=None)
+    return images.RECIPES[0].tag
+
+
+@pytest.fixture
+def container_factory() -> Iterator[Any]:
+    import docker
+
+    client = docker.from_env()
+    made: list[Any] = []
+
+    def run(image: str, command: list[str], project: str) -> Any:
+        c = client.containers.run(image, command, detach=True, name=f"{project}-web-1",
+                                  labels={"com.docker.compose.project": project,
+                                          "com.docker.compose.service": "web"})
+        made.append(c)
+        return c
+
+    try:
+        yield run
+    finally:
+        for c in made:
+            c.remove(force=True)
+        client.close()
+
+
+def test_container_start_and_death_arrive_as_engine_webhooks(
+        make_receiver: Any, base_image: str, container_factory: Any) -> None:
+    rx: Receiver = make_receiver("s3cret")
+    project = f"lkmon{uuid.uuid4().hex[:6]}"
+    with EngineWatch(rx, secret="s3cret", project=project) as watch:
+        container_factory(base_image, ["python3", "-c", "import sys; sys.exit(3)"], project)
+        got = rx.wait_for(2, timeout=30)
+    assert [d.event for d in got] == ["start", "die"], [d.summary() for d in got]
+    assert all(d.source == "engine" and d.verified and d.status == "accepted" for d in got)
+    die = json.loads(got[1].body)
+    assert die["Actor"]["Attributes"]["exitCode"] == "3"
+    assert die["Actor"]["Attributes"]["com.docker.compose.project"] == project
+    assert not watch.running and len(watch.sent) == 2 and all(o.ok for o in watch.sent)
+
+
+def test_other_projects_are_not_forwarded(make_receiver: Any, base_image: str,
+                                          container_factory: Any) -> None:
+    rx: Receiver = make_receiver("s3cret")
+    mine, other = (f"lkmon{uuid.uuid4().hex[:6]}" for _ in range(2))
+    with EngineWatch(rx, secret="s3cret", project=mine):
+        container_factory(base_image, ["true"], other)
+        container_factory(base_image, ["true"], mine)
+        got = rx.wait_for(2, timeout=30)
+    names = {json.loads(d.body)["Actor"]["Attributes"]["name"] for d in got}
+    assert names == {f"{mine}-web-1"}

@@ -59,10 +59,11 @@ class Settings:
         for source, value in (secrets or {}).items():
             if source not in SOURCES:
                 raise ValueError(f"Unknown source {source!r}; use one of {', '.join(SOURCES)}.")
-            if not value:
-                raise ValueError(f"secrets[{source!r}] is empty: that would switch checking off. "
-                                 "Give at least one secret, or leave the source out.")
-            table[source] = [value] if isinstance(value, str) else list(value)
+            values = [value] if isinstance(value, str) else list(value)
+            if not values or not all(values):
+                raise ValueError(f"secrets[{source!r}] is or holds an empty secret: anyone could "
+                                 "sign with it. Give real secrets, or leave the source out.")
+            table[source] = values
         return cls(table, max_body, tolerance)
 
 

@@ -8,6 +8,7 @@ HTTP parser (uvicorn/h11) or the router before labkit sees them; those are marke
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -277,13 +278,34 @@ CASES: list[Case] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def bad_rx() -> Iterator[Receiver]:
+def _http_impls() -> list[str]:
+    impls = ["h11"]
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        impls.append("httptools")
+    return impls
+
+
+@pytest.fixture(scope="module", params=_http_impls())
+def bad_rx(request: pytest.FixtureRequest) -> Iterator[Receiver]:
+    """One receiver per HTTP parser uvicorn can use (`labkit listen --http h11|httptools`)."""
+    import uvicorn
+
     before = receiver_module.BODY_TIMEOUT
     receiver_module.BODY_TIMEOUT = BODY_TIMEOUT  # slow-body cases take 1 s, not 10
-    rx = Receiver(SECRET, max_body=CAP, name="bad-requests")
+    rx = Receiver(SECRET, max_body=CAP, name=f"bad-requests-{request.param}")
+    real_config = uvicorn.Config
+    uvicorn.Config = functools.partial(real_config, http=request.param)  # type: ignore[misc,assignment]
     try:
-        yield rx.start()
+        rx.start()
+    finally:
+        uvicorn.Config = real_config  # type: ignore[misc]
+    try:
+        assert rx._server is not None and rx._server.config.http == request.param
+        yield rx
     finally:
         rx.stop()
         receiver_module.BODY_TIMEOUT = before

@@ -481,3 +481,21 @@ def test_read_api_does_not_reveal_the_bearer_secret(rx: Receiver, kind: str) -> 
     assert detail.status_code == 200
     assert "authorization" in {k.lower() for k in detail.json()["headers"]}  # still shown ...
     assert SECRET not in detail.text  # ... but redacted
+
+
+@pytest.mark.parametrize("value", [[""], ["real-secret", ""]])
+def test_an_empty_string_secret_is_refused_up_front(value: list[str]) -> None:
+    """An HMAC key of b"" is public knowledge: anyone can sign with it, so it must not be
+    accepted as one of a source's secrets."""
+    with pytest.raises(ValueError):
+        Receiver(None, secrets={"github": value}, name=f"empty-{uuid.uuid4().hex[:6]}")
+
+
+def test_a_delivery_signed_with_an_empty_key_is_not_accepted(
+        make_receiver: Callable[..., Receiver]) -> None:
+    try:
+        rx = make_receiver(None, secrets={"github": ["real-secret", ""]})
+    except ValueError:
+        return  # refused up front: nothing can be forged
+    body = push_body()
+    assert post_github(rx, body, secret="").status_code == 401

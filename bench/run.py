@@ -1,0 +1,57 @@
+"""Regenerate bench/RESULTS.md: machine facts, then each benchmark's section with its command.
+
+Run: .venv/bin/python bench/run.py          (about 3 minutes; run it on an otherwise idle machine)
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHES = [["receiver.py"], ["footprint.py"], ["lessons.py"]]
+OPTIONAL = [["pipeline.py"]]  # present once the pipeline benchmark exists
+
+
+def machine() -> str:
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    mem = next((int(l.split()[1]) // 1024 // 1024 for l in
+                Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")), 0)
+    def version(cmd: list[str]) -> str:
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "not found"
+    return "\n".join([
+        f"- when: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- CPU: {os.cpu_count()} x {cpu}; memory {mem} GiB; {platform.platform()}",
+        f"- Python {platform.python_version()}; wrk: {version(['wrk', '-v'])}; "
+        f"webhook: {version(['webhook', '-version'])}",
+        f"- Docker: {version(['docker', 'version', '--format', '{{.Server.Version}}'])}",
+    ])
+
+
+def main() -> int:
+    parts = ["# Benchmark results\n", "Regenerate with `.venv/bin/python bench/run.py`. "
+             "Every section names the command that made it.\n", machine(), ""]
+    for bench in BENCHES + [b for b in OPTIONAL if (HERE / b[0]).exists()]:
+        print(f"running {bench[0]} ...", flush=True)
+        done = subprocess.run([sys.executable, str(HERE / bench[0]), *bench[1:]],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            parts.append(f"## {bench[0]} FAILED\n\n```\n{done.stderr[-2000:]}\n```\n")
+        else:
+            parts.append(done.stdout)
+    (HERE / "RESULTS.md").write_text("\n".join(parts))
+    print(f"wrote {HERE / 'RESULTS.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

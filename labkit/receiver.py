@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -534,6 +535,41 @@ def _quiet_logging() -> None:
         logger.propagate = False
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ReceiverError(
+            f"Cannot listen on {host}:{port}: {exc.strerror}. Another program holds that port: "
+            "pick another with port=..., or port=0 for any free one."
+        ) from None
+    sock.listen(2048)
+    return sock
+
+
+def docker_gateway() -> str | None:
+    """The host's address on Docker's default bridge (what ``host-gateway`` maps to), if any."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        try:
+            config = client.networks.get("bridge").attrs["IPAM"]["Config"]
+        finally:
+            client.close()
+        for entry in config:
+            if entry.get("Gateway"):
+                return str(entry["Gateway"])
+            if entry.get("Subnet"):  # the engine left the gateway implicit: the first host
+                return str(next(ipaddress.ip_network(entry["Subnet"]).hosts()))
+        return None
+    except Exception:  # noqa: BLE001 - no engine, no bridge: containers cannot reach us anyway
+        return None
+
+
 _RUNNING: dict[str, Receiver] = {}
 
 
@@ -553,7 +589,10 @@ class Receiver:
     def __init__(self, secret: str | None = None, *, secrets: dict[str, str | list[str]] | None
                  = None, host: str = "127.0.0.1", port: int = 0, db: str = ":memory:",
                  max_body: int = DEFAULT_MAX_BODY, tolerance: int = signing.DEFAULT_TOLERANCE,
-                 name: str = "default") -> None:
+                 name: str = "default", for_containers: bool = False) -> None:
+        self.for_containers = for_containers
+        self.container_host: str | None = None
+        self.container_port = 0
         self.settings = Settings.build(secret, secrets, max_body, tolerance)
         self.host, self.requested_port, self.name = host, port, name
         self.log = DeliveryLog(db)
@@ -572,25 +611,27 @@ class Receiver:
             old.stop()
         if self.running:
             return self
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.requested_port))
-        except OSError as exc:
-            sock.close()
-            raise ReceiverError(
-                f"Cannot listen on {self.host}:{self.requested_port}: {exc.strerror}. "
-                "Another program holds that port: pick another with port=..., or port=0 for any "
-                "free one."
-            ) from None
-        sock.listen(2048)
+        sock = _listen(self.host, self.requested_port)
         self.port = sock.getsockname()[1]
+        sockets = [sock]
+        self.container_host = None
+        if self.for_containers:
+            gateway = docker_gateway()
+            if gateway is not None:
+                # The same port on the bridge gateway: containers reach the kernel through the
+                # host's own bridge address, never through one other machines can reach.
+                try:
+                    sockets.append(_listen(gateway, self.port))
+                except ReceiverError:
+                    sockets.append(_listen(gateway, 0))
+                self.container_host = gateway
+                self.container_port = sockets[-1].getsockname()[1]
         _quiet_logging()
         config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=2)
         self._server = uvicorn.Server(config)
         self._error = None
-        self._thread = threading.Thread(target=self._serve, args=(sock,), daemon=True,
+        self._thread = threading.Thread(target=self._serve, args=(sockets,), daemon=True,
                                         name=f"labkit-receiver-{self.name}")
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -604,14 +645,15 @@ class Receiver:
         _RUNNING[self.name] = self
         return self
 
-    def _serve(self, sock: socket.socket) -> None:
+    def _serve(self, sockets: list[socket.socket]) -> None:
         assert self._server is not None
         try:
-            self._server.run(sockets=[sock])
+            self._server.run(sockets=sockets)
         except BaseException as exc:  # noqa: BLE001 - kept to explain the death to the user
             self._error = exc
         finally:
-            sock.close()
+            for sock in sockets:
+                sock.close()
 
     def stop(self) -> None:
         """Stop serving (idempotent). The delivery log stays readable."""
@@ -659,6 +701,16 @@ class Receiver:
         if source == "dockerhub" and "dockerhub" in self.settings.secrets:
             url += "?token=" + quote(self.settings.secrets["dockerhub"][0], safe="")
         return url
+
+    def container_url(self, source: str) -> str:
+        """The hook URL as a container sees it: ``host.docker.internal``, which a container maps
+        to the bridge gateway with ``extra_hosts: ["host.docker.internal:host-gateway"]``."""
+        self.check()
+        if self.container_host is None:
+            raise ReceiverError("This receiver is not reachable from containers: start it with "
+                                "Receiver(..., for_containers=True) on a machine with Docker.")
+        return self.hook_url(source).replace(f"{self.host}:{self.port}",
+                                             f"host.docker.internal:{self.container_port}", 1)
 
     # --- handlers and waiting -----------------------------------------------------------------
     def on(self, source: str, event: str | None = None) -> Callable[[Handler], Handler]:

@@ -78,3 +78,33 @@ def test_other_projects_are_not_forwarded(make_receiver: Any, base_image: str,
         got = rx.wait_for(2, timeout=30)
     names = {json.loads(d.body)["Actor"]["Attributes"]["name"] for d in got}
     assert names == {f"{mine}-web-1"}
+
+
+def test_a_container_reaches_the_kernel_receiver_through_the_bridge(
+        make_receiver: Any, base_image: str) -> None:
+    import docker
+
+    rx: Receiver = make_receiver(None, for_containers=True)
+    url = rx.container_url("github")
+    assert url.startswith("http://host.docker.internal:")
+    script = ("import urllib.request as u; r = u.Request(%r, data=b'{}', headers={"
+              "'X-GitHub-Event': 'ping', 'X-GitHub-Delivery': 'from-a-container', "
+              "'Content-Type': 'application/json'}); print(u.urlopen(r).status)") % url
+    client = docker.from_env()
+    try:
+        out = client.containers.run(base_image, ["python3", "-c", script], remove=True,
+                                    extra_hosts={"host.docker.internal": "host-gateway"})
+    finally:
+        client.close()
+    assert out.strip() == b"202"
+    assert rx.wait_for(1)[0].id == "from-a-container"
+    # Only the loopback and the bridge gateway listen: nothing on all interfaces.
+    assert rx.host == "127.0.0.1" and rx.container_host not in (None, "0.0.0.0")
+
+
+def test_without_for_containers_the_error_says_how(make_receiver: Any) -> None:
+    from labkit import ReceiverError
+
+    rx: Receiver = make_receiver(None)
+    with pytest.raises(ReceiverError, match="for_containers=True"):
+        rx.container_url("github")

@@ -732,16 +732,20 @@ class Receiver:
         """The newest ``limit`` deliveries (all statuses), newest first."""
         return self.log.latest(limit, source=source)
 
-    def wait_for(self, count: int = 1, *, timeout: float = 10.0, since: int = 0) -> list[Delivery]:
-        """Block until ``count`` deliveries with ``seq > since`` are logged and handled."""
+    def wait_for(self, count: int = 1, *, timeout: float = 10.0, since: int = 0,
+                 source: str | None = None) -> list[Delivery]:
+        """Block until ``count`` deliveries with ``seq > since`` (of ``source``, if given) are
+        logged and handled; returns them oldest first."""
         deadline = time.monotonic() + timeout
         while True:
-            got = [d for d in self.log.latest(max(count, 1) + 1000) if d.seq > since]
+            got = [d for d in self.log.latest(max(count, 1) + 1000, source=source)
+                   if d.seq > since]
             if len(got) >= count:
                 self.dispatcher.idle(max(0.0, deadline - time.monotonic()))
                 return list(reversed(got))[:count]
             if time.monotonic() > deadline:
-                raise TimeoutError(f"Only {len(got)} of {count} deliveries arrived in {timeout} s.")
+                what = f"{source} deliveries" if source else "deliveries"
+                raise TimeoutError(f"Only {len(got)} of {count} {what} arrived in {timeout} s.")
             if self._thread is not None:
                 self.check()
             time.sleep(0.01)

@@ -1,4 +1,4 @@
-"""The ``labkit`` command: listen, trigger, deliveries, redeliver, doctor, lab."""
+"""The ``labkit`` command: listen, trigger, deliveries, redeliver, doctor, lab, student."""
 
 from __future__ import annotations
 
@@ -115,6 +115,17 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return run_lab(port=args.port, open_browser=not args.no_browser)
 
 
+def cmd_student(args: argparse.Namespace) -> int:
+    from .lab import notebooks_dir
+    from .student import make_student_editions
+
+    editions = make_student_editions(args.source or notebooks_dir(), args.out_dir)
+    for edition in editions:
+        print(edition)
+    print(f"Open them with: LABKIT_NOTEBOOKS={args.out_dir} labkit lab")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="labkit", description="A hands-on lab kit for webhooks "
                                 "and services in Docker.")
@@ -169,6 +180,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8888)
     s.add_argument("--no-browser", action="store_true")
     s.set_defaults(func=cmd_lab)
+
+    s = sub.add_parser("student", help="write student editions of the lessons (answers removed)")
+    s.add_argument("out_dir", help="folder for the student copies (created if missing)")
+    s.add_argument("--from", dest="source", metavar="DIR",
+                   help="the lessons to copy (default: the kit's notebooks folder)")
+    s.set_defaults(func=cmd_student)
     return p
 
 

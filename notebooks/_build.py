@@ -68,7 +68,7 @@ def exercise(number: int, exercise_id: str, title: str, task: str, why: str) -> 
     solution = EXERCISES[exercise_id].solution
     return [
         md(f"### Exercise {number}: {title}\n\n{task.strip()}"),
-        code(solution),
+        code(solution, "exercise-answer"),
         code(f'labkit.exercises.check("{exercise_id}", answer)'),
         md(f"<details><summary>Show a solution</summary>\n\n```python\n{solution}\n```\n\n"
            f"{why.strip()}\n\n</details>"),

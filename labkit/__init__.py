@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import events, signing
+from . import events, images, signing
+from .compose import Stack
 from .doctor import doctor
 from .errors import (
     BlockedAddressError,
     DeliveryError,
     ExerciseError,
+    ImageError,
     LabkitError,
     ReceiverError,
     SignatureError,
+    StackError,
     StoreError,
 )
 from .events import Event
@@ -33,6 +36,7 @@ _LAZY = {
     "inspect": ("labkit.widgets", "inspect"),
     "exercises": ("labkit.exercises", None),
     "widgets": ("labkit.widgets", None),
+    "StackStatus": ("labkit.widgets", "StackStatus"),
 }
 
 
@@ -53,17 +57,22 @@ __all__ = [
     "DeliveryLog",
     "Event",
     "ExerciseError",
+    "ImageError",
     "Inspector",
     "LabkitError",
     "Outcome",
     "Receiver",
     "ReceiverError",
     "SignatureError",
+    "Stack",
+    "StackError",
+    "StackStatus",
     "StoreError",
     "choose_runtime",
     "doctor",
     "events",
     "exercises",
+    "images",
     "inspect",
     "redeliver",
     "send",

@@ -1,4 +1,4 @@
-"""The ``labkit`` command: listen, trigger, deliveries, redeliver, doctor, lab, student."""
+"""The ``labkit`` command: listen, trigger, deliveries, redeliver, doctor, lab, student, images, stack."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -115,6 +116,44 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return run_lab(port=args.port, open_browser=not args.no_browser)
 
 
+def cmd_images(args: argparse.Namespace) -> int:
+    from . import images
+
+    if args.action == "build":
+        start = time.monotonic()
+        built = images.build(args.names or None, force=args.force)
+        fresh = sum(not b.cached for b in built)
+        print(f"{len(built)} images ready ({fresh} built, {len(built) - fresh} up to date) "
+              f"in {time.monotonic() - start:.0f} s")
+    elif args.action == "list":
+        for image in images.list_images():
+            state = (f"{image.id.split(':')[-1][:12]}  {image.size_mb:>6.0f} MB" if image.present
+                     else "not built: run `labkit images build`")
+            print(f"{image.tag:<28} {state}")
+    elif args.action == "save":
+        images.save(args.path, args.names or None)
+    else:
+        images.load(args.path)
+    return 0
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    from .compose import Stack
+
+    stack = Stack(args.name)
+    if args.action == "up":
+        stack.up(wait=args.wait, timeout=args.timeout)
+        print(stack.status())
+    elif args.action == "ps":
+        print(json.dumps(stack.ps(), indent=2) if args.json else stack.status())
+    elif args.action == "logs":
+        print(stack.logs(args.service, tail=args.tail))
+    else:
+        stack.down(volumes=not args.keep_volumes)
+        print(f"{args.name}: down")
+    return 0
+
+
 def cmd_student(args: argparse.Namespace) -> int:
     from .lab import notebooks_dir
     from .student import make_student_editions
@@ -186,6 +225,37 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--from", dest="source", metavar="DIR",
                    help="the lessons to copy (default: the kit's notebooks folder)")
     s.set_defaults(func=cmd_student)
+
+    s = sub.add_parser("images", help="build, list, save or load the lab's images (no pulls)")
+    images_sub = s.add_subparsers(dest="action", required=True)
+    i = images_sub.add_parser("build", help="build every image offline (cached by recipe hash)")
+    i.add_argument("names", nargs="*", help="only these (and the images they start from)")
+    i.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    images_sub.add_parser("list", help="the lab images and whether they are built")
+    i = images_sub.add_parser("save", help="write the images to one tarball (.gz compresses)")
+    i.add_argument("path")
+    i.add_argument("names", nargs="*")
+    i = images_sub.add_parser("load", help="load a tarball written by `labkit images save`")
+    i.add_argument("path")
+    s.set_defaults(func=cmd_images)
+
+    s = sub.add_parser("stack", help="start, inspect or stop a Compose stack of compose/")
+    stack_sub = s.add_subparsers(dest="action", required=True)
+    t = stack_sub.add_parser("up", help="start the stack")
+    t.add_argument("name")
+    t.add_argument("--wait", action="store_true", help="return once every service is healthy")
+    t.add_argument("--timeout", type=float, default=300.0)
+    t = stack_sub.add_parser("ps", help="services, state, health and ports")
+    t.add_argument("name")
+    t.add_argument("--json", action="store_true")
+    t = stack_sub.add_parser("logs", help="the last log lines of every container")
+    t.add_argument("name")
+    t.add_argument("service", nargs="?")
+    t.add_argument("--tail", type=int, default=20)
+    t = stack_sub.add_parser("down", help="stop and remove the stack (and its volumes)")
+    t.add_argument("name")
+    t.add_argument("--keep-volumes", action="store_true")
+    s.set_defaults(func=cmd_stack)
     return p
 
 

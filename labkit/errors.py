@@ -29,3 +29,11 @@ class StoreError(LabkitError):
 
 class ExerciseError(LabkitError):
     """An exercise check was called with something it cannot check."""
+
+
+class ImageError(LabkitError):
+    """A lab image could not be built, saved or loaded."""
+
+
+class StackError(LabkitError):
+    """A Compose stack could not start, answer or stop."""

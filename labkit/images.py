@@ -1,19 +1,24 @@
-"""Build the lab's images with no registry: a debootstrap base, a Python wheelhouse, Debian packages.
+"""Build the lab's images with no registry: a debootstrap base, a wheelhouse, Debian packages.
 
 ``labkit images build`` makes every image the stacks use from local material, in this order:
 
-- ``labkit/base:bookworm``: ``debootstrap --variant=minbase`` plus Python 3, cleaned, ``docker import``;
+- ``labkit/base:bookworm``: ``debootstrap --variant=minbase`` plus Python 3, cleaned, then
+  ``docker import``;
 - ``labkit/python-app:bookworm``: the base plus wheels that the host downloads (``pip download``);
-- ``labkit/mariadb:bookworm``, ``labkit/registry:bookworm``: the base plus Debian packages, installed
-  with ``apt-get`` in a chroot on the host and added to the base as one layer.
+- ``labkit/mariadb``, ``labkit/registry``, ``labkit/prometheus``, ``labkit/alertmanager`` (all
+  ``:bookworm``): the base plus Debian packages, installed with ``apt-get`` in a chroot on the
+  host and added to the base as one layer.
 
-The apt mirror is read from this machine's apt configuration. The recipes live in ``compose/images/``.
-Each image carries a label with the hash of its recipe (and of its parent image), so a second build
-with nothing changed only compares labels. ``save``/``load`` move the whole set as one tarball.
+The apt mirror is read from this machine's apt configuration; the recipes are in
+``compose/images/``. Each image carries a label with the hash of its recipe (and of its parent
+image), so a second build with nothing changed only compares labels. ``save``/``load`` move the
+whole set as one tarball.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import hashlib
 import json
@@ -27,9 +32,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from .errors import LabkitError
+from .errors import ImageError
 
 Progress = Callable[[str], None]
 
@@ -48,10 +53,6 @@ _VOLATILE = frozenset({".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.co
 _MOUNT_POINTS = ("dev", "proc", "sys")
 
 
-class ImageError(LabkitError):
-    """An image could not be built, saved or loaded; the message says what to do."""
-
-
 @dataclass(frozen=True)
 class Recipe:
     """How one lab image is made; its files are in ``compose/images/<name>/``."""
@@ -61,7 +62,7 @@ class Recipe:
     parent: str | None = None
     packages: tuple[str, ...] = ()
     wheels: bool = False
-    # Files the packages create that the image must not carry (e.g. a data directory made at install).
+    # Files the packages make that the image must not carry (e.g. a data directory made at install).
     purge: tuple[str, ...] = ()
 
     @property
@@ -82,6 +83,12 @@ RECIPES: tuple[Recipe, ...] = (
            packages=("mariadb-server",), purge=("var/lib/mysql",)),
     Recipe("registry", "the base plus Debian's docker-registry (CNCF distribution)", parent="base",
            packages=("docker-registry",)),
+    Recipe("prometheus", "the base plus Debian's prometheus", parent="base",
+           packages=("prometheus",),
+           # 212 MB of per-zone JSON; the web UI loads the bundled moment-timezone-with-data.js.
+           purge=("usr/share/javascript/moment-timezone/data",)),
+    Recipe("alertmanager", "the base plus Debian's prometheus-alertmanager", parent="base",
+           packages=("prometheus-alertmanager",)),
 )
 _BY_NAME = {r.name: r for r in RECIPES}
 
@@ -120,16 +127,17 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "labkit"
 
 
-def apt_mirror() -> str:
+def apt_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
     """The Debian mirror this machine's apt uses for the suite (read at run time, never stored)."""
-    sources = Path("/etc/apt/sources.list.d/debian.sources")
-    if sources.exists():
+    for sources in sorted((apt_dir / "sources.list.d").glob("*.sources")):
         for stanza in re.split(r"\n\s*\n", sources.read_text()):
             fields = dict(re.findall(r"(?m)^(\w[\w-]*):\s*(.*)$", stanza))
-            if SUITE in fields.get("Suites", "").split() and fields.get("URIs"):
-                return fields["URIs"].split()[0]
-    for listing in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob(
-            "*.list"))]:
+            if ("deb" in fields.get("Types", "").split()
+                    and SUITE in fields.get("Suites", "").split()
+                    and fields.get("Enabled", "yes").strip().lower() != "no"
+                    and fields.get("URIs")):
+                return str(fields["URIs"].split()[0])
+    for listing in [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*.list"))]:
         if not listing.exists():
             continue
         for line in listing.read_text().splitlines():
@@ -138,17 +146,40 @@ def apt_mirror() -> str:
                 return m.group(1)
     raise ImageError(f"No Debian {SUITE} mirror found in /etc/apt/sources.list.d/debian.sources or "
                      "/etc/apt/sources.list: labkit builds its images on a Debian bookworm machine "
-                     "with apt configured (or use `labkit images load FILE` from a workshop bundle).")
+                     "with apt configured (or use `labkit images load FILE` with a workshop "
+                     "bundle).")
 
 
 # -- the public functions --------------------------------------------------------------------------
 
 def build(names: Sequence[str] | None = None, *, progress: Progress | None = print,
           force: bool = False) -> list[Built]:
-    """Build the named images (default: all) and the images they start from; skip up-to-date ones."""
+    """Build the named images (default: all) and those they start from; skip up-to-date ones."""
     say = progress or (lambda line: None)
-    client = _client()
     wanted = _with_parents(names)
+    client = _client()
+    with _build_lock(say):
+        return _build_all(client, wanted, say, force)
+
+
+@contextlib.contextmanager
+def _build_lock(say: Progress) -> Iterator[None]:
+    """One build at a time on this machine (a notebook and a terminal may both ask)."""
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "build.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("another `labkit images build` is running: waiting for it to finish")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build_all(client: Any, wanted: list[Recipe], say: Progress, force: bool) -> list[Built]:
     ids: dict[str, str] = {}
     results: list[Built] = []
     for recipe in wanted:
@@ -173,6 +204,8 @@ def build(names: Sequence[str] | None = None, *, progress: Progress | None = pri
         finally:
             shutil.rmtree(work, ignore_errors=True)
         ids[recipe.name] = image_id
+        if current is not None and current.id != image_id:
+            _remove_quietly(client, current.id)
         seconds = time.monotonic() - start
         say(f"{recipe.tag}: built {_short(image_id)} in {seconds:.0f} s")
         results.append(Built(recipe.name, recipe.tag, image_id, False, seconds))
@@ -202,11 +235,13 @@ def missing(tags: Iterable[str] | None = None) -> list[str]:
     return [t for t in wanted if _image(client, t) is None]
 
 
-def save(path: str | os.PathLike[str], *, progress: Progress | None = print) -> Path:
-    """Write every built lab image to one tarball (gzip when the name ends in ``.gz``)."""
+def save(path: str | os.PathLike[str], names: Sequence[str] | None = None, *,
+         progress: Progress | None = print) -> Path:
+    """Write the built lab images (default: all) to one tarball (gzip when it ends in ``.gz``)."""
     say = progress or (lambda line: None)
     client = _client()
-    tags = [r.tag for r in RECIPES if _image(client, r.tag) is not None]
+    chosen = _with_parents(names) if names else list(RECIPES)
+    tags = [r.tag for r in chosen if _image(client, r.tag) is not None]
     if not tags:
         raise ImageError("There are no lab images to save yet: run `labkit images build` first.")
     target = Path(path)
@@ -218,10 +253,9 @@ def save(path: str | os.PathLike[str], *, progress: Progress | None = print) -> 
     api: Any = client.api
     response = api._get(api._url("/images/get"), params={"names": tags}, stream=True)
     api._raise_for_status(response)
-    opener: Callable[[Path], IO[bytes]] = (
-        (lambda p: gzip.open(p, "wb", compresslevel=1)) if target.suffix == ".gz"
-        else (lambda p: open(p, "wb")))
-    with opener(partial) as out:
+    out = (cast(IO[bytes], gzip.open(partial, "wb", compresslevel=1)) if target.suffix == ".gz"
+           else open(partial, "wb"))
+    with out:
         for chunk in response.iter_content(chunk_size=1 << 20):
             out.write(chunk)
     partial.replace(target)
@@ -234,7 +268,8 @@ def load(path: str | os.PathLike[str], *, progress: Progress | None = print) -> 
     say = progress or (lambda line: None)
     source = Path(path)
     if not source.is_file():
-        raise ImageError(f"{source} is not a file: pass the tarball written by `labkit images save`.")
+        raise ImageError(f"{source} is not a file: pass the tarball that `labkit images save` "
+                         "wrote.")
     client = _client()
     loaded: list[str] = []
     with open(source, "rb") as data:
@@ -413,7 +448,7 @@ def _docker_build(client: Any, context: Path, tag: str, digest: str, say: Progre
 # -- root file systems -----------------------------------------------------------------------------
 
 def _clean_root(root: Path) -> None:
-    """Drop what an image does not need: .debs, apt lists, docs (keeping copyright), logs' content."""
+    """Drop what an image does not need: .debs, apt lists, docs (not copyright), log contents."""
     for pattern in ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin",
                     "var/cache/debconf/*-old", "var/lib/dpkg/*-old"):
         for path in root.glob(pattern):
@@ -430,16 +465,24 @@ def _clean_root(root: Path) -> None:
     for log in (root / "var/log").rglob("*"):
         if log.is_file() and not log.is_symlink():
             log.write_bytes(b"")
-    # Alternatives for removed manuals dangle; update-alternatives drops them on its next run anyway.
+    # Alternatives for removed manuals dangle; update-alternatives drops them on its next run.
     alternatives = root / "etc/alternatives"
     if alternatives.is_dir():
         for link in alternatives.iterdir():
-            if link.is_symlink() and not link.exists():
+            if link.is_symlink() and not _inside(root, link).exists():
                 link.unlink()
     for name in ("etc/hostname", "etc/resolv.conf"):
         path = root / name
         if path.exists():
             path.write_text("")
+
+
+def _inside(root: Path, link: Path) -> Path:
+    """Where a symlink in the root points, read as if root were ``/`` (not the host's ``/``)."""
+    target = os.readlink(link)
+    if target.startswith("/"):
+        return root / target.lstrip("/")
+    return link.parent / target
 
 
 def _empty_dir(folder: Path, keep: set[str] | frozenset[str] = frozenset()) -> None:
@@ -544,6 +587,16 @@ def _image(client: Any, tag: str) -> Any | None:
         return None
 
 
+def _remove_quietly(client: Any, image_id: str) -> None:
+    """Drop the image a rebuild replaced; keep it while a container or another image uses it."""
+    import docker.errors
+
+    try:
+        client.images.remove(image_id)
+    except docker.errors.APIError:
+        pass
+
+
 def _labels(image: Any) -> dict[str, str]:
     return dict((image.attrs.get("Config") or {}).get("Labels") or {})
 
@@ -596,16 +649,19 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+_DEBOOTSTRAP_PHASES = ("Retrieving InRelease", "Resolving dependencies", "Installing core",
+                       "Unpacking required", "Configuring required", "Unpacking the base",
+                       "Configuring the base", "Base system installed")
+
+
 def _debootstrap_line(line: str) -> str | None:
-    # Phases end in "..." ("Unpacking the base system..."); the per-package lines do not.
-    if line.startswith("I: ") and line.endswith(("...", "successfully.")):
+    if line.startswith("I: ") and line[3:].startswith(_DEBOOTSTRAP_PHASES):
         return f"    {line[3:]}"
     return None
 
 
 def _apt_line(line: str) -> str | None:
-    if line.startswith(("Fetched", "Setting up mariadb-server", "Setting up docker-registry")) \
-            or " newly installed" in line:
+    if line.startswith("Fetched") or " newly installed" in line:
         return f"    {line}"
     return None
 

@@ -28,6 +28,7 @@ LESSONS = [
     ("01-webhooks-101.ipynb", "01 Webhooks 101"),
     ("02-github-events.ipynb", "02 GitHub events"),
     ("03-dockerhub-registry-and-alerts.ipynb", "03 Docker Hub, registry and alerts"),
+    ("04-services-with-compose.ipynb", "04 Services with Compose"),
 ]
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {
@@ -128,6 +129,7 @@ flowchart LR
     L00["00 Start here<br/>preflight check"] --> L01["01 Webhooks 101<br/>receiver, first delivery, handlers"]
     L01 --> L02["02 GitHub events<br/>push, ping, pull_request, signatures"]
     L02 --> L03["03 Docker Hub, registry, alerts<br/>tokens, timestamps, key rotation"]
+    L03 --> L04["04 Services with Compose<br/>microservices, health, scaling"]
 ```
 
 | Lesson | What you do | Time |
@@ -135,6 +137,7 @@ flowchart LR
 | [01 Webhooks 101](01-webhooks-101.ipynb) | compare polling with webhooks, start a receiver, send a first event, write a handler | 30 min |
 | [02 GitHub events](02-github-events.ipynb) | read push, ping and pull_request deliveries, sign and verify them, watch forgeries and replays fail | 40 min |
 | [03 Docker Hub, registry and alerts](03-dockerhub-registry-and-alerts.ipynb) | handle image and alert webhooks, timestamped signatures, key rotation, senders that cannot sign | 45 min |
+| [04 Services with Compose](04-services-with-compose.ipynb) | start a shop of microservices and a database, wait for health, find services by name, scale one to three | 45 min |
 
 The lessons follow the chain that real deployments run on, one webhook after another:
 
@@ -143,7 +146,7 @@ flowchart LR
     push["git push"] -- "webhook (02)" --> build["build an image"]
     build --> registry["registry"]
     registry -- "webhook (03)" --> deploy["deploy the service"]
-    deploy --> monitor["monitor"]
+    deploy -- "services (04)" --> monitor["monitor"]
     monitor -- "alert webhook (03)" --> oncall["whoever is on call"]
 ```
 """),
@@ -1142,11 +1145,353 @@ You have now met every sender in the chain from `git push` to an alert. Go back 
     ]
 
 
+def lesson_04() -> list[Cell]:
+    name = "04-services-with-compose.ipynb"
+    return [
+        md("# 04 · Services with Compose: a shop of microservices"),
+        nav(name),
+        md("""
+## Overview
+
+You will learn:
+
+- what a Compose file declares, starting from the classic web + database example, and what a
+  careful one adds: healthchecks, readiness, networks, secrets, loopback-only ports;
+- how to start a stack and wait until every service is **healthy**, not just started;
+- how services find each other **by name**, and why only one of them is reachable from outside;
+- how to **scale** a service to three replicas and watch requests spread over them;
+- how to read a stack's logs and take it down cleanly.
+
+**Time needed:** about 40 minutes (plus about 3 minutes the first time the images are built).
+
+## Prerequisites
+
+- [00 Start here](00-start-here.ipynb) with the preflight check passing, **with Docker**: this
+  lesson starts real containers, so it needs a Docker engine and Compose (`docker compose` or
+  `docker-compose`; the kit finds either). Lessons 01 to 03 are not needed.
+- The lab images. Nothing is pulled from a registry: `labkit images build` makes every image
+  on this machine from Debian packages and Python wheels (a few minutes the first time, seconds
+  after that), or `labkit images load FILE` restores them from a workshop bundle. The cell below
+  builds whatever is missing.
+"""),
+        code("""
+import collections
+
+import httpx
+import labkit
+
+print("runtime:", labkit.choose_runtime().name)
+ready = labkit.images.build(progress=None)
+print("images ready:", ", ".join(image.tag for image in ready))
+"""),
+        md("""
+## 1. The classic example: a web app and its database
+
+Most Compose tutorials start with a file like this one:
+
+```yaml
+services:
+  db:
+    image: mysql:5.7
+    environment:
+      MYSQL_ROOT_PASSWORD: example
+  web:
+    image: my-web-app:latest
+    ports:
+      - "8080:80"
+    depends_on:
+      - db
+```
+
+It declares two **services**. Each becomes one or more containers made from an `image`;
+Compose puts them on a network of their own, where `web` reaches the database at the host
+name `db`. `ports` publishes the web app's port 80 on port 8080 of the machine, and
+`depends_on` starts `db` before `web`.
+
+It works on a laptop, and it has four problems that bite later:
+
+| line | the problem | what this lesson's stack does instead |
+|---|---|---|
+| `"8080:80"` | publishes on **every** interface of the machine: anyone on the Wi-Fi can connect | `"127.0.0.1::8000"`: this machine only, on a port Docker picks |
+| `depends_on: [db]` | waits for the database **container** to start, not for the database to accept connections | `condition: service_healthy` and a `healthcheck` on every service |
+| `MYSQL_ROOT_PASSWORD: example` | the password sits in the file, in `docker inspect` and in every process listing | a Compose **secret**: a file mounted at `/run/secrets/db_password` |
+| one flat network | every container can reach every other, and the internet | an `internal` backend network; only the gateway also joins a front one |
+
+## 2. The shop: one gateway, three services, one database
+
+The stack in `compose/services/` is a small shop split into **microservices**, each a small
+FastAPI app in its own container:
+
+```mermaid
+flowchart LR
+    you["this notebook"] -- "127.0.0.1:PORT" --> gateway
+    subgraph frontend["frontend network"]
+        gateway
+    end
+    subgraph backend["backend network (internal)"]
+        gateway --> users
+        gateway --> products
+        gateway --> orders
+        orders --> users
+        orders --> products
+        orders --> db[("db<br/>MariaDB")]
+    end
+```
+
+A `Stack` is the kit's handle on one folder of `compose/`. Here is its whole Compose file:
+"""),
+        code("""
+stack = labkit.Stack("services")
+print(stack.file.read_text())
+"""),
+        md("""
+Read it from the top:
+
+- **`x-app: &app`** is a block of settings shared by the four app services: the same image
+  (built from `./shop`, `FROM labkit/python-app`), a non-root `user`, a read-only file system,
+  no Linux capabilities, and a `healthcheck` that asks the app's `/healthz`. `<<: *app` merges
+  it into each service, which then only says which app to run (`command:`).
+- **`healthcheck`** tells Docker how to ask a container "are you ready?"; every service has one.
+- **`depends_on` with `condition: service_healthy`** makes Compose wait until `db`, `users`
+  and `products` are *healthy* before it starts `orders`, and so on up to the gateway.
+- **`networks`**: `backend` is `internal`, with no way out and nothing published; only the
+  gateway is also on `frontend`, where its one port is published on `127.0.0.1`.
+- **`secrets`**: the database password is a file (made at random on the first `up`, ignored by
+  git). MariaDB and the orders service read it from `/run/secrets/db_password`.
+- **`volumes`**: the database keeps its data in the named volume `dbdata`.
+
+## 3. Up, and wait until healthy
+
+`stack.up()` runs `compose up` and then waits until every container reports **healthy**. It
+reads each container's state through the Docker API, by the labels Compose puts on
+them. Running the cell again is safe: the project name is fixed (`labkit-services`), so Compose
+keeps the containers that are already right instead of starting a second shop.
+"""),
+        code("""
+stack.up()
+"""),
+        code("""
+print(stack.status())
+"""),
+        md("""
+Every service is `running` and `healthy`, and only the gateway has a port, on `127.0.0.1`.
+`stack.status()` is a snapshot. For a view that keeps itself current while you work (it reads
+the state every second), display a `StackStatus`; keep it in sight when you scale in section 6:
+"""),
+        code("""
+view = labkit.widgets.StackStatus(stack)
+view
+"""),
+        md("""
+The same stack can be used with `with labkit.Stack("services") as stack:`: it is up inside the
+block and down after it.
+
+## 4. Through the one published door
+
+`stack.url("gateway")` reads where Docker published the gateway's port 8000. The gateway
+forwards `/api/<service>/...` to that service:
+"""),
+        code("""
+url = stack.url("gateway")
+print(url)
+httpx.get(url + "/api/products").json()["products"]
+"""),
+        md("""
+The other services publish nothing, so from this notebook they cannot be reached at all:
+"""),
+        code("""
+try:
+    stack.url("users")
+except labkit.StackError as error:
+    print(error)
+"""),
+        md("""
+## 5. Service discovery by name
+
+Inside the stack, no one uses IP addresses. Placing an order makes the **orders** service ask
+`http://users:8000` and `http://products:8000`, then write to the database at host `db`. Docker
+runs a DNS server for each network (at `127.0.0.11` inside every container) that answers a
+**service name** with the addresses of that service's containers. The answer says which
+replica of each service checked the order:
+"""),
+        code("""
+response = httpx.post(url + "/api/orders", json={"user_id": 1, "product_id": 2, "quantity": 2})
+order = response.json()
+print(response.status_code, "total:", order["order"]["total_cents"], "cents")
+print("checked with:", sorted(order["checked_with"]))
+"""),
+        md("""
+An order for a user who does not exist is refused by the orders service with a clear reason,
+after it asked the users service:
+"""),
+        code("""
+refused = httpx.post(url + "/api/orders", json={"user_id": 42, "product_id": 2})
+print(refused.status_code, refused.json()["detail"])
+"""),
+        md("""
+## 6. Scale out: three replicas of products
+
+`stack.scale("products", 3)` asks Compose for three containers of the same service and waits
+until the new ones are healthy. All three answer to the name `products`: Docker's DNS now
+returns three addresses, and the gateway takes them in turn (round robin).
+"""),
+        code("""
+stack.scale("products", 3)
+print(stack.status())
+"""),
+        md("""
+Each response carries the **hostname** of the container that answered (Docker sets it to the
+short container id). Six requests through the gateway, with the hostnames replaced by letters
+in the order they first appear:
+"""),
+        code("""
+seen = [httpx.get(url + "/api/products").json()["hostname"] for _ in range(6)]
+letters = {host: "ABC"[i] for i, host in enumerate(dict.fromkeys(seen))}
+print(" ".join(letters[host] for host in seen))
+print(len(set(seen)), "replicas,", sorted(collections.Counter(seen).values()), "requests each")
+print("the same containers as the stack lists:", set(seen) == set(stack.hostnames("products")))
+"""),
+        md("""
+That is horizontal scaling in one line: more copies of a stateless service behind one name.
+It only works because `products` keeps no state of its own; the orders, which must survive, live
+in the database. Scaling the gateway itself this way would not work here: its published port
+is one port on this machine, and that is what a load balancer or Swarm's routing mesh
+(lesson 05) is for.
+
+## 7. Logs
+
+`stack.logs(service, tail=N)` gathers the last lines of each container of a service, oldest
+first, each marked with its replica. The gateway logged the requests above (its health checks
+are left out on purpose). The addresses and ports in them differ on every run:
+"""),
+        code("""
+print(stack.logs("gateway", tail=4))
+""", IGNORE_OUTPUT),
+        md("""
+## Exercises
+
+Each exercise has a task, an answer cell and a check cell. The answer cells already hold one
+working answer, so the whole lesson runs from top to bottom. To practise, replace the answer
+cell with `answer = ...`, write your own, and run the check: it says **PASS**, or **NOT YET**
+with a hint. Each solution can be revealed under the check.
+
+### Exercise 1: wait for the database, not for its container
+
+Write the `depends_on` entry (as a Python dict, the way YAML would load it) that makes a
+service wait until `db` passes its healthcheck. Set `answer` to it.
+"""),
+        code("""
+answer = {"db": {"condition": "service_healthy"}}
+"""),
+        code("""
+wanted = stack.config()["services"]["orders"]["depends_on"]["db"]["condition"]
+print("PASS" if answer == {"db": {"condition": wanted}} else
+      "NOT YET: the key is the service's name, its value says which condition to wait for")
+"""),
+        md("""
+<details><summary>Show a solution</summary>
+
+```python
+answer = {"db": {"condition": "service_healthy"}}
+```
+
+The short form `depends_on: [db]` only orders the start of containers. The long form with
+`condition: service_healthy` waits for `db`'s `healthcheck` to pass.
+
+</details>
+
+### Exercise 2: scale the users service
+
+Scale `users` to 2 replicas, then send 4 requests to `/api/users` through the gateway. Set
+`answer` to the **set** of hostnames that answered.
+"""),
+        code("""
+stack.scale("users", 2)
+answer = {httpx.get(url + "/api/users").json()["hostname"] for _ in range(4)}
+"""),
+        code("""
+replicas = set(stack.hostnames("users"))
+print("PASS" if answer == replicas and len(replicas) == 2 else
+      f"NOT YET: {len(replicas)} replicas run and {len(answer)} answered; scale to 2, then ask "
+      "through the gateway (url + '/api/users')")
+"""),
+        md("""
+<details><summary>Show a solution</summary>
+
+```python
+stack.scale("users", 2)
+answer = {httpx.get(url + "/api/users").json()["hostname"] for _ in range(4)}
+```
+
+The gateway takes the replicas in turn, so 4 requests reach both of them twice.
+
+</details>
+
+### Exercise 3: publish on this machine only
+
+Write the `ports:` entry that publishes container port `8000` on `127.0.0.1` only, on a host
+port Docker picks. Set `answer` to the string.
+"""),
+        code("""
+answer = "127.0.0.1::8000"
+"""),
+        code("""
+published = stack.ps()
+gateway_ports = [p for row in published if row["service"] == "gateway" for p in row["ports"]]
+ok = answer.startswith("127.0.0.1:") and answer.endswith(":8000") and answer.count(":") == 2
+print("PASS" if ok and all(p.startswith("127.0.0.1:") for p in gateway_ports) else
+      "NOT YET: the form is HOST_IP:HOST_PORT:CONTAINER_PORT; leave HOST_PORT empty to let "
+      "Docker pick one")
+"""),
+        md("""
+<details><summary>Show a solution</summary>
+
+```python
+answer = "127.0.0.1::8000"
+```
+
+`"8000:8000"` or `"8000"` would publish on every interface (`0.0.0.0`). Writing the address
+first keeps the service on this machine; leaving the host port empty avoids clashes when
+several stacks (or several learners on one server) run at once.
+
+</details>
+
+## Clean up
+
+`stack.down()` removes every container and network of the stack, and its volumes too: the
+database starts empty next time. (`stack.down(volumes=False)` keeps them.)
+"""),
+        code("""
+view.stop()
+stack.down()
+stack.ps()
+"""),
+        md("""
+## Summary and what's next
+
+- A Compose file declares **services** (image, command, ports, networks, volumes, secrets);
+  `up` makes containers of them, and a fixed project name makes `up` safe to repeat.
+- **Healthchecks** plus `depends_on: condition: service_healthy` start each service only when
+  what it needs is ready; `stack.up()` returns when every service is healthy.
+- Services find each other **by name** through Docker's DNS; an `internal` network keeps the
+  backend unreachable from outside, and the one published port binds `127.0.0.1`.
+- **Scaling** a stateless service adds replicas behind the same name; requests spread over them.
+- Secrets travel as files, never in the environment or the logs; apps run as non-root users
+  on read-only file systems.
+
+Next, when one machine is not enough: Swarm services, rolling updates and the routing mesh, and
+their Kubernetes equivalents. Back to the [contents](00-start-here.ipynb).
+"""),
+        nav(name),
+    ]
+
+
 BUILDERS = {
     "00-start-here.ipynb": lesson_00,
     "01-webhooks-101.ipynb": lesson_01,
     "02-github-events.ipynb": lesson_02,
     "03-dockerhub-registry-and-alerts.ipynb": lesson_03,
+    "04-services-with-compose.ipynb": lesson_04,
 }
 
 

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from .inspector import Inspector, Replay, inspect
+from .stack_status import StackStatus
 
-__all__ = ["Inspector", "Replay", "inspect"]
+__all__ = ["Inspector", "Replay", "StackStatus", "inspect"]

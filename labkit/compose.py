@@ -1,0 +1,373 @@
+"""Compose stacks from ``compose/<name>/``: start, wait for healthy, find, scale, read logs, stop.
+
+Compose itself runs through its command line, ``docker compose`` (v2) where present, else
+``docker-compose`` (v1), detected at run time. What is running is read through the Docker SDK by the
+labels Compose puts on every container (``com.docker.compose.project`` and ``.service``), never by
+parsing the command's tables, so both Compose versions give the same answers.
+
+A stack's project name is fixed (``labkit-<name>``), so starting it again from a re-run notebook
+cell updates the same containers instead of leaking a second copy.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .errors import StackError
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+STACKS_DIR = KIT_ROOT / "compose"
+
+PROJECT = "com.docker.compose.project"
+SERVICE = "com.docker.compose.service"
+NUMBER = "com.docker.compose.container-number"
+ONEOFF = "com.docker.compose.oneoff"
+
+
+def stacks() -> list[str]:
+    """The names of the stacks in ``compose/`` (each folder with a ``compose.yaml``)."""
+    return sorted(p.parent.name for p in STACKS_DIR.glob("*/compose.yaml"))
+
+
+@functools.lru_cache(maxsize=1)
+def compose_command() -> tuple[str, ...]:
+    """``("docker", "compose")`` when the v2 plugin answers, else ``("docker-compose",)`` (v1)."""
+    for cmd in (("docker", "compose"), ("docker-compose",)):
+        if shutil.which(cmd[0]) is None:
+            continue
+        try:
+            done = subprocess.run([*cmd, "version"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0:
+            return cmd
+    raise StackError("Neither `docker compose` nor `docker-compose` is installed: install the "
+                     "Compose plugin, or `apt-get install -y docker-compose`, then try again.")
+
+
+class Stack:
+    """One Compose stack of the kit, e.g. ``Stack("services")`` for ``compose/services/``.
+
+    ``up()`` returns when every service is healthy; ``url(service)`` says where a published port is
+    (always on 127.0.0.1); ``scale``, ``logs``, ``ps`` and ``down`` do what their names say. Used as
+    a context manager, the stack is up inside the ``with`` block and down after it.
+    """
+
+    def __init__(self, name: str) -> None:
+        folder = STACKS_DIR / name
+        if not (folder / "compose.yaml").is_file():
+            raise StackError(f"There is no stack called {name!r}: choose one of "
+                             f"{', '.join(stacks()) or '(none found in ' + str(STACKS_DIR) + ')'}.")
+        self.name = name
+        self.folder = folder
+        self.file = folder / "compose.yaml"
+        self.project = f"labkit-{name}"
+
+    def __repr__(self) -> str:
+        return f"Stack({self.name!r}, project={self.project!r})"
+
+    def __enter__(self) -> Stack:
+        return self.up()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.down()
+
+    # -- what the stack declares ----------------------------------------------------------------
+
+    @property
+    def services(self) -> list[str]:
+        """The services declared in compose.yaml (as ``compose config`` lists them)."""
+        return list(self.config().get("services", {}))
+
+    def config(self) -> dict[str, Any]:
+        """compose.yaml as Compose reads it (``compose config``): paths absolute, anchors merged."""
+        import yaml
+
+        text = self._compose("config")
+        data = yaml.safe_load(text)
+        return data if isinstance(data, dict) else {}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def up(self, *, wait: bool = True, timeout: float = 180.0, build: bool = True) -> Stack:
+        """Create or update every service; with ``wait``, return once all of them are healthy.
+
+        Running ``up`` on a stack that is already up changes nothing that is already right. It
+        brings the stack back to what compose.yaml says, so replicas added with ``scale`` go.
+        """
+        self._client()
+        config = self.config()
+        self._check_images(config)
+        self._make_secrets(config)
+        self._compose("up", "-d", "--remove-orphans", *(["--build"] if build else []),
+                      timeout=max(timeout, 60.0) + 600.0)
+        if wait:
+            self.wait(timeout=timeout)
+        return self
+
+    def wait(self, *, timeout: float = 180.0, services: list[str] | None = None) -> list[
+            dict[str, Any]]:
+        """Block until every container of the services is running and healthy; returns ``ps()``."""
+        names = services or self.services
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.ps()
+            for row in rows:
+                if row["service"] in names and (row["state"] in ("exited", "dead")
+                                                or row["health"] == "unhealthy"):
+                    raise StackError(
+                        f"{row['container']} ({row['service']}) is {row['health'] or row['state']}"
+                        f". Its last log lines:\n{self.logs(row['service'], tail=15)}\n"
+                        f"Fix the cause, then run up() again.")
+            ready = {name: [r for r in rows if r["service"] == name] for name in names}
+            if all(cs and all(_is_ready(r) for r in cs) for cs in ready.values()):
+                return rows
+            if time.monotonic() > deadline:
+                waiting = sorted(n for n, cs in ready.items()
+                                 if not cs or not all(_is_ready(r) for r in cs))
+                raise StackError(f"{self.name}: not healthy after {timeout:.0f} s, still waiting "
+                                 f"for {', '.join(waiting)}.\n{format_ps(rows)}\nSee "
+                                 f"stack.logs({waiting[0]!r}) for why.")
+            time.sleep(0.5)
+
+    def scale(self, service: str, replicas: int, *, wait: bool = True,
+              timeout: float = 120.0) -> Stack:
+        """Run ``replicas`` containers of one service (the others are left as they are)."""
+        declared = self.services
+        if service not in declared:
+            raise StackError(f"{self.name} has no service {service!r}: it has "
+                             f"{', '.join(declared)}.")
+        if replicas < 0:
+            raise StackError("replicas must be 0 or more.")
+        self._compose("up", "-d", "--no-deps", "--no-recreate", "--scale",
+                      f"{service}={replicas}", service, timeout=timeout + 60.0)
+        if wait and replicas:
+            self.wait(timeout=timeout, services=[service])
+        return self
+
+    def down(self, *, volumes: bool = True, timeout: float = 120.0) -> None:
+        """Stop and remove every container and network of the stack (and its volumes, by default).
+
+        Lab stacks are disposable, so ``volumes=True`` also drops the database's data; pass
+        ``volumes=False`` to keep it for the next ``up``.
+        """
+        client = self._client()
+        self._compose("down", "--remove-orphans", "--timeout", "5", *(["-v"] if volumes else []),
+                      timeout=timeout)
+        # Compose only removes what the current file declares; sweep anything left by the labels.
+        selector = {"label": f"{PROJECT}={self.project}"}
+        for container in client.containers.list(all=True, filters=selector):
+            container.remove(force=True, v=volumes)
+        for network in client.networks.list(filters=selector):
+            network.remove()
+        if volumes:
+            for volume in client.volumes.list(filters=selector):
+                volume.remove(force=True)
+
+    # -- what is running ------------------------------------------------------------------------
+
+    def ps(self) -> list[dict[str, Any]]:
+        """Every container of the stack: service, replica, container, state, health and ports.
+
+        ``replica`` is Compose's container number (1, 2, ...); ``container`` the name, which
+        differs between Compose v1 and v2; ``health`` is ``""`` without a healthcheck; ``ports``
+        read ``127.0.0.1:HOST->CONTAINER/tcp``. Read through the Docker SDK, not the CLI.
+        """
+        rows = []
+        for attrs in self._containers():
+            labels = attrs["Config"].get("Labels") or {}
+            state = attrs.get("State") or {}
+            rows.append({
+                "service": labels.get(SERVICE, "?"),
+                "replica": int(labels.get(NUMBER, "0") or 0),
+                "container": attrs["Name"].lstrip("/"),
+                "state": state.get("Status", "?"),
+                "health": (state.get("Health") or {}).get("Status", ""),
+                "ports": _ports(attrs),
+            })
+        rows.sort(key=lambda r: (r["service"], r["replica"]))
+        return rows
+
+    def status(self) -> str:
+        """``ps()`` as a small text table, for printing."""
+        return format_ps(self.ps())
+
+    def url(self, service: str, port: int | None = None) -> str:
+        """``http://127.0.0.1:PORT``, where a service's container port is published on this host."""
+        published: dict[str, str] = {}
+        for attrs in self._containers():
+            labels = attrs["Config"].get("Labels") or {}
+            if labels.get(SERVICE) != service or (attrs.get("State") or {}).get("Status") != \
+                    "running":
+                continue
+            for key, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
+                for binding in bindings or []:
+                    if binding.get("HostIp") == "127.0.0.1":
+                        published.setdefault(key.split("/")[0], binding["HostPort"])
+        if not published:
+            raise StackError(f"{service} has no port published on 127.0.0.1 (is the stack up? "
+                             f"Only some services publish one: see stack.ps()).")
+        if port is None:
+            if len(published) > 1:
+                raise StackError(f"{service} publishes ports {', '.join(sorted(published))}: "
+                                 "say which with url(service, port).")
+            return f"http://127.0.0.1:{next(iter(published.values()))}"
+        if str(port) not in published:
+            raise StackError(f"{service} does not publish port {port}; it publishes "
+                             f"{', '.join(sorted(published))}.")
+        return f"http://127.0.0.1:{published[str(port)]}"
+
+    def hostnames(self, service: str) -> list[str]:
+        """The hostnames (short container ids) of a service's running replicas."""
+        return sorted(str(a["Config"].get("Hostname", "")) for a in self._containers()
+                      if (a["Config"].get("Labels") or {}).get(SERVICE) == service
+                      and (a.get("State") or {}).get("Status") == "running")
+
+    def logs(self, service: str | None = None, *, tail: int = 20) -> str:
+        """The last ``tail`` log lines of each container (of one service, or all), oldest first."""
+        client = self._client()
+        lines: list[tuple[str, str, str]] = []
+        for attrs in self._containers():
+            labels = attrs["Config"].get("Labels") or {}
+            if service is not None and labels.get(SERVICE) != service:
+                continue
+            who = f"{labels.get(SERVICE, '?')}-{labels.get(NUMBER, '?')}"
+            raw = client.api.logs(attrs["Id"], tail=tail, timestamps=True)
+            for line in raw.decode("utf-8", "replace").splitlines():
+                stamp, _, text = line.partition(" ")
+                lines.append((stamp, who, text))
+        lines.sort(key=lambda item: item[0])
+        width = max((len(who) for _, who, _ in lines), default=0)
+        return "\n".join(f"{who:<{width}} | {text}" for _, who, text in lines)
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _compose(self, *args: str, timeout: float = 300.0) -> str:
+        cmd = [*compose_command(), "--ansi", "never", "-p", self.project, "-f", str(self.file),
+               "--project-directory", str(self.folder), *args]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                  cwd=self.folder)
+        except subprocess.TimeoutExpired as exc:
+            raise StackError(f"`{' '.join(compose_command())} {args[0]}` for {self.name} took "
+                             f"longer than {timeout:.0f} s: see stack.logs().") from exc
+        if done.returncode != 0:
+            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+            raise StackError(f"`compose {' '.join(args)}` failed for the {self.name} stack:\n"
+                             f"{tail}")
+        return done.stdout
+
+    def _client(self) -> Any:
+        try:
+            import docker
+
+            client = docker.from_env(timeout=60)
+            client.ping()
+            return client
+        except Exception as exc:
+            raise StackError("No Docker engine answers: start Docker (`sudo systemctl start "
+                             "docker`) and run this again. Without Docker, the lessons use the "
+                             "local runtime.") from exc
+
+    def _containers(self) -> list[dict[str, Any]]:
+        import docker.errors
+
+        client = self._client()
+        out = []
+        for summary in client.api.containers(all=True, filters={
+                "label": [f"{PROJECT}={self.project}"]}):
+            if (summary.get("Labels") or {}).get(ONEOFF) == "True":
+                continue
+            try:
+                out.append(client.api.inspect_container(summary["Id"]))
+            except docker.errors.NotFound:
+                continue
+        return out
+
+    def _check_images(self, config: dict[str, Any]) -> None:
+        from . import images
+
+        lab_tags = {r.tag for r in images.RECIPES}
+        needed: set[str] = set()
+        for spec in (config.get("services") or {}).values():
+            build = spec.get("build")
+            if build:
+                context = Path(build["context"] if isinstance(build, dict) else build)
+                dockerfile = context / (build.get("dockerfile", "Dockerfile")
+                                        if isinstance(build, dict) else "Dockerfile")
+                if dockerfile.is_file():
+                    text = dockerfile.read_text()
+                    stages = set(re.findall(r"(?im)^\s*FROM\s+\S+\s+AS\s+(\S+)", text))
+                    needed.update(set(re.findall(r"(?im)^\s*FROM\s+(\S+)", text)) - stages)
+            elif spec.get("image"):
+                needed.add(str(spec["image"]))
+        client = self._client()
+        absent = sorted(tag for tag in needed if _absent(client, tag))
+        lab = [t for t in absent if t in lab_tags]
+        other = [t for t in absent if t not in lab_tags]
+        if lab:
+            raise StackError(f"The {self.name} stack needs images that are not built yet: "
+                             f"{', '.join(lab)}. Run `labkit images build` (offline, a few "
+                             "minutes the first time) or `labkit images load FILE`.")
+        if other:
+            raise StackError(f"The {self.name} stack needs {', '.join(other)}, which this machine "
+                             "does not have and labkit does not build: `docker pull` it where "
+                             "pulls work, or `docker load` it from a file.")
+
+    def _make_secrets(self, config: dict[str, Any]) -> None:
+        """Create each missing file secret under the stack's .secrets/ with a random value."""
+        secret_dir = self.folder / ".secrets"
+        for spec in (config.get("secrets") or {}).values():
+            path = Path(str((spec or {}).get("file", "")))
+            if not path.is_absolute() or path.parent != secret_dir or path.exists():
+                continue
+            secret_dir.mkdir(mode=0o700, exist_ok=True)
+            secret_dir.chmod(0o700)
+            # The folder keeps other users of this machine out; the file itself must be readable
+            # by the containers' non-root users, because Compose bind-mounts it as it is.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(24))
+            path.chmod(0o644)
+
+
+def format_ps(rows: list[dict[str, Any]]) -> str:
+    """A text table of ``Stack.ps()`` rows."""
+    header = ("SERVICE", "REPLICA", "STATE", "HEALTH", "PORTS")
+    table = [header, *((r["service"], str(r["replica"]), r["state"], r["health"] or "-",
+                        ", ".join(r["ports"]) or "-") for r in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                     for row in table)
+
+
+def _is_ready(row: dict[str, Any]) -> bool:
+    return row["state"] == "running" and row["health"] in ("healthy", "")
+
+
+def _ports(attrs: dict[str, Any]) -> list[str]:
+    out = []
+    for key, bindings in sorted(((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items()):
+        for binding in bindings or []:
+            out.append(f"{binding.get('HostIp', '')}:{binding.get('HostPort', '')}->{key}")
+    return out
+
+
+def _absent(client: Any, tag: str) -> bool:
+    import docker.errors
+
+    try:
+        client.images.get(tag)
+        return False
+    except docker.errors.ImageNotFound:
+        return True

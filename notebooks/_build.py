@@ -1367,95 +1367,29 @@ are left out on purpose). The addresses and ports in them differ on every run:
         code("""
 print(stack.logs("gateway", tail=4))
 """, IGNORE_OUTPUT),
-        md("""
-## Exercises
-
-Each exercise has a task, an answer cell and a check cell. The answer cells already hold one
-working answer, so the whole lesson runs from top to bottom. To practise, replace the answer
-cell with `answer = ...`, write your own, and run the check: it says **PASS**, or **NOT YET**
-with a hint. Each solution can be revealed under the check.
-
-### Exercise 1: wait for the database, not for its container
-
+        EXERCISES_INTRO,
+        *exercise(1, "04-depends-on", "wait for the database, not for its container", """
 Write the `depends_on` entry (as a Python dict, the way YAML would load it) that makes a
 service wait until `db` passes its healthcheck. Set `answer` to it.
-"""),
-        code("""
-answer = {"db": {"condition": "service_healthy"}}
-"""),
-        code("""
-wanted = stack.config()["services"]["orders"]["depends_on"]["db"]["condition"]
-print("PASS" if answer == {"db": {"condition": wanted}} else
-      "NOT YET: the key is the service's name, its value says which condition to wait for")
-"""),
-        md("""
-<details><summary>Show a solution</summary>
-
-```python
-answer = {"db": {"condition": "service_healthy"}}
-```
-
+""", """
 The short form `depends_on: [db]` only orders the start of containers. The long form with
 `condition: service_healthy` waits for `db`'s `healthcheck` to pass.
-
-</details>
-
-### Exercise 2: scale the users service
-
+"""),
+        *exercise(2, "04-scale-users", "scale the users service", """
 Scale `users` to 2 replicas, then send 4 requests to `/api/users` through the gateway. Set
 `answer` to the **set** of hostnames that answered.
-"""),
-        code("""
-stack.scale("users", 2)
-answer = {httpx.get(url + "/api/users").json()["hostname"] for _ in range(4)}
-"""),
-        code("""
-replicas = set(stack.hostnames("users"))
-print("PASS" if answer == replicas and len(replicas) == 2 else
-      f"NOT YET: {len(replicas)} replicas run and {len(answer)} answered; scale to 2, then ask "
-      "through the gateway (url + '/api/users')")
-"""),
-        md("""
-<details><summary>Show a solution</summary>
-
-```python
-stack.scale("users", 2)
-answer = {httpx.get(url + "/api/users").json()["hostname"] for _ in range(4)}
-```
-
+""", """
 The gateway takes the replicas in turn, so 4 requests reach both of them twice.
-
-</details>
-
-### Exercise 3: publish on this machine only
-
+"""),
+        *exercise(3, "04-loopback-port", "publish on this machine only", """
 Write the `ports:` entry that publishes container port `8000` on `127.0.0.1` only, on a host
 port Docker picks. Set `answer` to the string.
-"""),
-        code("""
-answer = "127.0.0.1::8000"
-"""),
-        code("""
-published = stack.ps()
-gateway_ports = [p for row in published if row["service"] == "gateway" for p in row["ports"]]
-ok = answer.startswith("127.0.0.1:") and answer.endswith(":8000") and answer.count(":") == 2
-print("PASS" if ok and all(p.startswith("127.0.0.1:") for p in gateway_ports) else
-      "NOT YET: the form is HOST_IP:HOST_PORT:CONTAINER_PORT; leave HOST_PORT empty to let "
-      "Docker pick one")
-"""),
-        md("""
-<details><summary>Show a solution</summary>
-
-```python
-answer = "127.0.0.1::8000"
-```
-
+""", """
 `"8000:8000"` or `"8000"` would publish on every interface (`0.0.0.0`). Writing the address
 first keeps the service on this machine; leaving the host port empty avoids clashes when
 several stacks (or several learners on one server) run at once.
-
-</details>
-
+"""),
+        md("""
 ## Clean up
 
 `stack.down()` removes every container and network of the stack, and its volumes too: the

@@ -49,7 +49,8 @@ def test_every_lesson_has_enough_exercises() -> None:
     assert exercises.ids() == list(EXERCISES)
 
 
-@pytest.mark.parametrize("exercise_id", list(EXERCISES))
+# 04-scale-users needs the running services stack: lesson 04 runs its solution under nbval.
+@pytest.mark.parametrize("exercise_id", [i for i in EXERCISES if i != "04-scale-users"])
 def test_the_solution_passes(exercise_id: str,
                              lesson_namespace: Callable[[str], dict[str, Any]]) -> None:
     ns = lesson_namespace(exercise_id)
@@ -138,6 +139,13 @@ WRONG = [
     ("03-token-limits", ["A", "D"], "not d"),
     ("03-token-limits", {"z"}, "only a, b, c and d"),
     ("03-token-limits", 7, "set of letters"),
+    ("04-depends-on", ["db"], "only orders container starts"),
+    ("04-depends-on", {"db": {"condition": "service_started"}}, "not to be ready"),
+    ("04-depends-on", {"database": {"condition": "service_healthy"}}, "('db')"),
+    ("04-scale-users", ["users-1", "users-2"], "in a set"),
+    ("04-loopback-port", "8000:8000", "every interface"),
+    ("04-loopback-port", "127.0.0.1:8000:8000", "Leave HOST_PORT empty"),
+    ("04-loopback-port", 8000, "as a string"),
 ]
 
 

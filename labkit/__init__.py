@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import events, images, signing
+from . import events, images, runtime, signing
 from .compose import Stack
 from .doctor import doctor
 from .errors import (
@@ -22,7 +22,10 @@ from .errors import (
     StoreError,
 )
 from .events import Event
+from .gitsource import GitSource
+from .pipeline import Pipeline, Traffic
 from .receiver import Receiver
+from .runs import PipelineRun
 from .runtime import choose as choose_runtime
 from .sender import Outcome, redeliver, send
 from .store import Delivery, DeliveryLog
@@ -37,6 +40,7 @@ _LAZY = {
     "exercises": ("labkit.exercises", None),
     "widgets": ("labkit.widgets", None),
     "StackStatus": ("labkit.widgets", "StackStatus"),
+    "Flow": ("labkit.widgets", "Flow"),
 }
 
 
@@ -56,11 +60,15 @@ __all__ = [
     "DeliveryError",
     "DeliveryLog",
     "Event",
+    "Flow",
+    "GitSource",
     "ExerciseError",
     "ImageError",
     "Inspector",
     "LabkitError",
     "Outcome",
+    "Pipeline",
+    "PipelineRun",
     "Receiver",
     "ReceiverError",
     "SignatureError",
@@ -68,6 +76,7 @@ __all__ = [
     "StackError",
     "StackStatus",
     "StoreError",
+    "Traffic",
     "choose_runtime",
     "doctor",
     "events",
@@ -75,6 +84,7 @@ __all__ = [
     "images",
     "inspect",
     "redeliver",
+    "runtime",
     "send",
     "signing",
     "widgets",

@@ -29,6 +29,7 @@ LESSONS = [
     ("02-github-events.ipynb", "02 GitHub events"),
     ("03-dockerhub-registry-and-alerts.ipynb", "03 Docker Hub, registry and alerts"),
     ("04-services-with-compose.ipynb", "04 Services with Compose"),
+    ("06-push-build-deploy-monitor.ipynb", "06 Push, build, deploy, monitor"),
 ]
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {
@@ -130,6 +131,7 @@ flowchart LR
     L01 --> L02["02 GitHub events<br/>push, ping, pull_request, signatures"]
     L02 --> L03["03 Docker Hub, registry, alerts<br/>tokens, timestamps, key rotation"]
     L03 --> L04["04 Services with Compose<br/>microservices, health, scaling"]
+    L04 --> L06["06 Push, build, deploy, monitor<br/>a real git push, live"]
 ```
 
 | Lesson | What you do | Time |
@@ -138,6 +140,7 @@ flowchart LR
 | [02 GitHub events](02-github-events.ipynb) | read push, ping and pull_request deliveries, sign and verify them, watch forgeries and replays fail | 40 min |
 | [03 Docker Hub, registry and alerts](03-dockerhub-registry-and-alerts.ipynb) | handle image and alert webhooks, timestamped signatures, key rotation, senders that cannot sign | 45 min |
 | [04 Services with Compose](04-services-with-compose.ipynb) | start a shop of microservices and a database, wait for health, find services by name, scale one to three | 45 min |
+| [06 Push, build, deploy, monitor](06-push-build-deploy-monitor.ipynb) | change an app, `git push`, and watch the webhooks build, ship, deploy and monitor it | 45 min |
 
 The lessons follow the chain that real deployments run on, one webhook after another:
 
@@ -1420,12 +1423,16 @@ their Kubernetes equivalents. Back to the [contents](00-start-here.ipynb).
     ]
 
 
+from _lesson06 import lesson_06  # noqa: E402 - needs the helpers above
+
+
 BUILDERS = {
     "00-start-here.ipynb": lesson_00,
     "01-webhooks-101.ipynb": lesson_01,
     "02-github-events.ipynb": lesson_02,
     "03-dockerhub-registry-and-alerts.ipynb": lesson_03,
     "04-services-with-compose.ipynb": lesson_04,
+    "06-push-build-deploy-monitor.ipynb": lesson_06,
 }
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .base import Runtime
 
 DOCKER, LOCAL = "docker", "local"
 
@@ -50,3 +54,73 @@ def choose() -> Choice:
     if version is None:
         return Choice(LOCAL, "no Docker engine answers, so services run as local processes")
     return Choice(DOCKER, f"Docker engine {version} answers")
+
+
+#: Where each runtime's class lives; a runtime whose module is missing is not part of this version.
+IMPLEMENTATIONS = {
+    DOCKER: ("labkit.runtime.docker", "DockerRuntime"),
+    LOCAL: ("labkit.runtime.local", "LocalRuntime"),
+}
+
+
+def _runtime_class(name: str) -> tuple[type[Runtime] | None, str]:
+    """The class of runtime ``name``, or ``None`` and why it cannot be loaded."""
+    import importlib
+
+    module_name, class_name = IMPLEMENTATIONS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None, "this version of labkit has no such runtime"
+        return None, f"it cannot be loaded ({type(exc).__name__}: {exc})"
+    except ImportError as exc:
+        return None, f"it cannot be loaded ({type(exc).__name__}: {exc})"
+    runtime_class = getattr(module, class_name, None)
+    if runtime_class is None:
+        return None, f"{module_name} has no {class_name}"
+    return runtime_class, ""
+
+
+def available(name: str) -> bool:
+    """Whether this version of labkit has a loadable runtime ``name`` (``docker`` or ``local``)."""
+    return _runtime_class(name)[0] is not None
+
+
+def get(instance: str = "default", choice: Choice | None = None, **options: object) -> Runtime:
+    """The runtime object for ``choice`` (default :func:`choose`), started.
+
+    When Docker is chosen but labkit's Docker runtime cannot be loaded or cannot start here
+    (:class:`~labkit.runtime.base.RuntimeUnavailable`), the local runtime stands in and its
+    ``reason`` says why, unless ``LABKIT_RUNTIME=docker`` demands Docker: then the error is
+    raised. ``instance`` names the runtime: getting one of the same name again stops the old
+    one first, so re-running a cell leaks nothing.
+    """
+    from .base import RuntimeUnavailable
+
+    choice = choice or choose()
+    if choice.name not in IMPLEMENTATIONS:
+        raise ValueError(f"Unknown runtime {choice.name!r}: use {DOCKER!r} or {LOCAL!r}.")
+    demanded = os.environ.get("LABKIT_RUNTIME", "").strip().lower() == DOCKER
+    reason = choice.reason
+    if choice.name == DOCKER:
+        docker_class, problem = _runtime_class(DOCKER)
+        if docker_class is None:
+            if demanded:
+                raise RuntimeUnavailable(f"LABKIT_RUNTIME=docker is set, but labkit's Docker "
+                                         f"runtime is not usable: {problem}. Unset "
+                                         "LABKIT_RUNTIME to use the local runtime.")
+            reason = (f"{choice.reason}, but labkit's Docker runtime is not usable ({problem}), "
+                      "so the local runtime stands in")
+        else:
+            try:
+                return docker_class(instance, reason=choice.reason, **options).start()
+            except RuntimeUnavailable as exc:
+                if demanded:
+                    raise
+                reason = (f"{choice.reason}, but the Docker runtime cannot start here ({exc}), "
+                          "so the local runtime stands in")
+    local_class, problem = _runtime_class(LOCAL)
+    if local_class is None:
+        raise RuntimeUnavailable(f"The local runtime cannot be loaded: {problem}.")
+    return local_class(instance, reason=reason, **options).start()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from .flow import Flow, flow
 from .inspector import Inspector, Replay, inspect
 from .stack_status import StackStatus
 
-__all__ = ["Inspector", "Replay", "StackStatus", "inspect"]
+__all__ = ["Flow", "Inspector", "Replay", "StackStatus", "flow", "inspect"]

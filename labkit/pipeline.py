@@ -1,0 +1,482 @@
+"""The pipeline: verified pushes start build -> ship; the registry's webhook starts deploy -> monitor; alerts come back.
+
+Every step is driven by a real webhook arriving at the receiver, as in a real deployment chain:
+
+1. ``git push`` -> the repository's hook sends a signed GitHub ``push`` -> the pipeline builds the
+   pushed commit and ships it to the runtime's registry;
+2. the registry sends its ``push`` notification for the new tag -> the pipeline deploys that tag
+   (the new version must get healthy, or it is rolled back and the old one keeps serving);
+3. the pipeline watches the new version settle; from then on the runtime's monitor sends
+   Alertmanager alerts (and engine events), and a ``firing`` alert marks the serving run failed.
+
+Handlers only queue work (a receiver must answer fast); one worker thread runs the stages in order,
+and records each in a :class:`~labkit.runs.RunStore`. A commit is built once, however often it is
+pushed or its delivery repeated.
+"""
+
+from __future__ import annotations
+
+import queue
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from .errors import LabkitError
+from .runs import FAILED, PASSED, ROLLED_BACK, RUNNING, PipelineRun, RunStore
+from .runtime.base import Artifact, Runtime, WebhookTargets
+from .store import Delivery
+
+if TYPE_CHECKING:
+    from .gitsource import GitSource
+    from .receiver import Receiver
+
+_RUNNING: dict[str, Pipeline] = {}
+_ZERO = "0" * 40
+
+
+class PipelineError(LabkitError):
+    """The pipeline cannot start, or a run did not finish in time; the message says why."""
+
+
+@dataclass
+class _Awaiting:
+    """A shipped run that waits for the registry's webhook before it deploys."""
+
+    run_id: int
+    artifact: Artifact
+    deadline: float
+
+
+@dataclass
+class _Settling:
+    """A deployed run whose new version must stay healthy for a moment before it passes."""
+
+    run_id: int
+    until: float
+    deadline: float
+    healthy_since: float | None = None
+
+
+class Pipeline:
+    """Push -> build -> ship -> deploy -> monitor for one service, driven by webhooks.
+
+    ``receiver`` gets the webhooks (its secrets authenticate them: only verified deliveries
+    act); ``runtime`` builds, ships and runs the versions; ``source`` is the repository whose
+    pushes to its default branch are deployed. ``health_timeout``: how long a new version has
+    to become healthy before it is rolled back; ``registry_timeout``: how long to wait for the
+    registry's webhook after shipping; ``settle``: how long a new version must stay healthy
+    before its run passes. A pipeline of the same ``name`` started again replaces the old one.
+    """
+
+    def __init__(self, receiver: Receiver, runtime: Runtime, source: GitSource, *,
+                 name: str = "default", service: str = "web", health_timeout: float = 10.0,
+                 registry_timeout: float = 15.0, settle: float = 1.0,
+                 db: str | Path = ":memory:") -> None:
+        self.receiver, self.runtime, self.source = receiver, runtime, source
+        self.name, self.service = name, service
+        self.health_timeout, self.registry_timeout, self.settle = (
+            health_timeout, registry_timeout, settle)
+        self.runs = RunStore(db)
+        #: What the pipeline decided about deliveries it did not act on (newest last).
+        self.notes: deque[str] = deque(maxlen=200)
+        self._jobs: queue.Queue[tuple[str, Delivery | None] | None] = queue.Queue()
+        self._awaiting: dict[tuple[str, str], _Awaiting] = {}
+        self._settling: dict[int, _Settling] = {}
+        self._serving_run: int | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self._busy = threading.Event()
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self) -> Pipeline:
+        """Listen for pushes, registry notifications and alerts; returns ``self``."""
+        old = _RUNNING.get(self.name)
+        if old is not None and old is not self:
+            old.stop()
+        if self.running:
+            return self
+        self.receiver.check()
+        self.runtime.send_webhooks_to(WebhookTargets.of(self.receiver))
+        self._stopped.clear()
+        for source, event, kind in (("github", "push", "push"), ("registry", "push", "registry"),
+                                    ("alertmanager", None, "alert")):
+            self.receiver.on(source, event)(self._handler(kind))
+        self._thread = threading.Thread(target=self._work, daemon=True,
+                                        name=f"labkit-pipeline-{self.name}")
+        self._thread.start()
+        _RUNNING[self.name] = self
+        return self
+
+    def stop(self) -> None:
+        """Stop acting on webhooks (idempotent). The runtime keeps running; stop it yourself."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join(timeout=30)
+        self._thread = None
+        if _RUNNING.get(self.name) is self:
+            del _RUNNING[self.name]
+
+    def __enter__(self) -> Pipeline:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _handler(self, kind: str) -> Any:
+        def handle(delivery: Delivery) -> None:
+            if not self._stopped.is_set():
+                self._jobs.put((kind, delivery))
+
+        # The receiver replaces a handler of the same name: a re-run cell leaves one.
+        handle.__name__ = f"pipeline_{self.name}_{kind}"
+        return handle
+
+    # --- what notebooks and tests ask --------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """Where the service answers (the same address across deploys)."""
+        return self.runtime.url(self.service)
+
+    def latest(self) -> PipelineRun | None:
+        runs = self.runs.latest(1, pipeline=self.name)
+        return runs[0] if runs else None
+
+    def history(self, limit: int = 20) -> list[PipelineRun]:
+        """Runs, newest first."""
+        return self.runs.latest(limit, pipeline=self.name)
+
+    def run_of(self, commit: str) -> PipelineRun | None:
+        return self.runs.for_commit(commit, pipeline=self.name)
+
+    def wait(self, commit: str, timeout: float = 60.0) -> PipelineRun:
+        """Block until the run of ``commit`` has finished (passed or failed); return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.run_of(commit)
+            if run is not None and run.finished:
+                return run
+            if time.monotonic() > deadline:
+                if run is None:
+                    raise PipelineError(
+                        f"No run for commit {commit[:7]} started within {timeout:g} s: was it "
+                        f"pushed to {self.source.branch}? pipeline.notes says what was ignored.")
+                raise PipelineError(f"The run of {commit[:7]} did not finish within "
+                                    f"{timeout:g} s: {run.summary()}.")
+            if not self.running:
+                raise PipelineError("The pipeline is stopped: start it with pipeline.start().")
+            time.sleep(0.02)
+
+    def idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no job is queued or running and no run waits or settles."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (self._jobs.empty() and not self._busy.is_set() and not self._awaiting
+                    and not self._settling):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def flow(self) -> Any:
+        """A live :class:`~labkit.widgets.flow.Flow` of this pipeline (display it)."""
+        from .widgets.flow import Flow
+
+        return Flow(self)
+
+    def __repr__(self) -> str:
+        state = "listening" if self.running else "stopped"
+        return (f"<Pipeline {self.name!r}: pushes to {self.source.full_name} "
+                f"{self.source.branch} -> build, ship, deploy, monitor; {state}>")
+
+    # --- the worker ---------------------------------------------------------------------------
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def _work(self) -> None:
+        handlers = {"push": self._on_push, "registry": self._on_registry,
+                    "alert": self._on_alert}
+        while True:
+            try:
+                job = self._jobs.get(timeout=0.05)
+            except queue.Empty:
+                job = ("tick", None)
+            if job is None:
+                return
+            self._busy.set()
+            try:
+                kind, delivery = job
+                if delivery is not None:
+                    handlers[kind](delivery)
+                self._tick()
+            except Exception as exc:  # noqa: BLE001 - one bad job must not stop the pipeline
+                self._note(f"internal error: {type(exc).__name__}: {exc}")
+            finally:
+                self._busy.clear()
+
+    # --- 1. a push: build and ship ------------------------------------------------------------
+    def _on_push(self, delivery: Delivery) -> None:
+        payload = delivery.payload or {}
+        ref, after = payload.get("ref"), str(payload.get("after") or "")
+        repository = (payload.get("repository") or {}).get("full_name")
+        if not delivery.verified:
+            self._note(f"ignored push {delivery.id}: its signature was not verified (give the "
+                       "receiver a secret, and the repository the same one)")
+            return
+        if repository != self.source.full_name:
+            self._note(f"ignored push to {repository}: this pipeline deploys "
+                       f"{self.source.full_name}")
+            return
+        if ref != self.source.ref:
+            self._note(f"ignored push to {ref}: only {self.source.ref} is deployed")
+            return
+        if payload.get("deleted") or after == _ZERO:
+            self._note(f"ignored push that deleted {ref}")
+            return
+        head = payload.get("head_commit") or {}
+        run = self.runs.open_run(
+            pipeline=self.name, service=self.service, commit=after, ref=str(ref),
+            message=str(head.get("message", "")).splitlines()[0] if head.get("message") else "",
+            author=str((head.get("author") or {}).get("name", "")),
+            delivery_id=delivery.id or "")
+        if run is None:
+            earlier = self.run_of(after)
+            self._note(f"push {delivery.id} of {after[:7]} ignored: run "
+                       f"{earlier.id if earlier else '?'} already built that commit")
+            return
+        self._build_and_ship(run)
+
+    def _build_and_ship(self, run: PipelineRun) -> None:
+        rid = run.id
+        serving = self.runtime.current(self.service)
+        keeps = f"{serving.ref} keeps serving" if serving else "nothing was serving"
+        self.runs.stage(rid, "build", RUNNING, f"building {run.short}")
+        try:
+            with tempfile.TemporaryDirectory(prefix="labkit-build-") as checkout:
+                self.source.export(run.commit, checkout)
+                artifact = self.runtime.build(Path(checkout), run.commit, service=self.service,
+                                              log=self._logger(rid, "build"))
+        except Exception as exc:  # noqa: BLE001 - any failure fails the stage, with its reason
+            self._fail(rid, "build", exc, f"build failed; {keeps}")
+            return
+        self.runs.stage(rid, "build", PASSED, f"built {artifact.ref}")
+        self.runs.stage(rid, "ship", RUNNING, f"pushing {artifact.ref}")
+        try:
+            artifact = self.runtime.ship(artifact, log=self._logger(rid, "ship"))
+        except Exception as exc:  # noqa: BLE001
+            self._fail(rid, "ship", exc, f"ship failed; {keeps}")
+            return
+        self.runs.set_artifact(rid, artifact.ref)
+        self.runs.stage(rid, "ship", PASSED, f"{artifact.ref} is in the registry")
+        self.runs.stage(rid, "deploy", RUNNING, "waiting for the registry's webhook")
+        self.runs.log(rid, "deploy", f"waiting for the registry's push notification of "
+                                     f"{artifact.ref}")
+        self._awaiting[(artifact.service, artifact.tag)] = _Awaiting(
+            rid, artifact, time.monotonic() + self.registry_timeout)
+
+    # --- 2. the registry's webhook: deploy -----------------------------------------------------
+    def _on_registry(self, delivery: Delivery) -> None:
+        for event in (delivery.payload or {}).get("events", []):
+            target = event.get("target") or {}
+            key = (str(target.get("repository")), str(target.get("tag")))
+            if event.get("action") != "push" or not target.get("tag"):
+                continue  # blob pushes: the manifest push is the one with the tag
+            waiting = self._awaiting.get(key)
+            if waiting is None:
+                self._note(f"registry push of {key[0]}:{key[1]} ignored: no run waits for it")
+                continue
+            del self._awaiting[key]
+            rid = waiting.run_id
+            if not delivery.verified:
+                self._fail(rid, "deploy", None, "the registry's webhook was not verified: give "
+                           "the receiver a registry token (Receiver(secret=...))")
+                continue
+            self.runs.log(rid, "deploy", f"registry webhook {delivery.id}: {key[0]}:{key[1]} "
+                                         f"pushed ({str(target.get('digest'))[:19]})")
+            self._deploy(rid, waiting.artifact)
+
+    def _deploy(self, rid: int, artifact: Artifact) -> None:
+        newer = [r for r in self.history(50) if r.id > rid and r.stage("deploy").status == PASSED]
+        if newer:
+            self.runs.stage(rid, "deploy", "skipped", f"run {newer[0].id} deployed a newer commit")
+            self.runs.finish(rid, FAILED, f"superseded by run {newer[0].id}")
+            return
+        self.runs.stage(rid, "deploy", RUNNING, f"deploying {artifact.ref}")
+        try:
+            result = self.runtime.deploy(artifact, health_timeout=self.health_timeout,
+                                         log=self._logger(rid, "deploy"))
+        except Exception as exc:  # noqa: BLE001
+            self._fail(rid, "deploy", exc, "deploy failed")
+            return
+        if result.rolled_back:
+            self.runs.stage(rid, "deploy", ROLLED_BACK, result.reason)
+            self.runs.finish(rid, FAILED, f"rolled back: {result.reason}")
+            return
+        self.runs.stage(rid, "deploy", PASSED, f"{artifact.ref} serves")
+        self._serving_run = rid
+        self.runs.stage(rid, "monitor", RUNNING, f"watching {artifact.ref}")
+        now = time.monotonic()
+        self._settling[rid] = _Settling(rid, until=now + self.settle,
+                                        deadline=now + self.settle + self.health_timeout)
+
+    # --- 3. monitor: settle, then alerts -------------------------------------------------------
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for key, waiting in list(self._awaiting.items()):
+            if now > waiting.deadline:
+                del self._awaiting[key]
+                self._fail(waiting.run_id, "deploy", None,
+                           f"the registry's webhook for {key[0]}:{key[1]} did not arrive within "
+                           f"{self.registry_timeout:g} s: is the receiver running, and does the "
+                           "registry have its URL and token?")
+        for rid, settling in list(self._settling.items()):
+            ok = self._healthy()
+            if ok and settling.healthy_since is None:
+                settling.healthy_since = now
+            elif not ok:
+                settling.healthy_since = None
+            if settling.healthy_since is not None and now >= settling.until and \
+                    now - settling.healthy_since >= min(self.settle, 0.5):
+                del self._settling[rid]
+                self.runs.log(rid, "monitor", f"healthy for {self.settle:g} s; from now on the "
+                                              "monitor's alerts arrive as webhooks")
+                self.runs.stage(rid, "monitor", PASSED, "healthy; alerts arrive as webhooks")
+                self.runs.finish(rid, PASSED, "serving")
+            elif now > settling.deadline:
+                del self._settling[rid]
+                self._fail(rid, "monitor", None, "the new version did not stay healthy")
+
+    def _healthy(self) -> bool:
+        try:
+            with httpx.Client(timeout=1.0, trust_env=False) as client:
+                return client.get(self.url + "/healthz").is_success
+        except httpx.HTTPError:
+            return False
+
+    def _on_alert(self, delivery: Delivery) -> None:
+        rid = self._serving_run
+        if rid is None or not delivery.verified:
+            self._note(f"alert {delivery.id} noted: no verified alert for a serving run")
+            return
+        for alert in (delivery.payload or {}).get("alerts", []):
+            labels = alert.get("labels") or {}
+            if self.service not in (labels.get("service"), labels.get("job")):
+                continue
+            name = labels.get("alertname", "alert")
+            summary = (alert.get("annotations") or {}).get("summary", "")
+            status = alert.get("status")
+            self.runs.log(rid, "monitor", f"alert {name} {status}: {summary} "
+                                          f"(webhook {delivery.id})")
+            if status == "firing":
+                self._settling.pop(rid, None)
+                self.runs.stage(rid, "monitor", FAILED, f"alert {name} firing: {summary}")
+                self.runs.reopen(rid, FAILED, f"alert {name} firing")
+            elif status == "resolved":
+                self.runs.stage(rid, "monitor", PASSED, f"alert {name} resolved")
+                self.runs.reopen(rid, PASSED, f"alert {name} resolved")
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _logger(self, rid: int, stage: str) -> Any:
+        def log(line: str) -> None:
+            self.runs.log(rid, stage, line)
+
+        return log
+
+    def _fail(self, rid: int, stage: str, exc: BaseException | None, reason: str) -> None:
+        what = str(exc) if isinstance(exc, LabkitError) else (
+            f"{type(exc).__name__}: {exc}" if exc is not None else reason)
+        self.runs.log(rid, stage, what)
+        self.runs.stage(rid, stage, FAILED, what)
+        self.runs.finish(rid, FAILED, reason if exc is None else f"{reason}: {what}")
+
+
+class Traffic:
+    """Calls a URL over and over in a background thread and counts what fails (a rollout's witness).
+
+    >>> with Traffic(pipeline.url) as traffic:   # doctest: +SKIP
+    ...     src.push()
+    >>> traffic.failed                           # doctest: +SKIP
+    0
+
+    ``seen`` lists the distinct values of the JSON field ``field`` in the order they first
+    answered (which versions served); ``failures`` says what went wrong, request by request.
+    """
+
+    def __init__(self, url: str, *, path: str = "/", field: str = "message",
+                 clients: int = 2) -> None:
+        self.url, self.path, self.field, self.clients = url, path, field, clients
+        self.ok = 0
+        self.failures: list[str] = []
+        self.seen: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.failed
+
+    def start(self) -> Traffic:
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._loop, daemon=True,
+                                          name=f"labkit-traffic-{i}")
+                         for i in range(self.clients)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> Traffic:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads = []
+        return self
+
+    def __enter__(self) -> Traffic:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _loop(self) -> None:
+        with httpx.Client(timeout=10.0, trust_env=False) as client:
+            while not self._stop.is_set():
+                try:
+                    response = client.get(self.url + self.path)
+                    if not response.is_success:
+                        problem: str | None = f"HTTP {response.status_code}"
+                        value = None
+                    else:
+                        problem = None
+                        body = response.json()
+                        value = str(body.get(self.field)) if isinstance(body, dict) else None
+                except (httpx.HTTPError, ValueError) as exc:
+                    problem, value = f"{type(exc).__name__}: {exc}", None
+                with self._lock:
+                    if problem is not None:
+                        self.failures.append(problem)
+                    else:
+                        self.ok += 1
+                        if value is not None and value not in self.seen:
+                            self.seen.append(value)
+
+    def __repr__(self) -> str:
+        return f"<Traffic to {self.url}{self.path}: {self.total} requests, {self.failed} failed>"
+
+
+__all__ = ["Pipeline", "PipelineError", "Traffic"]

@@ -1,0 +1,248 @@
+"""The pipeline end to end on the local runtime: git push -> build -> ship -> registry webhook -> deploy -> monitor."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from support import poll
+
+import labkit
+from labkit import Receiver, events
+from labkit.gitsource import GitSource
+from labkit.pipeline import Pipeline, PipelineError, Traffic
+from labkit.runtime.local import LocalRuntime, _alive, pids_dir
+from labkit.widgets.flow import Flow
+
+SECRET = "s3cret"
+
+
+@dataclass
+class Lab:
+    rx: Receiver
+    runtime: LocalRuntime
+    src: GitSource
+    pipeline: Pipeline
+
+    def push(self, change: str | None = None, message: str = "Change the greeting") -> str:
+        if change is not None:
+            text = self.src.read("app.py")
+            start = text.index('GREETING = "') + len('GREETING = "')
+            end = text.index('"', start)
+            self.src.edit("app.py", text[:start] + change + text[end:])
+        commit = self.src.commit(message)
+        out = self.src.push()
+        assert "HTTP 202 accepted" in out, out
+        return commit
+
+    def get(self, path: str = "/") -> httpx.Response:
+        return httpx.get(self.pipeline.url + path, trust_env=False, timeout=5)
+
+
+@pytest.fixture
+def lab(rx: Receiver) -> Iterator[Lab]:
+    runtime = LocalRuntime("pipeline-test", probe_interval=0.1, alert_after=0.3).start()
+    src = GitSource.create(rx)
+    pipeline = Pipeline(rx, runtime, src, name="test", health_timeout=8, settle=0.3).start()
+    try:
+        yield Lab(rx, runtime, src, pipeline)
+    finally:
+        pids = [p.pid for p in runtime.processes()]
+        pipeline.stop()
+        runtime.stop()
+        assert not [p for p in pids if _alive(p)], "an app process outlived the test"
+        assert not list(pids_dir().glob("*.json"))
+
+
+def first_deploy(lab: Lab) -> str:
+    commit = lab.src.head
+    assert "HTTP 202 accepted" in lab.src.push()
+    run = lab.pipeline.wait(commit, timeout=30)
+    assert run.status == "passed", run.summary()
+    return commit
+
+
+def test_a_push_builds_ships_deploys_and_monitors_the_commit(lab: Lab) -> None:
+    assert lab.get().status_code == 503
+    commit = first_deploy(lab)
+    run = lab.pipeline.run_of(commit)
+    assert run is not None
+    assert run.summary() == ("run 1: passed (build passed, ship passed, deploy passed, "
+                             "monitor passed)")
+    assert run.commit == commit and run.message == "Start the web app"
+    assert run.artifact == f"web:{commit[:7]}"
+    assert lab.get("/version").json() == {"version": commit[:7], "commit": commit}
+    for stage in run.stages:
+        assert stage.started_at is not None and stage.ended_at is not None
+        assert stage.ended_at >= stage.started_at
+    assert "#4 built web:" in run.stage("build").log
+    assert "registry webhook" in run.stage("deploy").log, "deploy waits for the registry"
+    lab.rx.idle()
+    sources = {d.source for d in lab.rx.deliveries(100)}
+    assert {"github", "registry", "engine"} <= sources
+    assert all(d.verified for d in lab.rx.deliveries(100))
+
+
+def test_a_rollout_under_load_has_zero_failed_requests(lab: Lab) -> None:
+    first_deploy(lab)
+    failures: list[str] = []
+    served: list[str] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(trust_env=False, timeout=5) as client:
+            while not stop.is_set():
+                try:
+                    response = client.get(lab.pipeline.url + "/")
+                    if response.status_code == 200:
+                        served.append(response.json()["message"])
+                    else:
+                        failures.append(f"HTTP {response.status_code}")
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        commits = [lab.push(f"Version {n}") for n in (2, 3)]
+        for commit in commits:
+            assert lab.pipeline.wait(commit, timeout=30).status == "passed"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert failures == []
+    assert len(served) > 50 and served[-1] == "Version 3"
+    assert {"Version 2", "Version 3"} <= set(served)
+
+
+def test_a_broken_commit_fails_the_build_and_the_old_version_keeps_serving(lab: Lab) -> None:
+    good = first_deploy(lab)
+    lab.src.edit("app.py", lab.src.read("app.py") + "\ndef broken(:\n")
+    bad = lab.push(message="Break the build")
+    run = lab.pipeline.wait(bad, timeout=30)
+    assert run.summary().endswith("(build failed, ship skipped, deploy skipped, monitor skipped)")
+    assert run.status == "failed" and f"web:{good[:7]} keeps serving" in run.reason
+    assert "SyntaxError" in run.stage("build").log
+    assert lab.get("/version").json()["commit"] == good
+    assert lab.runtime.store.tags("web") == [good[:7]], "nothing was shipped"
+
+
+def test_a_version_that_never_gets_healthy_is_rolled_back(lab: Lab) -> None:
+    good = first_deploy(lab)
+    lab.pipeline.health_timeout = 3
+    lab.src.replace("app.py", "HEALTHY = True", "HEALTHY = False")
+    bad = lab.push(message="Ship an unhealthy version")
+    run = lab.pipeline.wait(bad, timeout=30)
+    assert run.status == "failed"
+    assert run.stage("deploy").status == "rolled back" and run.stage("monitor").status == "skipped"
+    assert "HTTP 503" in run.stage("deploy").detail
+    assert lab.get("/version").json()["commit"] == good
+
+
+def test_the_same_push_delivered_twice_builds_once(lab: Lab) -> None:
+    commit = first_deploy(lab)
+    original = lab.rx.deliveries(source="github")[0]
+    assert original.id is not None
+    again = labkit.redeliver(original.id)  # the same delivery id: the receiver dedupes it
+    assert again.status == 200 and again.detail == "duplicate"
+    # A new delivery (new id) of the same commit: the pipeline's own guard by commit id.
+    payload = original.payload
+    resent = events.github.push(repo="lab/web", ref="refs/heads/main", before=payload["before"],
+                                after=commit, commits=[{"id": commit, "message": "again"}],
+                                kind="new_branch")
+    assert labkit.send(resent, lab.rx, secret=SECRET).status == 202
+    lab.rx.idle()
+    assert lab.pipeline.idle(10)
+    assert [r.id for r in lab.pipeline.history()] == [1]
+    assert any("already built that commit" in n for n in lab.pipeline.notes)
+
+
+def test_pushes_the_pipeline_does_not_deploy_are_noted_not_built(lab: Lab) -> None:
+    first_deploy(lab)
+    lab.src.git("checkout", "--quiet", "-b", "feature")
+    lab.src.commit("Feature work")
+    lab.src.git("push", "--quiet", "origin", "feature")
+    other = events.github.push(repo="someone/else", ref="refs/heads/main")
+    assert labkit.send(other, lab.rx, secret=SECRET).status == 202
+    lab.rx.idle()
+    assert lab.pipeline.idle(10)
+    assert len(lab.pipeline.history()) == 1
+    notes = " | ".join(lab.pipeline.notes)
+    assert "only refs/heads/main is deployed" in notes and "someone/else" in notes
+
+
+def test_unverified_pushes_do_nothing(make_receiver: Callable[..., Receiver]) -> None:
+    rx = make_receiver(None)  # no secret: nothing can be verified
+    runtime = LocalRuntime("unverified").start()
+    pipeline = Pipeline(rx, runtime, GitSource.create(rx), name="unverified").start()
+    try:
+        assert "HTTP 202" in pipeline.source.push()
+        rx.idle()
+        assert pipeline.idle(10)
+        assert pipeline.history() == []
+        assert "not verified" in pipeline.notes[-1]
+        with pytest.raises(PipelineError, match="No run for commit"):
+            pipeline.wait(pipeline.source.head, timeout=0.2)
+    finally:
+        pipeline.stop()
+        runtime.stop()
+
+
+def test_a_crash_after_the_deploy_arrives_as_an_alert_and_fails_the_run(lab: Lab) -> None:
+    commit = first_deploy(lab)
+    lab.runtime.crash()
+    poll(lambda: lab.pipeline.run_of(commit).status == "failed", timeout=10,
+         what="the alert webhook to fail the serving run")
+    run = lab.pipeline.run_of(commit)
+    assert run.stage("monitor").status == "failed"
+    assert "alert WebDown firing" in run.stage("monitor").detail
+    fixed = lab.push("Back again")
+    assert lab.pipeline.wait(fixed, timeout=30).status == "passed"
+    poll(lambda: lab.pipeline.run_of(fixed).stage("monitor").detail == "alert WebDown resolved",
+         timeout=10, what="the resolved alert")
+
+
+def test_the_flow_widget_follows_the_runs(lab: Lab) -> None:
+    flow = lab.pipeline.flow()
+    try:
+        assert repr(flow) == ("<Flow of pipeline 'test': build -> ship -> deploy -> monitor, "
+                              "live>")
+        assert flow.text().startswith("no run yet")
+        assert "No run yet" in flow.header.value
+        commit = first_deploy(lab)
+        poll(lambda: "passed" in flow.boxes["monitor"].value, timeout=5,
+             what="a live redraw from the pipeline's thread")
+        assert flow.text() == ("run 1 passed: [build: passed] -> [ship: passed] -> "
+                               "[deploy: passed] -> [monitor: passed]")
+        assert commit[:7] in flow.header.value and "#4 built web:" in flow.log_view.value
+        lab.src.edit("app.py", lab.src.read("app.py") + "\ndef broken(:\n")
+        lab.pipeline.wait(lab.push(message="Break it"), timeout=30)
+        poll(lambda: "failed" in flow.boxes["build"].value, timeout=5, what="the failed build")
+        assert "skipped" in flow.boxes["deploy"].value
+        assert flow.history_view.value.count("<tr>") == 3  # header and two runs
+        second = Flow(lab.pipeline)
+        assert flow.stopped and not second.stopped
+        second.stop()
+    finally:
+        flow.stop()
+
+
+def test_push_to_serving_is_fast_and_traffic_sees_both_versions(lab: Lab) -> None:
+    first_deploy(lab)
+    with Traffic(lab.pipeline.url) as traffic:
+        commit = lab.push("Fast")
+        started = time.monotonic()
+        poll(lambda: lab.get("/version").json()["commit"] == commit, timeout=15,
+             interval=0.01, what="the new version to answer")
+        took = time.monotonic() - started
+        lab.pipeline.wait(commit, timeout=30)
+    assert took < 10
+    assert traffic.failed == 0 and traffic.total > 10
+    assert traffic.seen == ["Hello from the lab's web app!", "Fast"]
+    assert "0 failed" in repr(traffic)

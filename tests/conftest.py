@@ -56,3 +56,26 @@ def make_receiver() -> Iterator[Callable[..., Receiver]]:
 def rx(make_receiver: Callable[..., Receiver]) -> Receiver:
     """A receiver with the lesson secret on every source and a 64 KiB body cap."""
     return make_receiver(SECRET, max_body=64 * 1024)
+
+
+@pytest.fixture(scope="session")
+def engine_images() -> None:
+    """Every lab image built (or found up to date) on a real engine, once per session.
+
+    Skips where no Docker engine answers; fails instead under CI=true when the engine answers
+    but the build cannot run (a broken CI machine is not a reason to skip).
+    """
+    import os
+    import shutil
+
+    from labkit import images
+    from labkit.runtime import docker_engine_version
+
+    if docker_engine_version() is None:
+        pytest.skip("no Docker engine answers: start Docker to run the engine tests")
+    if shutil.which("debootstrap") is None or os.geteuid() != 0:
+        reason = "building the lab images needs root and debootstrap (apt-get install debootstrap)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + " (CI=true and a Docker engine answers)")
+        pytest.skip(reason)
+    images.build(progress=None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -12,30 +11,16 @@ from typing import Any
 import httpx
 import pytest
 
-from labkit import Receiver, images
+from labkit import Receiver
 from labkit.runtime.base import WebhookTargets
 from labkit.runtime.docker import DockerRuntime
-from labkit.runtime import docker_engine_version
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 APP = Path(__file__).resolve().parent.parent / "compose" / "pipeline" / "app"
 SECRET = "s3cret"
 
 
-@pytest.fixture(scope="module")
-def lab_images() -> None:
-    if docker_engine_version() is None:
-        pytest.skip("no Docker engine answers: start Docker to run the Docker runtime tests")
-    if shutil.which("debootstrap") is None or os.geteuid() != 0:
-        reason = "building images needs root and debootstrap (apt-get install debootstrap)"
-        if IN_CI:
-            pytest.fail(reason + " (CI=true and an engine answers)")
-        pytest.skip(reason)
-    images.build(["python-app", "registry"], progress=None)
-
-
 @pytest.fixture
-def runtime(lab_images: None, make_receiver: Any) -> Iterator[tuple[DockerRuntime, Receiver]]:
+def runtime(engine_images: None, make_receiver: Any) -> Iterator[tuple[DockerRuntime, Receiver]]:
     rx: Receiver = make_receiver(SECRET, for_containers=True)
     rt = DockerRuntime("test-docker").start()
     try:
@@ -123,7 +108,7 @@ def test_a_broken_build_raises_and_ships_nothing(runtime: Any, tmp_path: Path) -
         rt.build(source, "4" * 40)
 
 
-def test_stop_leaves_nothing_running(lab_images: None) -> None:
+def test_stop_leaves_nothing_running(engine_images: None) -> None:
     import docker
 
     rt = DockerRuntime("test-docker-stop").start()

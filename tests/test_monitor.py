@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,21 +11,10 @@ import pytest
 
 from labkit import Receiver, images
 from labkit.monitor import EngineWatch
-from labkit.runtime import docker_engine_version
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-@pytest.fixture(scope="module")
-def base_image() -> str:
-    if docker_engine_version() is None:
-        pytest.skip("no Docker engine answers: start Docker to run the monitor tests")
-    if shutil.which("debootstrap") is None or os.geteuid() != 0:
-        reason = "building the base image needs root and debootstrap (apt-get install debootstrap)"
-        if IN_CI:
-            pytest.fail(reason + " (CI=true and an engine answers)")
-        pytest.skip(reason)
-    images.build(["base"], progress=None)
+@pytest.fixture
+def base_image(engine_images: None) -> str:
     return images.RECIPES[0].tag
 
 

@@ -1,0 +1,19 @@
+"""Every lesson passes nbval strict on the local runtime too (the main run uses the default choice)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_lessons_pass_nbval_strict_on_the_local_runtime(tmp_path: Path) -> None:
+    env = {**os.environ, "LABKIT_RUNTIME": "local", "LABKIT_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "notebooks/"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in summary and "failed" not in summary, summary

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 
 from . import signing
 from .errors import ReceiverError, SignatureError, StoreError
-from .store import ACCEPTED, REJECTED, Delivery, DeliveryLog
+from .store import ACCEPTED, REJECTED, Delivery, DeliveryLog, Row
 
 #: GitHub's own cap on payload size; larger requests get 413 without being buffered.
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
@@ -349,6 +349,40 @@ _HEADERS = {
 _CONTENT_TYPES = {"registry": "application/vnd.docker.distribution.events.v1+json"}
 
 
+class GroupCommit:
+    """Commit the rows of every request that is ready in one transaction (group commit).
+
+    A request's row joins the pending batch and the request waits; the batch is written at the
+    next turn of the event loop, so requests that arrived together share one commit. Each
+    request still answers only after its own row is committed.
+    """
+
+    def __init__(self, log: DeliveryLog) -> None:
+        self.log = log
+        self._pending: list[tuple[Row, asyncio.Future[Delivery]]] = []
+
+    async def record(self, row: Row) -> Delivery:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Delivery] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((row, future))
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        try:
+            written = self.log.record_many([row for row, _ in batch])
+        except StoreError as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(StoreError(str(exc)))
+            return
+        for (_, future), delivery in zip(batch, written):
+            if not future.done():
+                future.set_result(delivery)
+
+
 class Hooks:
     """The ``POST /hooks/*`` endpoints as a plain ASGI app: the hot path, kept free of framework work.
 
@@ -359,6 +393,7 @@ class Hooks:
 
     def __init__(self, log: DeliveryLog, settings: Settings, dispatcher: Dispatcher) -> None:
         self.log, self.settings, self.dispatcher = log, settings, dispatcher
+        self.commits = GroupCommit(log)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         source = HOOK_ROUTES[scope["path"]]
@@ -379,18 +414,16 @@ class Hooks:
             delivery_id, event, verified = CHECKS[source](self.settings, headers, query, body)
         except Rejected as exc:
             try:
-                self.log.record(id=exc.delivery_id, source=source, event=exc.event,
-                                status=REJECTED, reason=exc.reason, verified=exc.verified,
-                                headers=headers, body=body if exc.status != 413 else b"",
-                                size=len(body))
+                await self.commits.record(Row(
+                    exc.delivery_id, source, exc.event, REJECTED, exc.reason, exc.verified,
+                    headers, body if exc.status != 413 else b"", len(body)))
             except StoreError:
                 pass  # the rejection is answered even when it cannot be logged
             await _respond(send, exc.status, {"status": REJECTED, "detail": exc.reason})
             return
         try:
-            delivery = self.log.record(id=delivery_id, source=source, event=event,
-                                       status=ACCEPTED, verified=verified, headers=headers,
-                                       body=body)
+            delivery = await self.commits.record(Row(delivery_id, source, event, ACCEPTED, "",
+                                                     verified, headers, body))
         except StoreError as exc:
             await _respond(send, 503, {"status": "unavailable", "detail": str(exc)},
                            [(b"retry-after", b"5")])

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import StoreError
 
@@ -36,6 +36,25 @@ CREATE UNIQUE INDEX IF NOT EXISTS one_accepted_per_id
     ON deliveries(source, id) WHERE status = 'accepted';
 CREATE INDEX IF NOT EXISTS by_id ON deliveries(id);
 """
+
+
+_COLUMNS = "(id, source, event, status, reason, verified, received_at, headers, body, size)"
+_INSERT = f"INSERT INTO deliveries {_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_OR_IGNORE = _INSERT.replace("INSERT", "INSERT OR IGNORE", 1)
+
+
+class Row(NamedTuple):
+    """One delivery to record (what :meth:`DeliveryLog.record_many` takes)."""
+
+    id: str | None
+    source: str
+    event: str | None
+    status: str
+    reason: str = ""
+    verified: bool = False
+    headers: dict[str, str] = {}
+    body: bytes = b""
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -163,45 +182,35 @@ class DeliveryLog:
         size: int | None = None,
     ) -> Delivery:
         """Commit one delivery and return it; an ``accepted`` one seen before becomes ``duplicate``."""
-        row: dict[str, Any] = {
-            "id": id,
-            "source": source,
-            "event": event,
-            "status": status,
-            "reason": reason,
-            "verified": int(verified),
-            "received_at": now_iso(),
-            "headers": json.dumps(headers or {}),
-            "body": body,
-            "size": len(body) if size is None else size,
-        }
-        sql = (
-            "INSERT INTO deliveries (id, source, event, status, reason, verified, received_at,"
-            " headers, body, size) VALUES (:id, :source, :event, :status, :reason, :verified,"
-            " :received_at, :headers, :body, :size)"
-        )
-        try:
-            with self._write() as db:
-                seq = db.execute(sql, row).lastrowid
-        except sqlite3.IntegrityError:
-            row["status"], row["reason"] = DUPLICATE, "delivery id seen before; handlers not run again"
-            with self._write() as db:
-                seq = db.execute(sql, row).lastrowid
-        delivery = Delivery(
-            seq=int(seq or 0),
-            id=id,
-            source=source,
-            event=event,
-            status=str(row["status"]),
-            reason=str(row["reason"]),
-            verified=verified,
-            received_at=str(row["received_at"]),
-            headers=dict(headers or {}),
-            body=body,
-            size=int(row["size"]),
-        )
-        self._publish(delivery)
-        return delivery
+        return self.record_many([Row(id, source, event, status, reason, verified,
+                                     dict(headers or {}), body, size)])[0]
+
+    def record_many(self, rows: list[Row]) -> list[Delivery]:
+        """Commit several deliveries in one transaction (group commit), in order.
+
+        Each ``accepted`` row whose (source, id) was accepted before, in an earlier call or
+        earlier in this batch, is stored as ``duplicate``. Nothing is returned before the commit.
+        """
+        received_at = now_iso()
+        out: list[Delivery] = []
+        with self._write() as db:
+            for r in rows:
+                status, reason = r.status, r.reason
+                size = len(r.body) if r.size is None else r.size
+                values = [r.id, r.source, r.event, status, reason, int(r.verified), received_at,
+                          json.dumps(r.headers), r.body, size]
+                cur = db.execute(_INSERT_OR_IGNORE if status == ACCEPTED else _INSERT, values)
+                if cur.rowcount == 0:  # the partial unique index said: accepted before
+                    status, reason = DUPLICATE, "delivery id seen before; handlers not run again"
+                    values[3], values[4] = status, reason
+                    cur = db.execute(_INSERT, values)
+                out.append(Delivery(
+                    seq=int(cur.lastrowid or 0), id=r.id, source=r.source, event=r.event,
+                    status=status, reason=reason, verified=r.verified, received_at=received_at,
+                    headers=dict(r.headers), body=r.body, size=size))
+        for delivery in out:
+            self._publish(delivery)
+        return out
 
     def set_handled(self, seq: int, handled: str, error: str = "") -> None:
         """Record what the handlers made of delivery ``seq`` (``ok``, ``failed``, ``none``)."""

@@ -40,7 +40,7 @@ CREATE INDEX IF NOT EXISTS by_id ON deliveries(id);
 
 _COLUMNS = "(id, source, event, status, reason, verified, received_at, headers, body, size)"
 _INSERT = f"INSERT INTO deliveries {_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_OR_IGNORE = _INSERT.replace("INSERT", "INSERT OR IGNORE", 1)
+_SEEN = "SELECT 1 FROM deliveries WHERE source = ? AND id = ? AND status = 'accepted' LIMIT 1"
 
 
 class Row(NamedTuple):
@@ -199,11 +199,12 @@ class DeliveryLog:
                 size = len(r.body) if r.size is None else r.size
                 values = [r.id, r.source, r.event, status, reason, int(r.verified), received_at,
                           json.dumps(r.headers), r.body, size]
-                cur = db.execute(_INSERT_OR_IGNORE if status == ACCEPTED else _INSERT, values)
-                if cur.rowcount == 0:  # the partial unique index said: accepted before
+                # Looked up first (inside the write lock and transaction) rather than left to the
+                # unique index, so a duplicate takes the next number and the log has no gaps.
+                if status == ACCEPTED and db.execute(_SEEN, (r.source, r.id)).fetchone():
                     status, reason = DUPLICATE, "delivery id seen before; handlers not run again"
                     values[3], values[4] = status, reason
-                    cur = db.execute(_INSERT, values)
+                cur = db.execute(_INSERT, values)
                 out.append(Delivery(
                     seq=int(cur.lastrowid or 0), id=r.id, source=r.source, event=r.event,
                     status=status, reason=reason, verified=r.verified, received_at=received_at,

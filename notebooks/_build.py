@@ -30,6 +30,7 @@ LESSONS = [
     ("03-dockerhub-registry-and-alerts.ipynb", "03 Docker Hub, registry and alerts"),
     ("04-services-with-compose.ipynb", "04 Services with Compose"),
     ("06-push-build-deploy-monitor.ipynb", "06 Push, build, deploy, monitor"),
+    ("07-when-things-go-wrong.ipynb", "07 When things go wrong"),
 ]
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {
@@ -132,6 +133,7 @@ flowchart LR
     L02 --> L03["03 Docker Hub, registry, alerts<br/>tokens, timestamps, key rotation"]
     L03 --> L04["04 Services with Compose<br/>microservices, health, scaling"]
     L04 --> L06["06 Push, build, deploy, monitor<br/>a real git push, live"]
+    L06 --> L07["07 When things go wrong<br/>broken builds, rollbacks, crashes, retries"]
 ```
 
 | Lesson | What you do | Time |
@@ -141,6 +143,7 @@ flowchart LR
 | [03 Docker Hub, registry and alerts](03-dockerhub-registry-and-alerts.ipynb) | handle image and alert webhooks, timestamped signatures, key rotation, senders that cannot sign | 45 min |
 | [04 Services with Compose](04-services-with-compose.ipynb) | start a shop of microservices and a database, wait for health, find services by name, scale one to three | 45 min |
 | [06 Push, build, deploy, monitor](06-push-build-deploy-monitor.ipynb) | change an app, `git push`, and watch the webhooks build, ship, deploy and monitor it | 45 min |
+| [07 When things go wrong](07-when-things-go-wrong.ipynb) | break the build, ship an unhealthy version, crash the app, take the receiver down, deliver twice | 30 min |
 
 The lessons follow the chain that real deployments run on, one webhook after another:
 
@@ -1424,6 +1427,7 @@ their Kubernetes equivalents. Back to the [contents](00-start-here.ipynb).
 
 
 from _lesson06 import lesson_06  # noqa: E402 - needs the helpers above
+from _lesson07 import lesson_07  # noqa: E402 - needs the helpers above
 
 
 BUILDERS = {
@@ -1433,6 +1437,7 @@ BUILDERS = {
     "03-dockerhub-registry-and-alerts.ipynb": lesson_03,
     "04-services-with-compose.ipynb": lesson_04,
     "06-push-build-deploy-monitor.ipynb": lesson_06,
+    "07-when-things-go-wrong.ipynb": lesson_07,
 }
 
 

@@ -151,6 +151,12 @@ WRONG = [
     ("04-loopback-port", 8000, "as a string"),
     ("06-ship-a-change", "passed", "pipeline.wait(commit"),
     ("06-which-webhook-deploys", "github", "which sender tells"),
+    ("07-which-stage-fails", "deploy", "never reached deploy"),
+    ("07-which-stage-fails", "push", "Which of its stages"),
+    ("07-which-stage-fails", "compile", "one stage name"),
+    ("07-duplicate-builds", 2, "duplicate"),
+    ("07-duplicate-builds", 0, "once"),
+    ("07-duplicate-builds", "twice", "whole number"),
 ]
 
 

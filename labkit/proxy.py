@@ -9,17 +9,15 @@ what a load balancer in front of containers does during a rolling update.
 from __future__ import annotations
 
 import json
-import logging
-import socket
 import threading
 import time
 from collections import Counter
 from typing import Any
 
 import httpx
-import uvicorn
 
 from .errors import LabkitError
+from .serving import ServerThread, bind
 
 # Headers about one connection, not the request: never forwarded (RFC 9110, section 7.6.1).
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -55,10 +53,9 @@ class Front:
         self._upstream: str | None = None
         self._inflight: Counter[str] = Counter()
         self._lock = threading.Condition()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self._client: httpx.AsyncClient | None = None
-        self._error: BaseException | None = None
+        self._serving = ServerThread(self._app, name=f"labkit-front-{name}", interface="asgi3",
+                                     proxy_headers=False, timeout_keep_alive=30)
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> Front:
@@ -68,63 +65,29 @@ class Front:
             old.stop()
         if self.running:
             return self
-        sock = socket.socket(socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((self.host, self.requested_port))
+            sock = bind(self.host, self.requested_port, backlog=1024)
         except OSError as exc:
-            sock.close()
             raise FrontError(f"The front for {self.name!r} cannot listen on {self.host}:"
                              f"{self.requested_port}: {exc.strerror}. Pick another port, or 0 "
                              "for any free one.") from None
-        sock.listen(1024)
         self.port = sock.getsockname()[1]
-        for logger in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-            logging.getLogger(logger).handlers = [logging.NullHandler()]
-            logging.getLogger(logger).propagate = False
-        config = uvicorn.Config(self._app, interface="asgi3", proxy_headers=False,
-                                log_config=None, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2, timeout_keep_alive=30)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, args=(sock,), daemon=True,
-                                        name=f"labkit-front-{self.name}")
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise FrontError(f"The front for {self.name!r} died while starting: "
-                                 f"{self._error!r}.")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise FrontError(f"The front for {self.name!r} did not start within "
-                                 f"{timeout:.0f} s.")
-            time.sleep(0.01)
+        failure = self._serving.start([sock], timeout)
+        if failure is not None:
+            raise FrontError(f"The front for {self.name!r} could not start: {failure}.")
         _RUNNING[self.name] = self
         return self
 
-    def _serve(self, sock: socket.socket) -> None:
-        assert self._server is not None
-        try:
-            self._server.run(sockets=[sock])
-        except BaseException as exc:  # noqa: BLE001 - kept to explain the death
-            self._error = exc
-        finally:
-            sock.close()
-
     def stop(self) -> None:
         """Stop listening (idempotent)."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._thread = None
+        self._serving.stop()
         self._client = None  # its event loop has ended; its connections close with it
         if _RUNNING.get(self.name) is self:
             del _RUNNING[self.name]
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._serving.running
 
     @property
     def url(self) -> str:

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import logging
 import os
 import queue
 import socket
@@ -18,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-import uvicorn
 from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 
 from . import signing
 from .errors import ReceiverError, SignatureError, StoreError
+from .serving import ServerThread, bind
 from .store import ACCEPTED, REJECTED, Delivery, DeliveryLog, Row
 
 #: GitHub's own cap on payload size; larger requests get 413 without being buffered.
@@ -560,27 +559,14 @@ def create_app(log: DeliveryLog, settings: Settings, dispatcher: Dispatcher) -> 
     return ReceiverApp(api, Hooks(log, settings, dispatcher))
 
 
-def _quiet_logging() -> None:
-    # In a notebook, uvicorn's start-up and access lines would land in random cells.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logger = logging.getLogger(name)
-        logger.handlers = [logging.NullHandler()]
-        logger.propagate = False
-
-
 def _listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        return bind(host, port)
     except OSError as exc:
-        sock.close()
         raise ReceiverError(
             f"Cannot listen on {host}:{port}: {exc.strerror}. Another program holds that port: "
             "pick another with port=..., or port=0 for any free one."
         ) from None
-    sock.listen(2048)
-    return sock
 
 
 def docker_gateway() -> str | None:
@@ -631,9 +617,7 @@ class Receiver:
         self.log = DeliveryLog(db)
         self.dispatcher = Dispatcher(self.log)
         self.app = create_app(self.log, self.settings, self.dispatcher)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._serving = ServerThread(self.app, name=f"labkit-receiver-{name}")
         self.port = 0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -659,42 +643,15 @@ class Receiver:
                     sockets.append(_listen(gateway, 0))
                 self.container_host = gateway
                 self.container_port = sockets[-1].getsockname()[1]
-        _quiet_logging()
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
-        self._error = None
-        self._thread = threading.Thread(target=self._serve, args=(sockets,), daemon=True,
-                                        name=f"labkit-receiver-{self.name}")
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise ReceiverError(f"The receiver thread died while starting: {self._error!r}.")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise ReceiverError(f"The receiver did not start within {timeout:.0f} s.")
-            time.sleep(0.01)
+        failure = self._serving.start(sockets, timeout)
+        if failure is not None:
+            raise ReceiverError(f"The receiver could not start: {failure}.")
         _RUNNING[self.name] = self
         return self
 
-    def _serve(self, sockets: list[socket.socket]) -> None:
-        assert self._server is not None
-        try:
-            self._server.run(sockets=sockets)
-        except BaseException as exc:  # noqa: BLE001 - kept to explain the death to the user
-            self._error = exc
-        finally:
-            for sock in sockets:
-                sock.close()
-
     def stop(self) -> None:
         """Stop serving (idempotent). The delivery log stays readable."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._thread = None
+        self._serving.stop()
         self.dispatcher.stop()
         if _RUNNING.get(self.name) is self:
             del _RUNNING[self.name]
@@ -707,16 +664,15 @@ class Receiver:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._serving.running
 
     def check(self) -> None:
         """Raise :class:`ReceiverError` if the server thread has died."""
-        if self._thread is None:
+        if not self._serving.started:
             raise ReceiverError("The receiver is not running: call rx.start() first.")
-        if not self._thread.is_alive():
-            raise ReceiverError(
-                f"The receiver's server thread died ({self._error!r}). Run rx.start() again."
-            )
+        if not self._serving.running:
+            raise ReceiverError(f"The receiver's server thread died ({self._serving.error!r}). "
+                                "Run rx.start() again.")
 
     # --- where it is --------------------------------------------------------------------------
     @property
@@ -779,7 +735,7 @@ class Receiver:
             if time.monotonic() > deadline:
                 what = f"{source} deliveries" if source else "deliveries"
                 raise TimeoutError(f"Only {len(got)} of {count} {what} arrived in {timeout} s.")
-            if self._thread is not None:
+            if self._serving.started:
                 self.check()
             time.sleep(0.01)
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from ..runs import FAILED, PASSED, ROLLED_BACK, RUNNING, SKIPPED, STAGES, WAITING, PipelineRun, Stage
+from ._redraw import Redraw
 
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
@@ -125,9 +126,7 @@ class Flow:
                  tail: int = TAIL_LINES, history: int = HISTORY) -> None:
         self.pipeline = pipeline
         self.interval, self.tail_lines, self.history_size = interval, tail, history
-        self._stopped = False
-        self._timer: threading.Timer | None = None
-        self._state_lock = threading.Lock()
+        self._redraw = Redraw(self._render, interval, after=self._keep_ticking)
         self._render_lock = threading.RLock()
         self.header = widgets.HTML()
         self.boxes = {name: widgets.HTML() for name in STAGES}
@@ -165,29 +164,21 @@ class Flow:
 
     def refresh(self) -> None:
         """Redraw now (live updates do this by themselves)."""
-        with self._state_lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-        self._render()
+        self._redraw.now()
 
     def stop(self) -> None:
         """Stop following the pipeline (idempotent); the view keeps its last state."""
-        with self._state_lock:
-            self._stopped = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+        self._redraw.stop()
         self._unsubscribe()
         if _ACTIVE.get(self.pipeline.name) is self:
             del _ACTIVE[self.pipeline.name]
 
     @property
     def stopped(self) -> bool:
-        return self._stopped
+        return self._redraw.stopped
 
     def __repr__(self) -> str:
-        state = "stopped" if self._stopped else "live"
+        state = "stopped" if self._redraw.stopped else "live"
         return f"<Flow of pipeline {self.pipeline.name!r}: {' -> '.join(STAGES)}, {state}>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
@@ -197,32 +188,19 @@ class Flow:
 
     # --- live updates (called from the pipeline's threads) ------------------------------------
     def _changed(self, run_id: int) -> None:
-        with self._state_lock:
-            if self._stopped or self._timer is not None:
-                return
-            self._timer = threading.Timer(self.interval, self._flush)
-            self._timer.daemon = True
-            self._timer.start()
+        self._redraw.request()
 
-    def _flush(self) -> None:
-        with self._state_lock:
-            self._timer = None
-            if self._stopped:
-                return
-        try:
-            self._render()
-        except Exception:  # noqa: BLE001 - a view must never raise in a background thread
-            pass
-        run = self.run
+    def _keep_ticking(self) -> None:
         # A running stage's clock keeps moving: redraw again while anything runs.
+        run = self.run
         if run is not None and run.status == RUNNING:
-            self._changed(run.id)
+            self._redraw.request()
 
     def _render(self) -> None:
         with self._render_lock:
             runs = self.pipeline.history(self.history_size)
             run = runs[0] if runs else None
-            if self._stopped:
+            if self._redraw.stopped:
                 return
             self.header.value = _header(run)
             for name in STAGES:

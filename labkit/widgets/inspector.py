@@ -14,6 +14,7 @@ import ipywidgets as widgets
 from ..errors import LabkitError
 from ..receiver import SOURCES
 from ..store import ACCEPTED, DUPLICATE, REJECTED, Delivery, redacted
+from ._redraw import Redraw
 
 if TYPE_CHECKING:
     from ..receiver import Receiver
@@ -171,9 +172,7 @@ class Inspector:
         self._rows: list[dict[str, Any]] = []
         self._selected: int | None = None
         self._syncing = False
-        self._stopped = False
-        self._timer: threading.Timer | None = None
-        self._state_lock = threading.Lock()
+        self._redraw = Redraw(self._render, interval)
         self._render_lock = threading.RLock()
 
         self.filter = widgets.ToggleButtons(
@@ -242,11 +241,7 @@ class Inspector:
 
     def refresh(self) -> None:
         """Redraw now from the receiver's log (live updates do this by themselves)."""
-        with self._state_lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-        self._render()
+        self._redraw.now()
 
     # --- one delivery in detail -------------------------------------------------------------
     @property
@@ -305,11 +300,7 @@ class Inspector:
     # --- lifecycle --------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
         """Stop following the receiver (idempotent); the view keeps its last state."""
-        with self._state_lock:
-            self._stopped = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+        self._redraw.stop()
         self._unsubscribe()
         if _ACTIVE.get(self.receiver.name) is self:
             del _ACTIVE[self.receiver.name]
@@ -320,11 +311,11 @@ class Inspector:
 
     @property
     def stopped(self) -> bool:
-        return self._stopped
+        return self._redraw.stopped
 
     # --- display ----------------------------------------------------------------------------
     def __repr__(self) -> str:
-        state = "stopped" if self._stopped else f"newest {self.limit} deliveries"
+        state = "stopped" if self._redraw.stopped else f"newest {self.limit} deliveries"
         return (f"<Inspector of receiver {self.receiver.name!r}: {state}, "
                 f"source: {self.source or 'all'}>")
 
@@ -336,22 +327,7 @@ class Inspector:
     # --- internals --------------------------------------------------------------------------
     def _on_delivery(self, delivery: Delivery) -> None:
         # Called in the receiver's threads: schedule one coalesced redraw and return at once.
-        with self._state_lock:
-            if self._stopped or self._timer is not None:
-                return
-            self._timer = threading.Timer(self.interval, self._flush)
-            self._timer.daemon = True
-            self._timer.start()
-
-    def _flush(self) -> None:
-        with self._state_lock:
-            self._timer = None
-            if self._stopped:
-                return
-        try:
-            self._render()
-        except Exception:  # noqa: BLE001 - a view must never raise in a background thread
-            pass
+        self._redraw.request()
 
     def _render(self) -> None:
         with self._render_lock:
@@ -369,7 +345,7 @@ class Inspector:
                 else:
                     options.insert(1, (_label(extra), extra.seq))
             detail = log.by_seq(chosen) if chosen is not None else (shown[0] if shown else None)
-            if self._stopped:
+            if self._redraw.stopped:
                 return
             counts = {s: sum(1 for r in self._rows if r["status"] == s)
                       for s in (ACCEPTED, DUPLICATE, REJECTED)}

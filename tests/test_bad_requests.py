@@ -304,7 +304,8 @@ def bad_rx(request: pytest.FixtureRequest) -> Iterator[Receiver]:
     finally:
         uvicorn.Config = real_config  # type: ignore[misc]
     try:
-        assert rx._server is not None and rx._server.config.http == request.param
+        server = rx._serving._server
+        assert server is not None and server.config.http == request.param
         yield rx
     finally:
         rx.stop()

@@ -62,7 +62,7 @@ class Stack:
     a context manager, the stack is up inside the ``with`` block and down after it.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, env: dict[str, str] | None = None) -> None:
         folder = STACKS_DIR / name
         if not (folder / "compose.yaml").is_file():
             raise StackError(f"There is no stack called {name!r}: choose one of "
@@ -71,6 +71,8 @@ class Stack:
         self.folder = folder
         self.file = folder / "compose.yaml"
         self.project = f"labkit-{name}"
+        # Values for the ${VARIABLES} compose.yaml reads (for example where the receiver listens).
+        self.env = dict(env or {})
 
     def __repr__(self) -> str:
         return f"Stack({self.name!r}, project={self.project!r})"
@@ -257,7 +259,7 @@ class Stack:
                "--project-directory", str(self.folder), *args]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                  cwd=self.folder)
+                                  cwd=self.folder, env={**os.environ, **self.env})
         except subprocess.TimeoutExpired as exc:
             raise StackError(f"`{' '.join(compose_command())} {args[0]}` for {self.name} took "
                              f"longer than {timeout:.0f} s: see stack.logs().") from exc

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -120,11 +119,8 @@ def cmd_images(args: argparse.Namespace) -> int:
     from . import images
 
     if args.action == "build":
-        start = time.monotonic()
-        built = images.build(args.names or None, force=args.force)
-        fresh = sum(not b.cached for b in built)
-        print(f"{len(built)} images ready ({fresh} built, {len(built) - fresh} up to date) "
-              f"in {time.monotonic() - start:.0f} s")
+        # The bar (or, in a log, plain lines) ends with how many images are ready.
+        images.build(args.names or None, force=args.force, progress=True)
     elif args.action == "list":
         for image in images.list_images():
             state = (f"{image.id.split(':')[-1][:12]}  {image.size_mb:>6.0f} MB" if image.present
@@ -142,7 +138,8 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
     stack = Stack(args.name)
     if args.action == "up":
-        stack.up(wait=args.wait, timeout=args.timeout)
+        # With --wait, a bar (or, in a log, one line per service) until every one is healthy.
+        stack.up(wait=args.wait, timeout=args.timeout, progress=True)
         print(stack.status())
     elif args.action == "ps":
         print(json.dumps(stack.ps(), indent=2) if args.json else stack.status())

@@ -11,18 +11,22 @@ cell updates the same containers instead of leaking a second copy.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import secrets
 import shutil
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from .errors import StackError
+from .progress import Progress, ProgressArg, progress_for
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 STACKS_DIR = KIT_ROOT / "compose"
@@ -101,26 +105,47 @@ class Stack:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def up(self, *, wait: bool = True, timeout: float = 180.0, build: bool = True) -> Stack:
+    def up(self, *, wait: bool = True, timeout: float = 180.0, build: bool = True,
+           progress: ProgressArg = True) -> Stack:
         """Create or update every service; with ``wait``, return once all of them are healthy.
 
         Running ``up`` on a stack that is already up changes nothing that is already right. It
         brings the stack back to what compose.yaml says, so replicas added with ``scale`` go.
+        ``progress`` (with ``wait``) shows the start-up as one bar: what Compose does,
+        then the services healthy out of all of them (see :meth:`wait`).
         """
         self._client()
         config = self.config()
         self._check_images(config)
         self._make_secrets(config)
-        self._compose("up", "-d", "--remove-orphans", *(["--build"] if build else []),
-                      timeout=max(timeout, 60.0) + 600.0)
-        if wait:
-            self.wait(timeout=timeout)
+        names = list(config.get("services") or {})
+        bar = progress_for(progress if wait else None, f"{self.name} stack", len(names))
+        with bar:
+            doing = f"compose up{' --build' if build else ''}:"
+            bar.status(f"{doing} creating the containers")
+            with self._reporting(names, bar, doing) if wait else contextlib.nullcontext():
+                self._compose("up", "-d", "--remove-orphans", *(["--build"] if build else []),
+                              timeout=max(timeout, 60.0) + 600.0)
+            if wait:
+                self.wait(timeout=timeout, progress=bar)
         return self
 
-    def wait(self, *, timeout: float = 180.0, services: list[str] | None = None) -> list[
-            dict[str, Any]]:
-        """Block until every container of the services is running and healthy; returns ``ps()``."""
+    def wait(self, *, timeout: float = 180.0, services: list[str] | None = None,
+             progress: ProgressArg = True) -> list[dict[str, Any]]:
+        """Block until every container of the services is running and healthy; returns ``ps()``.
+
+        ``progress`` counts the services that are healthy, names each one as it gets there and
+        those still waiting: a bar (``True``: a widget in a notebook, a bar in a terminal, plain
+        lines in a log), a function that takes each line, or ``None`` for silence.
+        """
         names = services or self.services
+        with progress_for(progress, f"{self.name} stack", len(names)) as bar:
+            rows = self._wait_healthy(names, timeout, bar)
+            bar.finish(f"{len(names)} of {len(names)} services healthy")
+            return rows
+
+    def _wait_healthy(self, names: list[str], timeout: float,
+                      bar: Progress) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
             rows = self.ps()
@@ -131,16 +156,51 @@ class Stack:
                         f"{row['container']} ({row['service']}) is {row['health'] or row['state']}"
                         f". Its last log lines:\n{self.logs(row['service'], tail=15)}\n"
                         f"Fix the cause, then run up() again.")
-            ready = {name: [r for r in rows if r["service"] == name] for name in names}
-            if all(cs and all(_is_ready(r) for r in cs) for cs in ready.values()):
+            waiting = self._report(names, rows, bar)
+            if not waiting:
                 return rows
             if time.monotonic() > deadline:
-                waiting = sorted(n for n, cs in ready.items()
-                                 if not cs or not all(_is_ready(r) for r in cs))
                 raise StackError(f"{self.name}: not healthy after {timeout:.0f} s, still waiting "
-                                 f"for {', '.join(waiting)}.\n{format_ps(rows)}\nSee "
-                                 f"stack.logs({waiting[0]!r}) for why.")
+                                 f"for {', '.join(sorted(waiting))}.\n{format_ps(rows)}\nSee "
+                                 f"stack.logs({sorted(waiting)[0]!r}) for why.")
             time.sleep(0.5)
+
+    @staticmethod
+    def _report(names: list[str], rows: list[dict[str, Any]], bar: Progress,
+                doing: str = "") -> list[str]:
+        """Show how many services are healthy now; returns those that are not."""
+        ready = {name: [r for r in rows if r["service"] == name] for name in names}
+        healthy = [n for n in names if ready[n] and all(_is_ready(r) for r in ready[n])]
+        # The count is how many are healthy now; each service is named once, the first time
+        # (a container that restarts lowers the count, and is not named again).
+        bar.update(len(healthy))
+        for name in healthy:
+            bar.first(name, f"{name}: {_readiness(ready[name])} after {bar.state.seconds:.0f} s")
+        waiting = [n for n in names if n not in healthy]
+        if waiting:
+            bar.status(" ".join(p for p in (doing, "waiting for") if p) + " "
+                       + ", ".join(_waiting_for(n, ready[n]) for n in waiting))
+        return waiting
+
+    @contextlib.contextmanager
+    def _reporting(self, names: list[str], bar: Progress, doing: str) -> Iterator[None]:
+        """Report health from a thread while Compose works (it waits for ``depends_on`` itself)."""
+        stop = threading.Event()
+
+        def follow() -> None:
+            while not stop.wait(0.5):
+                try:
+                    self._report(names, self.ps(), bar, doing)
+                except Exception:  # noqa: BLE001 - the wait after compose up says what is wrong
+                    pass
+
+        thread = threading.Thread(target=follow, name=f"progress-{self.project}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=10)
 
     def scale(self, service: str, replicas: int, *, wait: bool = True,
               timeout: float = 120.0) -> Stack:
@@ -355,6 +415,22 @@ def format_ps(rows: list[dict[str, Any]]) -> str:
 
 def _is_ready(row: dict[str, Any]) -> bool:
     return row["state"] == "running" and row["health"] in ("healthy", "")
+
+
+def _readiness(rows: list[dict[str, Any]]) -> str:
+    word = "healthy" if any(r["health"] for r in rows) else "running (no healthcheck)"
+    return word if len(rows) == 1 else f"{word}, {len(rows)} replicas"
+
+
+def _waiting_for(service: str, rows: list[dict[str, Any]]) -> str:
+    """``name (what it is now)`` for a service that is not ready yet."""
+    if not rows:
+        return f"{service} (no container yet)"
+    late = [r for r in rows if not _is_ready(r)]
+    now = late[0]["health"] if late[0]["state"] == "running" else late[0]["state"]
+    if len(rows) > 1:
+        now += f", {len(rows) - len(late)} of {len(rows)} ready"
+    return f"{service} ({now})"
 
 
 def _ports(attrs: dict[str, Any]) -> list[str]:

@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from .errors import ImageError
+from .progress import Progress, ProgressArg, progress_for
 
-Progress = Callable[[str], None]
+Say = Callable[[str], None]
 
 SUITE = "bookworm"
 PYTHON_VERSION = "3.11"  # Debian bookworm's python3; the wheelhouse is fetched for it
@@ -152,18 +153,26 @@ def apt_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
 
 # -- the public functions --------------------------------------------------------------------------
 
-def build(names: Sequence[str] | None = None, *, progress: Progress | None = print,
+def build(names: Sequence[str] | None = None, *, progress: ProgressArg = True,
           force: bool = False) -> list[Built]:
-    """Build the named images (default: all) and those they start from; skip up-to-date ones."""
-    say = progress or (lambda line: None)
+    """Build the named images (default: all) and those they start from; skip up-to-date ones.
+
+    ``progress`` shows one step per image, and inside a step what debootstrap, apt-get and
+    docker build report of their own: a bar (``True``: a widget in a notebook, a bar in a
+    terminal, plain lines in a log), a function that takes each line, or ``None`` for silence.
+    """
     wanted = _with_parents(names)
     client = _client()
-    with _build_lock(say):
-        return _build_all(client, wanted, say, force)
+    with progress_for(progress, "lab images", len(wanted)) as bar:
+        with _build_lock(bar):
+            built = _build_all(client, wanted, bar, force)
+        fresh = sum(not b.cached for b in built)
+        bar.finish(f"{len(built)} images ready ({fresh} built, {len(built) - fresh} up to date)")
+    return built
 
 
 @contextlib.contextmanager
-def _build_lock(say: Progress) -> Iterator[None]:
+def _build_lock(bar: Progress) -> Iterator[None]:
     """One build at a time on this machine (a notebook and a terminal may both ask)."""
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -171,7 +180,8 @@ def _build_lock(say: Progress) -> Iterator[None]:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            say("another `labkit images build` is running: waiting for it to finish")
+            bar.status("waiting for another `labkit images build` to finish")
+            bar.line("another `labkit images build` is running: waiting for it to finish")
             fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -179,7 +189,8 @@ def _build_lock(say: Progress) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _build_all(client: Any, wanted: list[Recipe], say: Progress, force: bool) -> list[Built]:
+def _build_all(client: Any, wanted: list[Recipe], bar: Progress, force: bool) -> list[Built]:
+    say = bar.line
     ids: dict[str, str] = {}
     results: list[Built] = []
     for recipe in wanted:
@@ -189,25 +200,25 @@ def _build_all(client: Any, wanted: list[Recipe], say: Progress, force: bool) ->
         current = _image(client, recipe.tag)
         if current is not None and not force and _labels(current).get(HASH_LABEL) == digest:
             ids[recipe.name] = current.id
-            say(f"{recipe.tag}: up to date ({_short(current.id)})")
+            bar.advance(f"{recipe.tag}: up to date ({_short(current.id)})")
             results.append(Built(recipe.name, recipe.tag, current.id, True,
                                  time.monotonic() - start))
             continue
-        say(f"{recipe.tag}: building {recipe.summary}")
+        bar.step(f"{recipe.tag}: building {recipe.summary}")
         _check_tools(recipe)
         work = _fresh_dir(cache_dir() / "work" / recipe.name)
         try:
             if recipe.parent is None:
-                image_id = _build_base(client, recipe, digest, work, say)
+                image_id = _build_base(client, recipe, digest, work, bar)
             else:
-                image_id = _build_layered(client, recipe, digest, work, say)
+                image_id = _build_layered(client, recipe, digest, work, bar)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         ids[recipe.name] = image_id
         if current is not None and current.id != image_id:
             _remove_quietly(client, current.id)
         seconds = time.monotonic() - start
-        say(f"{recipe.tag}: built {_short(image_id)} in {seconds:.0f} s")
+        bar.advance(f"{recipe.tag}: built {_short(image_id)} in {seconds:.0f} s")
         results.append(Built(recipe.name, recipe.tag, image_id, False, seconds))
     return results
 
@@ -236,7 +247,7 @@ def missing(tags: Iterable[str] | None = None) -> list[str]:
 
 
 def save(path: str | os.PathLike[str], names: Sequence[str] | None = None, *,
-         progress: Progress | None = print) -> Path:
+         progress: Say | None = print) -> Path:
     """Write the built lab images (default: all) to one tarball (gzip when it ends in ``.gz``)."""
     say = progress or (lambda line: None)
     client = _client()
@@ -263,7 +274,7 @@ def save(path: str | os.PathLike[str], names: Sequence[str] | None = None, *,
     return target
 
 
-def load(path: str | os.PathLike[str], *, progress: Progress | None = print) -> list[str]:
+def load(path: str | os.PathLike[str], *, progress: Say | None = print) -> list[str]:
     """Load a tarball written by :func:`save` (or ``docker save``); returns the loaded tags."""
     say = progress or (lambda line: None)
     source = Path(path)
@@ -301,20 +312,22 @@ def recipe_hash(recipe: Recipe, parent_id: str = "") -> str:
 
 # -- building --------------------------------------------------------------------------------------
 
-def _build_base(client: Any, recipe: Recipe, digest: str, work: Path, say: Progress) -> str:
+def _build_base(client: Any, recipe: Recipe, digest: str, work: Path, bar: Progress) -> str:
+    say = bar.line
     root = work / "root"
     debs = cache_dir() / "debs"
     debs.mkdir(parents=True, exist_ok=True)
     mirror = apt_mirror()
     say(f"  debootstrap {SUITE} (minbase, {', '.join(recipe.packages)}); .debs cached in {debs}")
     _run(["debootstrap", "--variant=minbase", f"--include={','.join(recipe.packages)}",
-          f"--cache-dir={debs}", SUITE, str(root), mirror], say, _debootstrap_line)
+          f"--cache-dir={debs}", SUITE, str(root), mirror], say, _DebootstrapPhases(bar))
     _clean_root(root)
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
     overlay = recipe.folder / "rootfs"
     if overlay.is_dir():
         shutil.copytree(overlay, root, dirs_exist_ok=True, symlinks=True)
     say(f"  docker import {recipe.tag}")
+    bar.status(f"{recipe.tag}: tar and docker import")
     archive = work / "root.tar"
     _run(["tar", "-C", str(root), "--numeric-owner", *[f"--exclude=./{m}/*" for m in _MOUNT_POINTS],
           "-cf", str(archive), "."], say)
@@ -328,20 +341,23 @@ def _build_base(client: Any, recipe: Recipe, digest: str, work: Path, say: Progr
     return str(image.id)
 
 
-def _build_layered(client: Any, recipe: Recipe, digest: str, work: Path, say: Progress) -> str:
+def _build_layered(client: Any, recipe: Recipe, digest: str, work: Path, bar: Progress) -> str:
     assert recipe.parent is not None
+    say = bar.line
     parent = _BY_NAME[recipe.parent]
     context = work / "context"
     shutil.copytree(recipe.folder, context)
     if recipe.wheels:
+        bar.status(f"{recipe.tag}: wheels (pip download, pip install)")
         _install_wheels(recipe, context / "site-packages", say)
     if recipe.packages:
         root = work / "root"
         say(f"  unpacking {parent.tag} into a work folder")
+        bar.status(f"{recipe.tag}: unpacking {parent.tag}")
         _export(client, parent.tag, root)
         before = _manifest(root)
         say(f"  apt-get install {' '.join(recipe.packages)} (chroot, host network)")
-        _apt_install(root, recipe.packages, say)
+        _apt_install(root, recipe.packages, bar)
         _clean_root(root)
         for pattern in recipe.purge:
             for target in root.glob(pattern):
@@ -353,12 +369,13 @@ def _build_layered(client: Any, recipe: Recipe, digest: str, work: Path, say: Pr
                              f"{parent.tag} ({', '.join(removed[:20])}): a layer cannot express "
                              "that; add the package to the base recipe instead.")
         say(f"  layer: {len(added)} new or changed paths")
+        bar.status(f"{recipe.tag}: writing a layer of {len(added)} paths")
         _write_layer(root, added, context / "rootfs.tar")
         shutil.rmtree(root)
-    return _docker_build(client, context, recipe.tag, digest, say)
+    return _docker_build(client, context, recipe.tag, digest, bar)
 
 
-def _install_wheels(recipe: Recipe, target: Path, say: Progress) -> None:
+def _install_wheels(recipe: Recipe, target: Path, say: Say) -> None:
     requirements = recipe.folder / "requirements.txt"
     lock = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
     wheelhouse = cache_dir() / "wheels" / f"cp{PYTHON_VERSION.replace('.', '')}-{lock}"
@@ -385,7 +402,8 @@ def _install_wheels(recipe: Recipe, target: Path, say: Progress) -> None:
     shutil.rmtree(target / "bin", ignore_errors=True)
 
 
-def _apt_install(root: Path, packages: Sequence[str], say: Progress) -> None:
+def _apt_install(root: Path, packages: Sequence[str], bar: Progress) -> None:
+    say = bar.line
     archives = root / "var/cache/apt/archives"
     archives.mkdir(parents=True, exist_ok=True)
     debs = cache_dir() / "debs"
@@ -409,9 +427,11 @@ def _apt_install(root: Path, packages: Sequence[str], say: Progress) -> None:
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive", "HOME": "/root"}
     try:
+        bar.status("apt-get update")
         _run(["chroot", str(root), "apt-get", *options, "-q", "update"], say, _apt_line, env=env)
+        bar.status(f"apt-get install {' '.join(packages)}")
         _run(["chroot", str(root), "apt-get", *options, "-q", "-y", "--no-install-recommends",
-              "install", *packages], say, _apt_line, env=env)
+              "install", *packages], say, _AptCounts(bar), env=env)
     finally:
         for deb in archives.glob("*.deb"):
             if deb.name not in cached:
@@ -421,8 +441,10 @@ def _apt_install(root: Path, packages: Sequence[str], say: Progress) -> None:
         (root / "etc/resolv.conf").write_text("")
 
 
-def _docker_build(client: Any, context: Path, tag: str, digest: str, say: Progress) -> str:
+def _docker_build(client: Any, context: Path, tag: str, digest: str, bar: Progress) -> str:
+    say = bar.line
     say(f"  docker build {tag}")
+    bar.status(f"docker build {tag}")
     image_id = ""
     try:
         for chunk in client.api.build(path=str(context), tag=tag, rm=True, forcerm=True,
@@ -432,6 +454,9 @@ def _docker_build(client: Any, context: Path, tag: str, digest: str, say: Progre
             line = str(chunk.get("stream", "")).strip()
             if line.startswith("Step "):
                 say(f"    {line}")
+                step = re.match(r"Step (\d+)/(\d+)", line)
+                if step:
+                    bar.status(f"docker build {tag}: step {step[1]} of {step[2]}")
             aux = chunk.get("aux")
             if isinstance(aux, dict) and "ID" in aux:
                 image_id = str(aux["ID"])
@@ -660,13 +685,49 @@ def _debootstrap_line(line: str) -> str | None:
     return None
 
 
+class _DebootstrapPhases:
+    """debootstrap's own phase lines, kept, and shown on the bar as phase n of the known ones."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+
+    def __call__(self, line: str) -> str | None:
+        shown = _debootstrap_line(line)
+        if shown is not None:
+            phase = next(i for i, p in enumerate(_DEBOOTSTRAP_PHASES, 1) if line[3:].startswith(p))
+            self.bar.status(f"debootstrap: {line[3:].rstrip('.')} (phase {phase} of "
+                            f"{len(_DEBOOTSTRAP_PHASES)})")
+        return shown
+
+
 def _apt_line(line: str) -> str | None:
     if line.startswith("Fetched") or " newly installed" in line:
         return f"    {line}"
     return None
 
 
-def _run(cmd: Sequence[str], say: Progress, show: Callable[[str], str | None] | None = None,
+class _AptCounts:
+    """apt-get's own counts on the bar: it says how many packages it installs, then dpkg says
+    ``Unpacking`` and ``Setting up`` once for each of them."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.total = self.unpacked = self.set_up = 0
+
+    def __call__(self, line: str) -> str | None:
+        summary = re.match(r"(\d+) upgraded, (\d+) newly installed", line)
+        if summary:
+            self.total = int(summary[1]) + int(summary[2])
+        elif self.total and line.startswith("Unpacking "):
+            self.unpacked += 1
+            self.bar.status(f"apt-get: unpacked {self.unpacked} of {self.total} packages")
+        elif self.total and line.startswith("Setting up "):
+            self.set_up += 1
+            self.bar.status(f"apt-get: set up {self.set_up} of {self.total} packages")
+        return _apt_line(line)
+
+
+def _run(cmd: Sequence[str], say: Say, show: Callable[[str], str | None] | None = None,
          *, env: dict[str, str] | None = None, hint: str = "") -> None:
     """Run a build step; show the lines ``show`` picks, and the tail of the output on failure."""
     tail: list[str] = []

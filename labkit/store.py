@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -136,37 +138,60 @@ class DeliveryLog:
         self.path = str(path)
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[Delivery], None]] = []
+        # Set by a failed write: the next write opens the file afresh (see _write).
+        self._failed = False
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            if self.path != ":memory:":
-                # WAL + NORMAL: a committed delivery survives a killed process; only power loss can
-                # drop the last transactions, which is the trade every webhook receiver makes.
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
+            self._db = self._connect()
         except sqlite3.Error as exc:
             raise StoreError(
                 f"Cannot open the delivery log at {self.path}: {exc}. "
                 "Check that the folder exists and is writable, or pass db=':memory:'."
             ) from None
 
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            if self.path != ":memory:":
+                # WAL + NORMAL: a committed delivery survives a killed process; only power loss
+                # can drop the last transactions, which is the trade every webhook receiver makes.
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
+                if self._failed and self.path != ":memory:":
+                    # A disk that failed under the open file (read-only after an error, or
+                    # unmounted and mounted again) is only seen through a fresh open. Until one
+                    # succeeds, the old connection stays, so what was logged can still be read.
+                    fresh = self._connect()
+                    self._db.close()
+                    self._db = fresh
                 self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
                 self._db.execute("COMMIT")
+                self._failed = False
             except sqlite3.IntegrityError:
                 self._db.execute("ROLLBACK")
                 raise
             except sqlite3.Error as exc:
+                self._failed = True
                 if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise StoreError(f"The delivery log cannot be written: {exc}.") from None
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # SQLite rolls back itself when the file cannot take it
+                raise StoreError(f"The delivery log cannot be written: {exc}"
+                                 f"{_disk_trouble(self.path)}.") from None
 
     def record(
         self,
@@ -287,6 +312,32 @@ class DeliveryLog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _disk_trouble(path: str) -> str:
+    """Why the log's folder refuses writes, found by writing a byte there ('' if it takes it).
+
+    SQLite reports a file system that turned read-only under an open file as a plain "disk I/O
+    error"; the operator needs to hear which disk and what is wrong with it.
+    """
+    if path == ":memory:":
+        return ""
+    folder = Path(path).resolve().parent
+    probe = folder / f".labkit-write-probe-{os.getpid()}-{threading.get_ident()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, b"x")
+        finally:
+            os.close(fd)
+            probe.unlink()
+    except OSError as exc:
+        if exc.errno == errno.EROFS:
+            return f" (the file system under {folder} is read-only: remount it read-write)"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f" (the disk under {folder} is full: free some space)"
+        return f" ({folder} refuses writes: {exc.strerror})"
+    return ""
 
 
 def _delivery(row: tuple[Any, ...]) -> Delivery:

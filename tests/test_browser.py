@@ -1,7 +1,8 @@
-"""Lesson 01 in a real browser: JupyterLab in headless Chromium (Debian's), driven by Playwright.
+"""Lessons 01 and 06 in a real browser: JupyterLab in headless Chromium, driven by Playwright.
 
-Skips where Chromium or Playwright is missing, and fails instead when ``CI=true``. Everything
-talks to 127.0.0.1 only. ``LABKIT_SCREENSHOTS=1`` also rewrites ``docs/screenshots/``.
+Chromium is Debian's, never a downloaded one. Skips where it or Playwright is missing, and fails
+instead when ``CI=true``. Everything talks to 127.0.0.1 only. ``LABKIT_SCREENSHOTS=1`` also
+rewrites ``docs/screenshots/``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from support import free_port, poll
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = "01-webhooks-101.ipynb"
+PIPELINE_LESSON = "06-push-build-deploy-monitor.ipynb"
+STAGES = ("build", "ship", "deploy", "monitor")
 CHROMIUM = Path(os.environ.get("LABKIT_CHROMIUM", "/usr/bin/chromium"))
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 SCREENSHOTS = os.environ.get("LABKIT_SCREENSHOTS", "").strip().lower() in ("1", "true", "yes")
@@ -103,6 +106,9 @@ class Lab:
                "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
                "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
                "LABKIT_HOME": str(dirs["labkit-home"]),
+               # Lesson 06 on the local runtime: the same run on every machine, Docker or not
+               # (lesson 01 uses no runtime).
+               "LABKIT_RUNTIME": "local",
                # Kernels import this checkout's labkit, whatever their working directory.
                "PYTHONPATH": str(ROOT)}
         for _ in range(3):  # a probed free port can be taken before the server binds it
@@ -236,6 +242,49 @@ def _progress(page: Any) -> dict[str, Any]:
     return result
 
 
+def _open(page: Any, lab: Lab, notebook: str) -> None:
+    page.goto(f"{lab.url}/lab/tree/{notebook}?token={lab.token}&reset")
+    page.wait_for_selector(KERNEL_READY, timeout=60_000)
+    page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$")).first.wait_for(
+        timeout=30_000)
+
+
+def _clear(page: Any) -> int:
+    """Clear the committed outputs, so all that shows comes from this run; returns the cells."""
+    _command(page, "notebook:clear-all-cell-outputs")
+    before = _progress(page)
+    cells: int = before["cells"]
+    assert cells > 10 and before["done"] == 0, before
+    assert before["domCells"] == cells, f"only {before['domCells']} of {cells} cells in the page"
+    return cells
+
+
+def _check(state: dict[str, Any], cells: int) -> None:
+    assert not state["stderr"], f"a cell wrote to stderr or failed: {state['stderr']}"
+    assert not state["widgetErrors"], "a widget failed to display (Error displaying widget)"
+    assert state["done"] == cells, state
+
+
+def _run_all(page: Any) -> None:
+    cells = _clear(page)
+    _command(page, "notebook:run-all-cells")
+    _check(_wait_until_run(page, cells), cells)
+
+
+def _run_above(page: Any, startswith: str) -> int:
+    """Run every cell above the code cell starting with ``startswith`` (made the active cell);
+    returns how many code cells ran."""
+    index = _code_cell_index(page, startswith)
+    above: int = page.evaluate(
+        """(i) => { const nb = window.jupyterapp.shell.currentWidget.content;
+                   nb.activeCellIndex = i;
+                   return nb.widgets.slice(0, i).filter(w => w.model.type === 'code').length; }""",
+        index)
+    _command(page, "notebook:run-all-above")
+    _check(_wait_until_run(page, above), above)
+    return above
+
+
 def _wait_until_run(page: Any, cells: int, timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -254,66 +303,53 @@ def _code_cell_index(page: Any, startswith: str) -> int:
         """(text) => window.jupyterapp.shell.currentWidget.content.widgets.findIndex(
                w => w.model.type === 'code' && w.model.sharedModel.getSource().startsWith(text))""",
         startswith)
-    assert index >= 0, f"no code cell starting with {startswith!r} in {LESSON}"
+    assert index >= 0, f"no code cell starting with {startswith!r} in the notebook"
     return index
 
 
-def _inspector(page: Any) -> Any:
-    cell = page.locator(f"{PANEL} .jp-CodeCell").filter(has_text="insp = labkit.inspect(rx)")
+def _output(page: Any, source: str) -> Any:
+    """The first output of the code cell whose source contains ``source``."""
+    cell = page.locator(f"{PANEL} .jp-CodeCell").filter(has_text=source)
     return cell.locator(".jp-OutputArea-output").first
+
+
+def _inspector(page: Any) -> Any:
+    return _output(page, "insp = labkit.inspect(rx)")
+
+
+def _element_screenshot(page: Any, element: Any, path: Path) -> None:
+    """The whole element, uncut: no file browser, and a viewport taller than the element (the
+    notebook scrolls inside its own panel, so a full-page shot would not help)."""
+    _command(page, "application:toggle-left-area")
+    page.set_viewport_size({"width": 1500, "height": 900})
+    page.wait_for_timeout(300)
+    box = element.bounding_box()
+    assert box is not None, f"nothing laid out to photograph for {path.name}"
+    page.set_viewport_size({"width": 1500, "height": int(box["height"]) + 300})
+    element.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # let the last coalesced redraw land
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    element.screenshot(path=str(path))
 
 
 def _screenshots(page: Any) -> None:
     """Re-run the lesson up to its clean-up, so the inspector is live, and photograph it."""
     _command(page, "notebook:clear-all-cell-outputs")
-    cleanup = _code_cell_index(page, "insp.stop()")
-    above: int = page.evaluate(
-        """(i) => { const nb = window.jupyterapp.shell.currentWidget.content;
-                   nb.activeCellIndex = i;
-                   return nb.widgets.slice(0, i).filter(w => w.model.type === 'code').length; }""",
-        cleanup)
-    _command(page, "notebook:run-all-above")
-    state = _wait_until_run(page, above)
-    assert not state["stderr"] and not state["widgetErrors"], state
+    _run_above(page, "insp.stop()")
     inspector = _inspector(page)
     inspector.scroll_into_view_if_needed()
     page.wait_for_timeout(500)  # let the last coalesced redraw land
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "lesson-01.png"))
-    # The whole inspector, wider and uncut: no file browser, and a viewport taller than it
-    # (the notebook scrolls inside its own panel, so a full-page shot would not help).
-    _command(page, "application:toggle-left-area")
-    page.set_viewport_size({"width": 1500, "height": 900})
-    page.wait_for_timeout(300)
-    box = inspector.bounding_box()
-    assert box is not None, "the inspector is not laid out"
-    page.set_viewport_size({"width": 1500, "height": int(box["height"]) + 300})
-    inspector.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
-    inspector.screenshot(path=str(SHOTS / "inspector.png"))
+    _element_screenshot(page, inspector, SHOTS / "inspector.png")
 
 
 # --- the test ------------------------------------------------------------------------------------
 
 def test_lesson_01_runs_all_and_the_inspector_shows_deliveries(lab: Lab, page: Any) -> None:
     started = time.monotonic()
-    page.goto(f"{lab.url}/lab/tree/{LESSON}?token={lab.token}&reset")
-    page.wait_for_selector(KERNEL_READY, timeout=60_000)
-    page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$")).first.wait_for(
-        timeout=30_000)
-
-    # The lesson is committed with outputs: clear them, so all that shows comes from this run.
-    _command(page, "notebook:clear-all-cell-outputs")
-    before = _progress(page)
-    cells = before["cells"]
-    assert cells > 10 and before["done"] == 0, before
-    assert before["domCells"] == cells, f"only {before['domCells']} of {cells} cells in the page"
-    _command(page, "notebook:run-all-cells")
-    state = _wait_until_run(page, cells)
-
-    assert not state["stderr"], f"a cell wrote to stderr or failed: {state['stderr']}"
-    assert not state["widgetErrors"], "a widget failed to display (Error displaying widget)"
-    assert state["done"] == cells, state
+    _open(page, lab, LESSON)
+    _run_all(page)
 
     inspector = _inspector(page)
     rows = inspector.locator(".widget-html-content table tbody tr")
@@ -327,3 +363,49 @@ def test_lesson_01_runs_all_and_the_inspector_shows_deliveries(lab: Lab, page: A
     if SCREENSHOTS:
         _screenshots(page)
     print(f"lesson 01 in the browser: {time.monotonic() - started:.1f} s")
+
+
+@pytest.mark.timeout(240)
+def test_lesson_06_runs_all_and_the_flow_shows_every_stage_passed(lab: Lab, page: Any) -> None:
+    """A real git push, build, ship, deploy and monitor on the local runtime, seen in the flow.
+
+    The flow is read while it is live, before the clean-up cell stops it (and the pipeline);
+    that cell runs afterwards, so every cell of the lesson runs.
+    """
+    started = time.monotonic()
+    _open(page, lab, PIPELINE_LESSON)
+    cells = _clear(page)
+    _run_above(page, "insp.stop()")
+
+    flow = _output(page, "flow = pipeline.flow()")
+    boxes = flow.locator(".widget-hbox .widget-html-content")
+
+    def stage_boxes() -> dict[str, str]:
+        # textContent rather than innerText: it does not depend on the cell being laid out.
+        texts = [" ".join(t.split()) for t in boxes.all_text_contents()]
+        return {name: text for name in STAGES for text in texts if text.startswith(name)}
+
+    def all_passed() -> bool:
+        shown = stage_boxes()
+        return len(shown) == len(STAGES) and all("✔ passed" in t for t in shown.values())
+
+    # The boxes redraw over the comm channel, which can trail the kernel's "idle" a little.
+    try:
+        poll(all_passed, timeout=15, what="the flow's four stage boxes, each saying passed")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the flow shows: {boxes.all_text_contents()}") from None
+    shown = stage_boxes()
+    assert list(shown) == list(STAGES), shown
+    for name, text in shown.items():
+        # The name, then the status in words (not only a colour), then how long it took.
+        assert re.match(rf"{name}\s*✔ passed\s*\d+\.\d s", text), text
+    header = " ".join((flow.locator(".widget-html-content").first.text_content() or "").split())
+    assert re.match(r"Run \d+ · commit [0-9a-f]{7} .* · passed", header), header
+    history = flow.locator("details table tbody tr").all_text_contents()
+    assert len(history) >= 2 and all("passed" in row for row in history), history
+
+    if SCREENSHOTS:
+        _element_screenshot(page, flow, SHOTS / "flow.png")
+    _command(page, "notebook:run-all-below")  # from the clean-up cell, the active one
+    _check(_wait_until_run(page, cells), cells)
+    print(f"lesson 06 in the browser: {time.monotonic() - started:.1f} s")

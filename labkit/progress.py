@@ -432,9 +432,9 @@ class WidgetView:
         colour = "#cf222e" if s.finished and not s.ok else "#24292f"
         self.label.value = (f'<span style="color:{colour}">{html.escape(s.status)}</span>'
                             if s.status else "")
-        self.lines.value = ("".join(f'<div style="color:#57606a;font-family:monospace;'
-                                    f'font-size:12px;white-space:pre">{html.escape(line)}</div>'
-                                    for line in s.lines))
+        kept = "\n".join(html.escape(line) for line in s.lines)
+        self.lines.value = (f'<div style="color:#57606a;font-family:monospace;font-size:12px;'
+                            f'line-height:1.4;white-space:pre">{kept}</div>' if kept else "")
 
 
 __all__ = ["BarView", "LinesView", "Progress", "ProgressArg", "SilentView", "Snapshot", "View",

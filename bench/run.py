@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHES = [["receiver.py"], ["footprint.py"], ["lessons.py"]]
-OPTIONAL = [["pipeline.py"]]  # present once the pipeline benchmark exists
+OPTIONAL = [["pipeline.py"], ["pipeline.py", "--pushes", "5", "--cold"], ["stack.py"]]
 
 
 def machine() -> str:

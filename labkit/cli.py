@@ -29,17 +29,30 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
 def cmd_listen(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .receiver import Receiver, secret_from_env
+    from .receiver import Receiver, docker_gateway, secret_from_env
+    from .serving import bind
 
     secret = args.secret or secret_from_env()
     rx = Receiver(secret=secret, host=args.host, port=args.port, db=args.db,
                   max_body=args.max_body)
-    print(f"labkit receiver on http://{args.host}:{args.port}  log: {args.db}  "
+    try:
+        sockets = [bind(args.host, args.port)]
+        also = ""
+        if args.for_containers:
+            gateway = docker_gateway()
+            if gateway is None:
+                raise LabkitError("--for-containers: no Docker bridge found (is Docker running?).")
+            sockets.append(bind(gateway, args.port))
+            also = (f"  containers: http://host.docker.internal:{args.port} (bridge gateway "
+                    f"{gateway})")
+    except OSError as exc:
+        raise LabkitError(f"Cannot listen on port {args.port} ({exc.strerror}): another program "
+                          "uses it; choose another with --port.") from None
+    print(f"labkit receiver on http://{args.host}:{args.port}{also}  log: {args.db}  "
           f"secret: {'set' if secret else 'NOT set (deliveries are not verified)'}", flush=True)
-    config = uvicorn.Config(rx.app, host=args.host, port=args.port, log_level="warning",
-                            access_log=False, lifespan="off", loop=args.loop, http=args.http,
-                            backlog=2048)
-    uvicorn.Server(config).run()
+    config = uvicorn.Config(rx.app, log_level="warning", access_log=False, lifespan="off",
+                            loop=args.loop, http=args.http, backlog=2048)
+    uvicorn.Server(config).run(sockets=sockets)
     rx.dispatcher.stop()
     return 0
 
@@ -170,6 +183,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("listen", help="run the webhook receiver")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--for-containers", action="store_true",
+                   help="also listen on the Docker bridge gateway, where containers reach this "
+                        "machine as host.docker.internal (never on 0.0.0.0)")
     s.add_argument("--secret", help="verification secret (default: $LABKIT_WEBHOOK_SECRET)")
     s.add_argument("--db", default="deliveries.db", help="SQLite delivery log")
     s.add_argument("--max-body", type=int, default=25 * 1024 * 1024)

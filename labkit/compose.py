@@ -66,7 +66,8 @@ class Stack:
     a context manager, the stack is up inside the ``with`` block and down after it.
     """
 
-    def __init__(self, name: str, *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, name: str, *, env: dict[str, str] | None = None,
+                 project: str | None = None) -> None:
         folder = STACKS_DIR / name
         if not (folder / "compose.yaml").is_file():
             raise StackError(f"There is no stack called {name!r}: choose one of "
@@ -74,7 +75,8 @@ class Stack:
         self.name = name
         self.folder = folder
         self.file = folder / "compose.yaml"
-        self.project = f"labkit-{name}"
+        # One project per stack by default; a runtime that runs its own copy names its own.
+        self.project = project or f"labkit-{name}"
         # Values for the ${VARIABLES} compose.yaml reads (for example where the receiver listens).
         self.env = dict(env or {})
 
@@ -106,16 +108,25 @@ class Stack:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def up(self, *, wait: bool = True, timeout: float = 180.0, build: bool = True,
+           services: list[str] | None = None, recreate: bool = False,
            progress: ProgressArg = True) -> Stack:
-        """Create or update every service; with ``wait``, return once all of them are healthy.
+        """Create or update every service (or only ``services``); with ``wait``, return once all
+        of them are healthy.
 
         Running ``up`` on a stack that is already up changes nothing that is already right. It
         brings the stack back to what compose.yaml says, so replicas added with ``scale`` go.
+        ``recreate`` restarts the services' containers even when nothing Compose sees changed
+        (a secret file's content, for example).
         ``progress`` (with ``wait``) shows the start-up as one bar: what Compose does,
         then the services healthy out of all of them (see :meth:`wait`).
         """
         self._client()
         config = self.config()
+        if services:
+            unknown = sorted(set(services) - set(config.get("services") or {}))
+            if unknown:
+                raise StackError(f"{self.name} has no service {', '.join(unknown)}.")
+            config = {**config, "services": {n: config["services"][n] for n in services}}
         self._check_images(config)
         self._make_secrets(config)
         names = list(config.get("services") or {})
@@ -124,10 +135,12 @@ class Stack:
             doing = f"compose up{' --build' if build else ''}:"
             bar.status(f"{doing} creating the containers")
             with self._reporting(names, bar, doing) if wait else contextlib.nullcontext():
-                self._compose("up", "-d", "--remove-orphans", *(["--build"] if build else []),
-                              timeout=max(timeout, 60.0) + 600.0)
+                self._compose("up", "-d", *([] if services else ["--remove-orphans"]),
+                              *(["--build"] if build else []),
+                              *(["--force-recreate"] if recreate else []),
+                              *(services or []), timeout=max(timeout, 60.0) + 600.0)
             if wait:
-                self.wait(timeout=timeout, progress=bar)
+                self.wait(timeout=timeout, services=services, progress=bar)
         return self
 
     def wait(self, *, timeout: float = 180.0, services: list[str] | None = None,

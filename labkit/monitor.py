@@ -20,14 +20,17 @@ class EngineWatch:
     >>> with EngineWatch(rx, project="pipeline"):   # doctest: +SKIP
     ...     ...                                     # container starts and deaths arrive at rx
 
-    ``project`` limits the watch to one Compose project's containers (by its label).
+    ``project`` limits the watch to one Compose project's containers (by its label), ``labels``
+    to containers carrying every one of these ``key=value`` labels.
     Sending happens in the watch thread, with the sender's retries; the engine's stream is
     closed by :meth:`stop`, which ends the thread promptly.
     """
 
     def __init__(self, to: str | HasHookUrl, *, secret: str | None = None,
-                 project: str | None = None, actions: Sequence[str] = DEFAULT_ACTIONS) -> None:
+                 project: str | None = None, labels: Sequence[str] = (),
+                 actions: Sequence[str] = DEFAULT_ACTIONS) -> None:
         self.to, self.secret, self.project, self.actions = to, secret, project, tuple(actions)
+        self.labels = [*([f"com.docker.compose.project={project}"] if project else []), *labels]
         self.sent: list[Outcome] = []
         self._stream: Any = None
         self._client: Any = None
@@ -47,8 +50,8 @@ class EngineWatch:
             raise LabkitError(f"No Docker engine answers ({exc}); start Docker, or use the "
                               "local runtime, whose monitor needs no engine.") from None
         filters: dict[str, Any] = {"type": "container", "event": list(self.actions)}
-        if self.project:
-            filters["label"] = [f"com.docker.compose.project={self.project}"]
+        if self.labels:
+            filters["label"] = list(self.labels)
         self._stream = self._client.api.events(decode=True, filters=filters)
         self._thread = threading.Thread(target=self._run, name="labkit-engine-watch",
                                         daemon=True)
@@ -89,6 +92,6 @@ class EngineWatch:
         self.stop()
 
     def __repr__(self) -> str:
-        scope = f"project {self.project!r}" if self.project else "all containers"
+        scope = f"containers labelled {', '.join(self.labels)}" if self.labels else "all containers"
         return (f"<EngineWatch of {scope}: {'running' if self.running else 'stopped'}, "
                 f"{len(self.sent)} events forwarded>")

@@ -102,7 +102,7 @@ not Docker's:
 | build | checks every module compiles, packs the commit's files into a tar whose sha256 is its identity | `docker build`: runs the Dockerfile, makes an image |
 | ship | stores it in a content-addressed store under `$LABKIT_HOME` that sends registry-format webhooks | `docker push` to a registry container that sends its own webhooks |
 | deploy | starts the app with `uvicorn` on `127.0.0.1`, waits for `/healthz`, switches a front proxy to it | starts a container, waits for its healthcheck, switches traffic to it |
-| monitor | probes `/healthz`, sends Alertmanager-format alerts and Docker-engine-shaped events | Prometheus and Alertmanager alerts, real engine events |
+| monitor | probes `/healthz`, sends Alertmanager-format alerts and Docker-engine-shaped events | Prometheus scrapes the container, Alertmanager sends its alerts; real engine events |
 
 ## 2. The app and its repository
 
@@ -257,9 +257,11 @@ for d in engine:
     print(f'{attributes["name"]:24} {d.event:24} exit code {attributes.get("exitCode", "-")}')
 """, IGNORE_OUTPUT),
         md("""
-Alerts have not arrived: the monitor probes the serving version every half second and only sends
-an Alertmanager `firing` alert when it stops answering (and `resolved` when it is back). The
-inspector shows all of these live; filter it on a source to follow one sender:
+Alerts have not arrived: they come only when the serving version stops answering (`firing`) and
+when it is back (`resolved`). On Docker the stack's Prometheus scrapes the serving container
+every second and Alertmanager sends the alerts its rules raise; the local runtime's probe asks
+`/healthz` every half second and sends alerts of the same shape. The inspector shows all of
+these live; filter it on a source to follow one sender:
 """),
         code("""
 insp = labkit.inspect(rx)

@@ -143,33 +143,25 @@ print(run.stage("deploy").log)
         md("""
 ## 3. The serving version crashes
 
-A healthy version can still die: out of memory, a bug, a killed process. `crash()` kills the
-serving version with `SIGKILL`, as a crash would. On the local runtime that is
-`runtime.crash("web")`; on Docker it does what `docker kill` does to the one container labelled
-as this project's `web` service.
+A healthy version can still die: out of memory, a bug, a killed process. `runtime.crash("web")`
+kills the serving version with `SIGKILL`, as a crash would: on Docker it does what `docker kill`
+does to the container; on the local runtime it kills the app's process.
 """),
         code("""
-def crash(service="web"):
-    if hasattr(runtime, "crash"):  # the local runtime: SIGKILL to the app's process group
-        runtime.crash(service)
-        return
-    labels = [f"com.docker.compose.project={runtime.project}",
-              f"com.docker.compose.service={service}"]
-    for container in runtime.client.containers.list(filters={"label": labels}):
-        container.kill()  # Docker: SIGKILL, like `docker kill`
-
-
 pipeline.idle()
 rx.idle()
 mark = rx.log.count()  # deliveries so far
-crash()
+crashed = runtime.crash("web")  # the container's name on Docker, the process id locally
 """),
         md("""
-Nobody has to notice by hand. The monitor probes `/healthz` every half second; after 1.5 s of
-failures it sends an Alertmanager `firing` alert. Wait for it:
+Nobody has to notice by hand. On Docker, the stack's **Prometheus** scrapes the serving
+container's `/metrics` every second; its rule `WebDown` (no successful scrape for 3 s) fires, and
+**Alertmanager** sends the alert to the receiver as a webhook. The local runtime's probe stands
+in for both: it asks `/healthz` every half second and sends the same kind of alert after 1.5 s.
+Wait for it:
 """),
         code("""
-alert = rx.wait_for(source="alertmanager", since=mark, timeout=30)[0]
+alert = rx.wait_for(source="alertmanager", since=mark, timeout=60)[0]
 print(alert.payload["status"], alert.payload["alerts"][0]["labels"]["alertname"])
 print("verified:", alert.verified)
 """),

@@ -247,3 +247,24 @@ def test_trigger_delivery_id_for_standard_webhooks(listener: Listener) -> None:
                       "--delivery-id", msg_id, *FAST)
     assert done.returncode == 0, done.stdout + done.stderr
     assert by_id(listener, msg_id)[0]["status"] == "accepted"
+
+
+# --- listen ----------------------------------------------------------------------------------------
+
+def test_listen_on_a_taken_port_says_so(listener: Listener, tmp_path: Path) -> None:
+    done = run_labkit("listen", "--port", str(listener.port), "--db", str(tmp_path / "d.db"),
+                      timeout=30)
+    assert done.returncode != 0
+    assert f"Cannot listen on port {listener.port}" in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_listen_for_containers_also_answers_on_the_bridge_gateway(tmp_path: Path) -> None:
+    from labkit.receiver import docker_gateway
+
+    gateway = docker_gateway()
+    if gateway is None:
+        pytest.skip("no Docker bridge on this machine: nothing to listen on for containers")
+    with Listener(tmp_path / "d.db", secret=SECRET, extra=["--for-containers"]) as running:
+        assert httpx.get(f"http://{gateway}:{running.port}/healthz", timeout=5).status_code == 200
+        assert "host.docker.internal" in running.output()

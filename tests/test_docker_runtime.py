@@ -1,4 +1,4 @@
-"""The Docker runtime against the real engine: build, ship to a registry container, deploy, roll back."""
+"""The Docker runtime against the real engine: build, ship, deploy, roll back, and real monitoring."""
 
 from __future__ import annotations
 
@@ -108,16 +108,83 @@ def test_a_broken_build_raises_and_ships_nothing(runtime: Any, tmp_path: Path) -
         rt.build(source, "4" * 40)
 
 
+def test_a_crash_brings_the_engine_event_and_a_real_alertmanager_alert(
+        runtime: Any, tmp_path: Path) -> None:
+    rt, rx = runtime
+    shipped = rt.ship(rt.build(_app(tmp_path, greeting="crash"), "5" * 40))
+    assert rt.deploy(shipped, health_timeout=30).ok
+    mark = rx.log.count()
+    name = rt.crash("web")
+    alert = rx.wait_for(source="alertmanager", since=mark, timeout=60)[0]
+    # Sent by the stack's Alertmanager (Prometheus' rule WebDown), not by labkit itself.
+    assert alert.verified and alert.payload["status"] == "firing"
+    assert alert.payload["receiver"] == "labkit" and alert.payload["version"] == "4"
+    labels = alert.payload["alerts"][0]["labels"]
+    assert labels["alertname"] == "WebDown" and labels["job"] == "web"
+    assert labels["instance"] == f"{name}:8000" and labels["version"] == "5555555"
+    died = [d for d in rx.wait_for(source="engine", since=mark, timeout=30) if d.event == "die"]
+    assert died and died[0].payload["Actor"]["Attributes"]["exitCode"] == "137"
+    # The next version serves again and the alert resolves.
+    fixed = rt.ship(rt.build(_app(tmp_path, greeting="fixed"), "6" * 40))
+    assert rt.deploy(fixed, health_timeout=30).ok
+    after = rx.log.count()
+    resolved = rx.wait_for(source="alertmanager", since=after, timeout=60)[0]
+    assert resolved.payload["status"] == "resolved"
+
+
+def test_prometheus_scrapes_only_the_serving_version(runtime: Any, tmp_path: Path) -> None:
+    rt, _ = runtime
+    shipped = rt.ship(rt.build(_app(tmp_path, greeting="scraped"), "7" * 40))
+    assert rt.deploy(shipped, health_timeout=30).ok
+    prometheus = rt.monitoring_urls()["prometheus"]
+    assert prometheus.startswith("http://127.0.0.1:")
+    found: list[Any] = []
+    for _ in range(100):  # Prometheus re-reads the target file and scrapes every second
+        query = httpx.get(prometheus + "/api/v1/query", params={"query": 'up{job="web"}'},
+                          timeout=5).json()
+        found = query["data"]["result"]
+        if found and found[0]["value"][1] == "1":
+            break
+        threading.Event().wait(0.2)
+    assert [r["metric"]["version"] for r in found] == ["7777777"]
+    assert found[0]["value"][1] == "1"
+
+
+def test_a_dead_registry_is_a_clear_ship_error_and_shipping_again_works(
+        runtime: Any, tmp_path: Path) -> None:
+    from labkit.runtime.base import ShipError
+
+    rt, rx = runtime
+    built = rt.build(_app(tmp_path, greeting="registry-down"), "8" * 40)
+    registry = [r for r in rt.stack.ps() if r["service"] == "registry"][0]["container"]
+    rt.client.containers.get(registry).kill()
+    tries: list[str] = []
+    with pytest.raises(ShipError, match="registry"):
+        rt.ship(built, log=tries.append, attempts=2)
+    assert any("Trying again in 1 s" in line for line in tries), tries
+    # Bring the registry back (what `docker start` or `compose up` would do), and ship again.
+    rt.stack.up(services=["registry"], build=False, timeout=60, progress=None)
+    mark = rx.log.count()
+    shipped = rt.ship(built)
+    assert shipped.shipped
+    pushed = [d for d in rx.wait_for(source="registry", since=mark, timeout=30)
+              if d.event == "push"]
+    assert pushed and pushed[0].payload["events"][0]["target"]["tag"] == "8888888"
+
+
 def test_stop_leaves_nothing_running(engine_images: None) -> None:
     import docker
 
     rt = DockerRuntime("test-docker-stop").start()
+    assert {r["service"] for r in rt.stack.ps()} == {"registry", "prometheus", "alertmanager"}
     rt.stop()
     client = docker.from_env()
     try:
-        left = client.containers.list(all=True, filters={"label": "labkit.runtime=test-docker-stop"})
-        assert left == []
-        assert [n for n in client.networks.list(names=["labkit-test-docker-stop"])
-                if n.name == "labkit-test-docker-stop"] == []
+        for label in ("labkit.runtime=test-docker-stop",
+                      "com.docker.compose.project=labkit-test-docker-stop"):
+            assert client.containers.list(all=True, filters={"label": label}) == []
+            assert client.volumes.list(filters={"label": label}) == []
+        assert [n for n in client.networks.list()
+                if n.name.startswith("labkit-test-docker-stop")] == []
     finally:
         client.close()

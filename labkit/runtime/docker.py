@@ -1,17 +1,23 @@
-"""The Docker runtime: image builds through the SDK, a real registry container, blue/green containers.
+"""The Docker runtime: image builds through the SDK, the pipeline's Compose stack, blue/green containers.
 
 build  = ``docker build`` of the pushed commit (the app's Dockerfile, FROM an offline-built image)
-ship   = push to a CNCF distribution registry container whose ``notifications:`` post to the receiver
-deploy = a new container next to the old one; traffic switches at the front once the container's
-         own HEALTHCHECK says healthy; an unhealthy one is removed and the old keeps serving
-monitor = Docker engine events (start, die, health_status) forwarded as webhooks, and a health
-         probe that sends Alertmanager-format alerts while the serving version fails
+ship   = push to the stack's CNCF distribution registry, whose ``notifications:`` post to the receiver
+deploy = a new container next to the old one on the stack's network; traffic switches at the front
+         once the container's own HEALTHCHECK says healthy; an unhealthy one is removed and the old
+         keeps serving
+monitor = the stack's Prometheus scrapes the serving container (file-based service discovery) and
+         its Alertmanager sends the alerts as webhooks; Docker engine events (start, die,
+         health_status) of the app's containers are forwarded as webhooks too
+
+The stack is ``compose/pipeline/`` (registry, prometheus and alertmanager are started from it;
+its own ``web`` and ``db`` are for ``labkit stack up pipeline``), under the project
+``labkit-<instance>``.
 """
 
 from __future__ import annotations
 
-import io
-import tarfile
+import json
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -19,9 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
-from ..events import alertmanager
+from ..compose import Stack
+from ..errors import StackError
 from ..monitor import EngineWatch
 from ..proxy import Front
 from .base import (
@@ -32,7 +37,6 @@ from .base import (
     Deployment,
     DeployError,
     LogSink,
-    Notifier,
     RuntimeUnavailable,
     ShipError,
     WebhookTargets,
@@ -43,7 +47,12 @@ from .base import (
 WHAT = "real containers on this machine's Docker engine, images kept in a local registry container"
 REGISTRY_IMAGE = "labkit/registry:bookworm"
 APP_BASE_IMAGE = "labkit/python-app:bookworm"
+IMAGES = (REGISTRY_IMAGE, APP_BASE_IMAGE, "labkit/prometheus:bookworm",
+          "labkit/alertmanager:bookworm")
+STACK = "pipeline"
+INFRA = ["registry", "prometheus", "alertmanager"]  # of the stack; web versions are deployed here
 LABEL = "labkit.runtime"
+SERVICE_LABEL = "labkit.service"
 _RUNNING: dict[str, DockerRuntime] = {}
 
 
@@ -58,39 +67,16 @@ def container_reachable(url: str) -> str:
     return url
 
 
-def _registry_config(targets: WebhookTargets) -> bytes:
-    lines = [
-        "version: 0.1",
-        "log: {level: warn}",
-        "storage:",
-        "  filesystem: {rootdirectory: /var/lib/docker-registry}",
-        "  delete: {enabled: true}",
-        "http: {addr: ':5000'}",
-    ]
-    if targets.registry:
-        lines += [
-            "notifications:",
-            "  endpoints:",
-            "    - name: labkit-receiver",
-            f"      url: {container_reachable(targets.registry)}",
-            "      timeout: 2s",
-            "      threshold: 5",
-            "      backoff: 1s",
-            # Layer blobs are noise for a lesson: only manifests (the tagged image) are sent.
-            "      ignoredmediatypes: [application/octet-stream]",
-        ]
-        if targets.token:
-            lines += ["      headers:", f"        Authorization: [Bearer {targets.token}]"]
-    return ("\n".join(lines) + "\n").encode()
+def _home() -> Path:
+    return Path(os.environ.get("LABKIT_HOME") or Path.home() / ".labkit")
 
 
-def _tar(name: str, data: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo(name)
-        info.size, info.mode = len(data), 0o644
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
+    """Replace ``path`` in one step, so a reader (Prometheus) never sees half a file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    temporary.chmod(mode)
+    temporary.replace(path)
 
 
 @dataclass
@@ -98,39 +84,37 @@ class _Running:
     container: Any
     artifact: Artifact
     url: str
-    healthy: bool = True
 
 
 class DockerRuntime(Runtime):
     """Build, ship, deploy and monitor the lab's apps as real containers.
 
-    Everything it starts carries the label ``labkit.runtime=<instance>`` and joins the network
-    ``labkit-<instance>``; starting a runtime of the same instance removes what an earlier
-    one left behind. Every published port binds 127.0.0.1; no container gets the Docker socket.
+    The registry, Prometheus and Alertmanager come from the ``compose/pipeline`` stack, under the
+    Compose project ``labkit-<instance>``; each deployed version of an app is a container the
+    runtime starts on that stack's network, labelled ``labkit.runtime=<instance>``. Starting a
+    runtime of the same instance removes what an earlier one left behind. Every published port
+    binds 127.0.0.1; no container gets the Docker socket.
     """
 
     name = "docker"
     what = WHAT
 
-    def __init__(self, instance: str = "default", *, reason: str = "",
-                 probe_interval: float = 0.5, alert_after: float = 1.5) -> None:
+    def __init__(self, instance: str = "default", *, reason: str = "") -> None:
         super().__init__(instance, reason=reason)
-        self.probe_interval, self.alert_after = probe_interval, alert_after
         self.project = f"labkit-{instance}"
+        self.network = f"{self.project}_default"  # the stack's network, as Compose names it
         self.targets = WebhookTargets()
-        self.notifier = Notifier(f"docker-{instance}")
         self.client: Any = None
-        self.registry: Any = None
+        self.stack: Stack | None = None
         self.registry_port = 0
+        self.files = _home() / "docker-runtime" / instance
         self._fronts: dict[str, Front] = {}
         self._serving: dict[str, _Running] = {}
-        self._firing: dict[str, dict[str, Any]] = {}
-        self._failing_since: dict[str, float] = {}
         self._watch: EngineWatch | None = None
-        self._stop = threading.Event()
-        self._monitor: threading.Thread | None = None
         self._lock = threading.RLock()
         self._counter = 0
+        #: False builds every step again (a cold build cache, as on a fresh machine).
+        self.build_cache = True
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> DockerRuntime:
@@ -148,39 +132,42 @@ class DockerRuntime(Runtime):
             self.client = None
             raise RuntimeUnavailable(f"No Docker engine answers ({exc}). Start Docker, or set "
                                      "LABKIT_RUNTIME=local to use the local runtime.") from None
-        missing = [i for i in (REGISTRY_IMAGE, APP_BASE_IMAGE) if not self._has_image(i)]
+        missing = [i for i in IMAGES if not self._has_image(i)]
         if missing:
             self.client.close()
             self.client = None
             raise RuntimeUnavailable(f"Missing image(s) {', '.join(missing)}: run `labkit images "
                                      "build` (offline, from local material) or `labkit images "
                                      "load FILE` with a workshop bundle.")
-        self._remove_leftovers()
-        self.client.networks.create(self.project, driver="bridge", labels={LABEL: self.instance})
-        self._start_registry()
-        self.notifier.start()
-        self._stop.clear()
-        self._monitor = threading.Thread(target=self._probe_loop, daemon=True,
-                                         name=f"labkit-docker-monitor-{self.instance}")
-        self._monitor.start()
+        self._remove_apps()
+        (self.files / "targets").mkdir(parents=True, exist_ok=True)
+        self.files.chmod(0o755)
+        self._write_targets({})
+        try:
+            self._start_stack(recreate=False)
+        except (StackError, RuntimeUnavailable):
+            self.client.close()
+            self.client = None
+            raise
         _RUNNING[self.instance] = self
         return self
 
     def stop(self) -> None:
-        self._stop.set()
         if self._watch is not None:
             self._watch.stop()
             self._watch = None
-        if self._monitor is not None:
-            self._monitor.join(timeout=5)
-            self._monitor = None
         for front in self._fronts.values():
             front.stop()
         self._fronts.clear()
         self._serving.clear()
-        self.notifier.stop(timeout=5)
         if self.client is not None:
-            self._remove_leftovers()
+            self._remove_apps()
+            if self.stack is not None:
+                try:
+                    self.stack.down(volumes=True)
+                except StackError:
+                    pass  # what it left is swept by the next start of this instance
+                self.stack = None
             self.client.close()
             self.client = None
         if _RUNNING.get(self.instance) is self:
@@ -195,72 +182,77 @@ class DockerRuntime(Runtime):
         except docker.errors.ImageNotFound:
             return False
 
-    def _remove_leftovers(self) -> None:
+    def _remove_apps(self) -> None:
+        """Remove the app containers this instance deployed (the stack's own go with ``down``)."""
         for container in self.client.containers.list(all=True,
                                                      filters={"label": f"{LABEL}={self.instance}"}):
             container.remove(force=True)
-        for network in self.client.networks.list(names=[self.project]):
-            if network.name == self.project:
-                network.remove()
 
     def _require_started(self) -> None:
         if self.client is None:
             raise DeployError(f"The Docker runtime {self.instance!r} is not started: call "
                               ".start() first (or use it in a `with` block).")
 
+    # --- the stack: registry, Prometheus, Alertmanager ----------------------------------------
+    def _stack_env(self) -> dict[str, str]:
+        token_file = self.files / "webhook_token"
+        _write_atomically(token_file, self.targets.token or "", 0o644)
+        env = {"LABKIT_WEBHOOK_TOKEN_FILE": str(token_file),
+               "LABKIT_TARGETS": str(self.files / "targets")}
+        # Without a receiver the URLs stay the stack's defaults: nothing listens there, and the
+        # registry and Alertmanager keep retrying in the background, as real ones would.
+        if self.targets.registry:
+            env["LABKIT_REGISTRY_HOOK"] = container_reachable(self.targets.registry)
+        if self.targets.alertmanager:
+            env["LABKIT_ALERTS_HOOK"] = container_reachable(self.targets.alertmanager)
+        return env
+
+    def _start_stack(self, *, recreate: bool) -> None:
+        """Start (or restart, with new webhook settings) the stack's registry and monitoring."""
+        self.stack = Stack(STACK, project=self.project, env=self._stack_env())
+        # The registry and Alertmanager read their webhook settings only when they start.
+        self.stack.up(services=INFRA, build=False, recreate=recreate, timeout=60, progress=None)
+        self._find_registry()
+
+    def _find_registry(self) -> None:
+        """Where the registry is published now (a restarted container may get another port)."""
+        assert self.stack is not None
+        try:
+            self.registry_port = int(self.stack.url("registry").rsplit(":", 1)[1])
+        except StackError:
+            raise ShipError(f"The registry of {self.project} is not running: start it again "
+                            "with runtime.stack.up(services=['registry']), then push again "
+                            "(or redeliver the push webhook).") from None
+
+    def monitoring_urls(self) -> dict[str, str]:
+        """Where Prometheus and Alertmanager answer on this machine (their web pages and APIs)."""
+        self._require_started()
+        assert self.stack is not None
+        return {name: self.stack.url(name) for name in ("prometheus", "alertmanager")}
+
+    def _write_targets(self, serving: dict[str, _Running]) -> None:
+        """Tell Prometheus what to scrape: the serving container of each service, by its name."""
+        for service in {*serving, "web"}:
+            running = serving.get(service)
+            groups = [] if running is None else [
+                {"targets": [f"{running.container.name}:8000"],
+                 "labels": {"service": service, "version": running.artifact.tag}}]
+            _write_atomically(self.files / "targets" / f"{service}.json",
+                              json.dumps(groups, indent=2))
+
     # --- webhooks -------------------------------------------------------------------------
     def send_webhooks_to(self, targets: WebhookTargets) -> None:
-        """Reconfigure the registry's notifications and the engine-event forwarder."""
+        """Restart the registry and Alertmanager with these webhook settings; forward engine events."""
         self.targets = targets
-        self.notifier.targets = targets
         if self.client is None:
             return
-        self._start_registry()  # a registry reads its notification endpoints at start-up only
+        self._start_stack(recreate=True)
         if self._watch is not None:
             self._watch.stop()
             self._watch = None
         if targets.engine:
             self._watch = EngineWatch(targets.engine, secret=targets.token,
-                                      project=self.project).start()
-
-    def _start_registry(self) -> None:
-        import docker
-
-        if self.registry is not None:
-            try:
-                self.registry.remove(force=True)
-            except docker.errors.NotFound:
-                pass
-        name = f"{self.project}-registry"
-        self.registry = self.client.containers.create(
-            REGISTRY_IMAGE, name=name, network=self.project,
-            labels=self._labels("registry"),
-            ports={"5000/tcp": ("127.0.0.1", self.registry_port or None)},
-            extra_hosts={"host.docker.internal": "host-gateway"},
-            volumes={f"{self.project}-registry-data": {"bind": "/var/lib/docker-registry",
-                                                       "mode": "rw"}})
-        self.registry.put_archive("/etc/docker/registry",
-                                  _tar("config.yml", _registry_config(self.targets)))
-        self.registry.start()
-        self.registry.reload()
-        self.registry_port = int(self.registry.attrs["NetworkSettings"]["Ports"]["5000/tcp"][0]
-                                 ["HostPort"])
-        deadline = time.monotonic() + 30
-        with httpx.Client(timeout=1.0, trust_env=False) as http:
-            while True:
-                try:
-                    if http.get(f"http://127.0.0.1:{self.registry_port}/v2/").status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeUnavailable("The registry container did not answer within 30 s: "
-                                             + self.registry.logs(tail=20).decode(errors="replace"))
-                time.sleep(0.1)
-
-    def _labels(self, service: str) -> dict[str, str]:
-        return {LABEL: self.instance, "com.docker.compose.project": self.project,
-                "com.docker.compose.service": service}
+                                      labels=[f"{LABEL}={self.instance}"]).start()
 
     # --- build, ship, deploy --------------------------------------------------------------
     def build(self, source_dir: Path, commit: str, *, service: str = "web",
@@ -273,7 +265,8 @@ class DockerRuntime(Runtime):
         # No build-time labels: the legacy builder turns each into a step of its own (a layer
         # commit, ~1.4 s here); containers get their labels when they are run.
         for chunk in self.client.api.build(path=str(source_dir), tag=image_tag, rm=True,
-                                           forcerm=True, decode=True, pull=False):
+                                           forcerm=True, decode=True, pull=False,
+                                           nocache=not self.build_cache):
             if "error" in chunk:
                 raise BuildError(f"The build of {commit[:7]} failed: "
                                  f"{str(chunk['error']).strip()}")
@@ -286,8 +279,23 @@ class DockerRuntime(Runtime):
         return Artifact(service=service, commit=commit, tag=tag, digest=image.id,
                         size=int(image.attrs.get("Size", 0)), location=image_tag)
 
-    def ship(self, artifact: Artifact, *, log: LogSink = _ignore) -> Artifact:
+    def ship(self, artifact: Artifact, *, log: LogSink = _ignore,
+             attempts: int = 3) -> Artifact:
+        """Push the image to the stack's registry; a failed push is tried again, as docker does."""
         self._require_started()
+        for attempt in range(1, attempts + 1):
+            try:
+                if attempt > 1:
+                    self._find_registry()  # restarted containers can get another port
+                return self._push(artifact, log)
+            except ShipError as exc:
+                if attempt == attempts:
+                    raise
+                log(f"{exc} Trying again in {attempt} s (attempt {attempt + 1} of {attempts}).")
+                time.sleep(attempt)
+        raise AssertionError("unreachable")
+
+    def _push(self, artifact: Artifact, log: LogSink) -> Artifact:
         repository = f"127.0.0.1:{self.registry_port}/{artifact.service}"
         self.client.api.tag(artifact.location, repository, artifact.tag)
         log(f"docker push {repository}:{artifact.tag}")
@@ -320,11 +328,7 @@ class DockerRuntime(Runtime):
         front = self._front(service)
         previous = self._serving.get(service)
         name = f"{self.project}-{service}-{artifact.tag}-{number}"
-        container = self.client.containers.run(
-            artifact.location, name=name, detach=True, network=self.project,
-            labels=self._labels(service), environment={"APP_VERSION": artifact.tag,
-                                                      "APP_COMMIT": artifact.commit},
-            ports={"8000/tcp": ("127.0.0.1", None)})
+        container = self._run_app(artifact, name)
         log(f"started container {name}; waiting up to {health_timeout:g} s for its "
             "HEALTHCHECK to say healthy")
         healthy, detail = self._wait_healthy(container, health_timeout)
@@ -348,8 +352,8 @@ class DockerRuntime(Runtime):
         with self._lock:
             front.switch(upstream)
             self._serving[service] = _Running(container, artifact, upstream)
-            self._failing_since.pop(service, None)
-        log(f"healthy; traffic switched to {name}")
+            self._write_targets(self._serving)
+        log(f"healthy; traffic switched to {name}; Prometheus scrapes it from now on")
         if previous is not None:
             drained = front.drain(previous.url, timeout=10.0)
             log(f"{previous.container.name} drained "
@@ -359,6 +363,36 @@ class DockerRuntime(Runtime):
                           serving=artifact, previous=previous.artifact if previous else None,
                           seconds=seconds, url=front.url,
                           reason="healthy, serving at the same address as before")
+
+    def _run_app(self, artifact: Artifact, name: str) -> Any:
+        """Start a version on the stack's network, found there as its service's name too."""
+        api = self.client.api
+        networking = api.create_networking_config(
+            {self.network: api.create_endpoint_config(aliases=[artifact.service])})
+        created = api.create_container(
+            artifact.location, name=name, detach=True, ports=[8000],
+            labels={LABEL: self.instance, SERVICE_LABEL: artifact.service},
+            environment={"APP_VERSION": artifact.tag, "APP_COMMIT": artifact.commit},
+            host_config=api.create_host_config(port_bindings={8000: ("127.0.0.1", None)},
+                                               cap_drop=["ALL"],
+                                               security_opt=["no-new-privileges:true"]),
+            networking_config=networking)
+        container = self.client.containers.get(created["Id"])
+        container.start()
+        return container
+
+    def crash(self, service: str = "web") -> str:
+        """Kill the serving container of ``service`` with SIGKILL, as ``docker kill`` does (lesson 07).
+
+        Returns the container's name. Nothing restarts it: the front has nothing behind it until
+        the next deploy, Prometheus' scrapes fail, and Alertmanager's alert follows.
+        """
+        self._require_started()
+        running = self._serving.get(service)
+        if running is None:
+            raise DeployError(f"No version of {service} is serving, so there is nothing to crash.")
+        running.container.kill()
+        return str(running.container.name)
 
     def _wait_healthy(self, container: Any, timeout: float) -> tuple[bool, str]:
         deadline = time.monotonic() + timeout
@@ -400,39 +434,3 @@ class DockerRuntime(Runtime):
         if running is None:
             return ""
         return str(running.container.logs(tail=lines).decode(errors="replace"))
-
-    # --- monitor: alerts in Alertmanager's format -----------------------------------------
-    def _probe_loop(self) -> None:
-        with httpx.Client(timeout=1.0, trust_env=False) as http:
-            while not self._stop.wait(self.probe_interval):
-                for service, running in list(self._serving.items()):
-                    try:
-                        ok = http.get(running.url + "/healthz").is_success
-                    except httpx.HTTPError:
-                        ok = False
-                    try:
-                        self._judge(service, running, ok)
-                    except Exception:  # noqa: BLE001 - the monitor must keep watching
-                        pass
-
-    def _judge(self, service: str, running: _Running, ok: bool) -> None:
-        if self._serving.get(service) is not running:
-            return
-        now = time.monotonic()
-        if ok:
-            self._failing_since.pop(service, None)
-            firing = self._firing.pop(service, None)
-            if firing is not None:
-                self.notifier.post(alertmanager.alert(
-                    "resolved", alertname=firing["alertname"], service=service,
-                    instance=running.container.name, starts_at=firing["starts_at"]))
-            return
-        since = self._failing_since.setdefault(service, now)
-        if service not in self._firing and now - since >= self.alert_after:
-            alertname = "".join(p.title() for p in service.split("-")) + "Down"
-            event = alertmanager.alert("firing", alertname=alertname, service=service,
-                                       instance=running.container.name,
-                                       summary=f"{service} does not answer /healthz")
-            self._firing[service] = {"alertname": alertname,
-                                     "starts_at": event.payload["alerts"][0]["startsAt"]}
-            self.notifier.post(event)

@@ -16,7 +16,8 @@ What each stage really does here, and what Docker would do instead:
 
 No process outlives the kernel: each one reads a *lifeline* pipe whose other end only the kernel
 holds, and stops when it closes (even after ``kill -9`` of the kernel); a pidfile under
-``$LABKIT_HOME`` lets the next start reap anything left over; ``atexit`` stops the rest.
+``$LABKIT_HOME`` lets the next start reap anything left over; ``atexit`` stops the rest. That
+machinery lives in :mod:`labkit.processes`, shared with the local stacks of lesson 04.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ from typing import Any
 import httpx
 
 from ..events import alertmanager, engine, registry
+from ..processes import BOOTSTRAP, PidFile, listen, pids_dir, reap_orphans, spawn
+from ..processes import alive as _alive  # noqa: F401 - importable from here, as before
+from ..processes import tail as _tail
 from ..proxy import Front
 from ..sender import labkit_home
 from .base import (
@@ -70,157 +74,6 @@ CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
 MANIFEST_MEDIA_TYPE = registry.OCI_MANIFEST_MEDIA_TYPE
 _SKIP_DIRS = frozenset({"__pycache__", ".git", ".venv", ".pytest_cache"})
-
-# What runs inside every app process: stop when the lifeline closes (the kernel is gone), then
-# serve the app with uvicorn on the socket the kernel bound for it. It needs no labkit.
-BOOTSTRAP = r"""
-import os, signal, socket, sys, threading, time
-lifeline = int(os.environ.pop("LABKIT_LIFELINE_FD"))
-def watch():
-    try:
-        while os.read(lifeline, 64):
-            pass
-    except OSError:
-        pass
-    os.kill(os.getpid(), signal.SIGTERM)
-    time.sleep(5)
-    os._exit(137)
-threading.Thread(target=watch, daemon=True).start()
-import uvicorn
-sock = socket.socket(fileno=int(os.environ.pop("LABKIT_SOCKET_FD")))
-sys.path.insert(0, os.environ["LABKIT_APP_DIR"])
-config = uvicorn.Config(os.environ["LABKIT_APP"], log_level="warning", access_log=False, timeout_graceful_shutdown=5,
-                        lifespan="off")
-uvicorn.Server(config).run(sockets=[sock])
-"""
-
-
-# --- processes: identity, liveness, the lifeline, pidfiles ------------------------------------
-
-def _started(pid: int) -> float | None:
-    """When process ``pid`` started (to tell it from a later process that got the same pid)."""
-    try:
-        import psutil
-
-        return float(psutil.Process(pid).create_time())
-    except ImportError:
-        pass
-    except Exception:  # noqa: BLE001 - psutil.NoSuchProcess and friends: no such process
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return float(fields[19])  # starttime, in clock ticks since boot: enough to compare
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    """True if ``pid`` runs (a zombie, dead but not yet reaped by its parent, does not count)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
-
-
-_lifeline: tuple[int, int] | None = None
-_lifeline_owner = 0
-_lifeline_lock = threading.Lock()
-
-
-def _lifeline_fd() -> int:
-    """The read end of this process's lifeline; the write end is never given to a child."""
-    global _lifeline
-    with _lifeline_lock:
-        if _lifeline is None or os.getpid() != _lifeline_owner:
-            _new_lifeline()
-        assert _lifeline is not None
-        return _lifeline[0]
-
-
-def _new_lifeline() -> None:
-    global _lifeline, _lifeline_owner
-    _lifeline = os.pipe()  # both ends non-inheritable; pass_fds hands out the read end only
-    _lifeline_owner = os.getpid()
-
-
-def pids_dir() -> Path:
-    """Where every app process the local runtime starts leaves a pidfile."""
-    return labkit_home() / "local-runtime" / "pids"
-
-
-@dataclass(frozen=True)
-class PidFile:
-    """What the next start needs to find a process this kernel left behind, and only that one."""
-
-    pid: int
-    started: float | None
-    parent: int
-    parent_started: float | None
-    runtime: str
-    name: str
-
-    @property
-    def path(self) -> Path:
-        return pids_dir() / f"{self.pid}.json"
-
-    def write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.__dict__))
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def reap_orphans(grace: float = 3.0) -> list[int]:
-    """Stop every app process whose kernel is gone; returns their pids.
-
-    A process whose parent still runs (another notebook on the same ``LABKIT_HOME``) is left
-    alone; a pid that now belongs to an unrelated process (its start time differs) is forgotten.
-    """
-    reaped: list[int] = []
-    folder = pids_dir()
-    if not folder.is_dir():
-        return reaped
-    for path in sorted(folder.glob("*.json")):
-        try:
-            record = PidFile(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError):
-            path.unlink(missing_ok=True)
-            continue
-        parent_alive = _alive(record.parent) and _started(record.parent) == record.parent_started
-        if parent_alive:
-            continue
-        if _alive(record.pid) and _started(record.pid) == record.started:
-            _kill_group(record.pid, grace)
-            reaped.append(record.pid)
-        path.unlink(missing_ok=True)
-    return reaped
-
-
-def _kill_group(pgid: int, grace: float) -> None:
-    """SIGTERM the process group (SIGCONT too, in case it is stopped), SIGKILL after ``grace``."""
-    for sig in (signal.SIGTERM, signal.SIGCONT):
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not _alive(pgid):
-            return
-        time.sleep(0.05)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
 
 # --- the content-addressed store (the "registry") --------------------------------------------
 
@@ -427,14 +280,6 @@ class Instance:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 @dataclass
@@ -659,28 +504,13 @@ class LocalRuntime(Runtime):
         with self._lock:
             self._counter += 1
             name = f"{service}-{self._counter}"
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1024)
+        sock = listen()
         port = sock.getsockname()[1]
-        lifeline = _lifeline_fd()
         log_path = self.root / "logs" / f"{name}.log"
         env = {**os.environ, "APP_VERSION": artifact.tag, "APP_COMMIT": artifact.commit,
-               "LABKIT_APP": "app:app", "LABKIT_APP_DIR": str(release),
-               "LABKIT_LIFELINE_FD": str(lifeline), "LABKIT_SOCKET_FD": str(sock.fileno()),
                "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-        with open(log_path, "ab") as out:
-            try:
-                process = subprocess.Popen(
-                    [sys.executable, "-c", BOOTSTRAP], cwd=release, env=env, stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=subprocess.STDOUT, pass_fds=(lifeline, sock.fileno()),
-                    start_new_session=True)  # its own process group: a kernel interrupt
-                # (SIGINT) does not reach it, and stopping it stops all it started
-            finally:
-                sock.close()
-        record = PidFile(pid=process.pid, started=_started(process.pid), parent=os.getpid(),
-                         parent_started=_started(os.getpid()), runtime=self.instance, name=name)
-        record.write()
+        process, record = spawn(app="app:app", app_dir=release, sock=sock, log_path=log_path,
+                                owner=self.instance, name=name, env=env)
         inst = Instance(name=name, service=service, artifact=artifact, process=process, port=port,
                         log_path=log_path, pidfile=record, started=time.monotonic(),
                         id=hashlib.sha256(f"{self.instance}:{name}:{process.pid}:{time.time_ns()}"

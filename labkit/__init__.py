@@ -23,6 +23,7 @@ from .errors import (
 )
 from .events import Event
 from .gitsource import GitSource
+from .localstack import LocalStack, stack
 from .pipeline import Pipeline, Traffic
 from .receiver import Receiver
 from .runs import PipelineRun
@@ -66,6 +67,7 @@ __all__ = [
     "ImageError",
     "Inspector",
     "LabkitError",
+    "LocalStack",
     "Outcome",
     "Pipeline",
     "PipelineRun",
@@ -87,5 +89,6 @@ __all__ = [
     "runtime",
     "send",
     "signing",
+    "stack",
     "widgets",
 ]

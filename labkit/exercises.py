@@ -379,10 +379,10 @@ def _depends_on(answer: Any) -> Verdict:
 def _scale_users(answer: Any) -> Verdict:
     if not isinstance(answer, (set, frozenset)):
         return False, "Collect the hostnames in a set: {... for _ in range(4)}."
-    from .compose import Stack
+    from .localstack import stack
 
-    try:
-        replicas = set(Stack("services").hostnames("users"))
+    try:  # the stack on the lesson's runtime: Docker's containers, or the local processes
+        replicas = set(stack("services").hostnames("users"))
     except Exception as exc:  # noqa: BLE001 - no engine, no stack: say so as a hint
         return False, f"The services stack does not answer ({exc}); run the lesson's start cell."
     if len(replicas) != 2:

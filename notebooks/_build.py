@@ -1168,17 +1168,23 @@ You will learn:
 - how to **scale** a service to three replicas and watch requests spread over them;
 - how to read a stack's logs and take it down cleanly.
 
-**Time needed:** about 40 minutes (plus about 3 minutes the first time the images are built).
+**Time needed:** about 40 minutes (plus about 3 minutes the first time the Docker images are
+built).
 
 ## Prerequisites
 
-- [00 Start here](00-start-here.ipynb) with the preflight check passing, **with Docker**: this
-  lesson starts real containers, so it needs a Docker engine and Compose (`docker compose` or
-  `docker-compose`; the kit finds either). Lessons 01 to 03 are not needed.
-- The lab images. Nothing is pulled from a registry: `labkit images build` makes every image
-  on this machine from Debian packages and Python wheels (a few minutes the first time, seconds
-  after that), or `labkit images load FILE` restores them from a workshop bundle. The cell below
-  builds whatever is missing.
+- [00 Start here](00-start-here.ipynb) with the preflight check passing. Lessons 01 to 03 are
+  not needed.
+- Docker is **optional**. With a Docker engine and Compose (`docker compose` or
+  `docker-compose`; the kit finds either), the shop runs as real containers. Nothing is pulled
+  from a registry: `labkit images build` makes every image on this machine from Debian packages
+  and Python wheels (a few minutes the first time, seconds after that), or `labkit images load
+  FILE` restores them from a workshop bundle; the cell below builds whatever is missing.
+- Without Docker, the same shop runs as **local processes**: a stand-in for learning, not
+  Docker. The lesson says at each step what Docker does that the stand-in does not.
+
+The cell below says which runtime this notebook uses and why, so its output differs from
+machine to machine:
 """),
         code("""
 import collections
@@ -1186,11 +1192,18 @@ import collections
 import httpx
 import labkit
 
-print("Docker engine answers:", labkit.runtime.docker_engine_version() is not None)
-ready = labkit.images.build(progress=None)
-print("images ready:", ", ".join(image.tag for image in ready))
-"""),
+print("runtime:", labkit.choose_runtime())
+stack = labkit.stack("services")
+if isinstance(stack, labkit.Stack):  # Docker: the lab images, made on this machine, never pulled
+    labkit.images.build(progress=None)
+stack
+""", IGNORE_OUTPUT),
         md("""
+`labkit.stack("services")` gives the kit's handle on the folder `compose/services/`: a
+`Stack` on Docker, which runs Compose, or a `LocalStack` on the local runtime. Both read the same
+Compose file and answer the same calls (`up`, `status`, `url`, `scale`, `logs`, `down`), so every
+other cell of this lesson is the same on both.
+
 ## 1. The classic example: a web app and its database
 
 Most Compose tutorials start with a file like this one:
@@ -1244,10 +1257,9 @@ flowchart LR
     end
 ```
 
-A `Stack` is the kit's handle on one folder of `compose/`. Here is its whole Compose file:
+Here is its whole Compose file:
 """),
         code("""
-stack = labkit.Stack("services")
 print(stack.file.read_text())
 """),
         md("""
@@ -1266,36 +1278,57 @@ Read it from the top:
   git). MariaDB and the orders service read it from `/run/secrets/db_password`.
 - **`volumes`**: the database keeps its data in the named volume `dbdata`.
 
+### The same file without Docker
+
+On the local runtime, `LocalStack` reads this file and does what it can with processes on this
+machine. What Docker does, and what the stand-in does instead:
+
+| compose.yaml says | Docker (Compose) | the local stand-in |
+|---|---|---|
+| `build: ./shop`, `command: ["users:app"]` | builds one image; runs a container per replica, each with its own IP address | runs `uvicorn users:app` from `compose/services/shop/`: one process per replica, each on a free port of `127.0.0.1` |
+| `db`: MariaDB, its data in the volume `dbdata` | a MariaDB container | no database server: the orders service writes to a **SQLite file** (`DB_URL=sqlite:///...`); `down()` deletes it as Docker deletes the volume |
+| names such as `http://users:8000` | Docker's DNS answers each name with its replicas' addresses | a table of names and `127.0.0.1:PORT` addresses in a file every process reads (`SERVICE_ADDRESSES`), rewritten when a service scales |
+| `healthcheck`, `depends_on` with `service_healthy` | the engine runs the check inside the container | the kernel asks each process's `/healthz`; the same start order, the same condition |
+| `networks`, `ports` | only the gateway can be reached from this machine | every process listens on `127.0.0.1`, so nothing is hidden; `url()` still answers only for the gateway |
+| `user`, `read_only`, `cap_drop`, `secrets` | enforced by the engine | not applied: the processes run as you |
+| the hostname in each answer | the container's short id | `<service>-<replica>`, e.g. `products-2` |
+
 ## 3. Up, and wait until healthy
 
-`stack.up()` runs `compose up` and then waits until every container reports **healthy**. It
-reads each container's state through the Docker API, by the labels Compose puts on
-them. Running the cell again is safe: the project name is fixed (`labkit-services`), so Compose
-keeps the containers that are already right instead of starting a second shop.
+`stack.up()` starts every service in `depends_on` order and waits until each one reports
+**healthy**. On Docker it runs `compose up` and reads each container's state through the Docker
+API, by the labels Compose puts on them; on the local runtime it starts the processes and probes
+them itself. Running the cell again is safe: on Docker the project name is fixed
+(`labkit-services`), and on the local runtime the processes belong to the stack's name in this
+kernel, so either way `up` keeps what is already right instead of starting a second shop.
+
+The table lists the containers on Docker (with `db`), and the processes on the local runtime
+(each with the address it listens on, followed by the file that stands in for `db`), so its
+output differs by runtime:
 """),
         code("""
 stack.up()
-"""),
-        code("""
 print(stack.status())
-"""),
+""", IGNORE_OUTPUT),
         md("""
-Every service is `running` and `healthy`, and only the gateway has a port, on `127.0.0.1`.
-`stack.status()` is a snapshot. For a view that keeps itself current while you work (it reads
-the state every second), display a `StackStatus`; keep it in sight when you scale in section 6:
+Every service is `running` and `healthy`. On Docker only the gateway has a port, on
+`127.0.0.1`. `stack.status()` is a snapshot. For a view that keeps itself current while you
+work (it reads the state every second), display a `StackStatus`; keep it in sight when you
+scale in section 6:
 """),
         code("""
 view = labkit.widgets.StackStatus(stack)
 view
 """),
         md("""
-The same stack can be used with `with labkit.Stack("services") as stack:`: it is up inside the
-block and down after it.
+The same stack can be used in a `with labkit.stack("services") as stack:` block: it is up
+inside the block and down after it.
 
 ## 4. Through the one published door
 
-`stack.url("gateway")` reads where Docker published the gateway's port 8000. The gateway
-forwards `/api/<service>/...` to that service:
+`stack.url("gateway")` says where the gateway's port 8000 is published on this machine (on
+the local runtime: where the gateway process listens). The gateway forwards
+`/api/<service>/...` to that service:
 """),
         code("""
 url = stack.url("gateway")
@@ -1303,7 +1336,7 @@ print(url)
 httpx.get(url + "/api/products").json()["products"]
 """),
         md("""
-The other services publish nothing, so from this notebook they cannot be reached at all:
+The other services publish nothing, so the stack gives no address for them:
 """),
         code("""
 try:
@@ -1312,13 +1345,20 @@ except labkit.StackError as error:
     print(error)
 """),
         md("""
+On Docker that is enforced: the other services live on the `internal` backend network, and
+from this notebook they cannot be reached at all. On the local runtime every process needs a
+port of `127.0.0.1`, so anything on this machine could call `users` directly; `url()` only
+keeps to what the Compose file publishes. That isolation is one of the things containers add.
+
 ## 5. Service discovery by name
 
 Inside the stack, no one uses IP addresses. Placing an order makes the **orders** service ask
-`http://users:8000` and `http://products:8000`, then write to the database at host `db`. Docker
-runs a DNS server for each network (at `127.0.0.11` inside every container) that answers a
-**service name** with the addresses of that service's containers. The answer says which
-replica of each service checked the order:
+the services named `users` and `products`, then write to the database. On Docker, each network
+has a DNS server (at `127.0.0.11` inside every container) that answers a **service name** with
+the addresses of that service's containers, and the database is found at host `db`. On the
+local runtime there is no such DNS: each process finds the same names in the address table
+`LocalStack` writes, and the orders go into the SQLite file. The answer says which replica of
+each service checked the order:
 """),
         code("""
 response = httpx.post(url + "/api/orders", json={"user_id": 1, "product_id": 2, "quantity": 2})
@@ -1337,25 +1377,35 @@ print(refused.status_code, refused.json()["detail"])
         md("""
 ## 6. Scale out: three replicas of products
 
-`stack.scale("products", 3)` asks Compose for three containers of the same service and waits
-until the new ones are healthy. All three answer to the name `products`: Docker's DNS now
-returns three addresses, and the gateway takes them in turn (round robin).
+`stack.scale("products", 3)` asks for three copies of the same service and waits until the new
+ones are healthy: three containers on Docker (`compose up --scale products=3`), three processes
+on the local runtime. The table differs by runtime, as in section 3:
 """),
         code("""
 stack.scale("products", 3)
 print(stack.status())
+""", IGNORE_OUTPUT),
+        md("""
+All three answer to the name `products`. The gateway shows what it finds for that name: on
+Docker, the DNS answer (three container addresses); on the local runtime, the address table
+(three `127.0.0.1` ports). Either way, three addresses:
+"""),
+        code("""
+addresses = httpx.get(url + "/replicas/products").json()["addresses"]
+print(len(addresses), "addresses for the name products")
 """),
         md("""
-Each response carries the **hostname** of the container that answered (Docker sets it to the
-short container id). Six requests through the gateway, with the hostnames replaced by letters
-in the order they first appear:
+The gateway takes them in turn (round robin). Each response carries the **hostname** of the
+replica that answered: the short container id on Docker, `products-1`, `products-2`, ... on the
+local runtime. Six requests through the gateway, with the hostnames replaced by letters in the
+order they first appear:
 """),
         code("""
 seen = [httpx.get(url + "/api/products").json()["hostname"] for _ in range(6)]
 letters = {host: "ABC"[i] for i, host in enumerate(dict.fromkeys(seen))}
 print(" ".join(letters[host] for host in seen))
 print(len(set(seen)), "replicas,", sorted(collections.Counter(seen).values()), "requests each")
-print("the same containers as the stack lists:", set(seen) == set(stack.hostnames("products")))
+print("the same replicas as the stack lists:", set(seen) == set(stack.hostnames("products")))
 """),
         md("""
 That is horizontal scaling in one line: more copies of a stateless service behind one name.
@@ -1366,9 +1416,9 @@ is one port on this machine, and that is what a load balancer or Swarm's routing
 
 ## 7. Logs
 
-`stack.logs(service, tail=N)` gathers the last lines of each container of a service, oldest
-first, each marked with its replica. The gateway logged the requests above (its health checks
-are left out on purpose). The addresses and ports in them differ on every run:
+`stack.logs(service, tail=N)` gathers the last lines of each replica of a service, each marked
+with its replica. The gateway logged the requests above (its health checks are left out on
+purpose). The addresses and ports in them differ on every run:
 """),
         code("""
 print(stack.logs("gateway", tail=4))
@@ -1399,7 +1449,10 @@ several stacks (or several learners on one server) run at once.
 ## Clean up
 
 `stack.down()` removes every container and network of the stack, and its volumes too: the
-database starts empty next time. (`stack.down(volumes=False)` keeps them.)
+database starts empty next time. On the local runtime it stops every process and deletes the
+SQLite file. (`stack.down(volumes=False)` keeps the data, on both.) Nothing keeps running after
+the notebook either: the local processes stop with the kernel, even when it is interrupted,
+restarted or killed.
 """),
         code("""
 view.stop()
@@ -1418,6 +1471,9 @@ stack.ps()
 - **Scaling** a stateless service adds replicas behind the same name; requests spread over them.
 - Secrets travel as files, never in the environment or the logs; apps run as non-root users
   on read-only file systems.
+- Without Docker, the local stand-in runs the same apps from the same file as processes, with
+  SQLite for the database and an address table for the DNS; what it cannot give is isolation:
+  the networks, users and read-only file systems that the engine enforces.
 
 Next, when one machine is not enough: Swarm services, rolling updates and the routing mesh, and
 their Kubernetes equivalents. Back to the [contents](00-start-here.ipynb).

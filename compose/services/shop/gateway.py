@@ -2,13 +2,12 @@
 
 Each service is found by its Compose service name. When a service runs several replicas, Docker's
 DNS answers that name with every replica's address; the gateway takes them in turn (round robin),
-so scaling products to three shows requests spread over three hostnames.
+so scaling products to three shows requests spread over three hostnames. (Without Docker, the
+addresses come from the table labkit's local stand-in writes: see common.addresses.)
 """
 
 from __future__ import annotations
 
-import itertools
-import socket
 import urllib.error
 import urllib.request
 from typing import Any
@@ -16,28 +15,19 @@ from typing import Any
 from fastapi import HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from common import HOSTNAME, service
+from common import HOSTNAME, addresses, pick, service
 
 UPSTREAMS = ("users", "products", "orders")
-PORT = 8000
 
 app = service("gateway")
-_turns = {name: itertools.count() for name in UPSTREAMS}
-
-
-def replicas(name: str) -> list[str]:
-    """The addresses Docker's DNS gives for a service name: one per running replica."""
-    infos = socket.getaddrinfo(name, PORT, socket.AF_INET, socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
 
 
 def forward(name: str, path: str, method: str, body: bytes, content_type: str) -> Response:
     try:
-        addresses = replicas(name)
+        address = pick(name)
     except OSError as exc:
         raise HTTPException(502, f"{name}: no replica found ({exc})") from exc
-    address = addresses[next(_turns[name]) % len(addresses)]
-    request = urllib.request.Request(f"http://{address}:{PORT}{path}", data=body or None,
+    request = urllib.request.Request(f"http://{address}{path}", data=body or None,
                                      method=method, headers={"Content-Type": content_type,
                                                              "Host": name})
     try:
@@ -63,7 +53,7 @@ def index() -> dict[str, Any]:
 def show_replicas(name: str) -> dict[str, Any]:
     if name not in UPSTREAMS:
         raise HTTPException(404, f"no service {name}; try one of {', '.join(UPSTREAMS)}")
-    return {"service": name, "addresses": replicas(name)}
+    return {"service": name, "addresses": addresses(name)}
 
 
 @app.api_route("/api/{name}", methods=["GET", "POST"])

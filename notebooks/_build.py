@@ -29,6 +29,7 @@ LESSONS = [
     ("02-github-events.ipynb", "02 GitHub events"),
     ("03-dockerhub-registry-and-alerts.ipynb", "03 Docker Hub, registry and alerts"),
     ("04-services-with-compose.ipynb", "04 Services with Compose"),
+    ("05-swarm-and-beyond.ipynb", "05 Swarm and beyond"),
     ("06-push-build-deploy-monitor.ipynb", "06 Push, build, deploy, monitor"),
     ("07-when-things-go-wrong.ipynb", "07 When things go wrong"),
 ]
@@ -1482,6 +1483,7 @@ their Kubernetes equivalents. Back to the [contents](00-start-here.ipynb).
     ]
 
 
+from _lesson05 import lesson_05  # noqa: E402 - needs the helpers above
 from _lesson06 import lesson_06  # noqa: E402 - needs the helpers above
 from _lesson07 import lesson_07  # noqa: E402 - needs the helpers above
 
@@ -1492,6 +1494,7 @@ BUILDERS = {
     "02-github-events.ipynb": lesson_02,
     "03-dockerhub-registry-and-alerts.ipynb": lesson_03,
     "04-services-with-compose.ipynb": lesson_04,
+    "05-swarm-and-beyond.ipynb": lesson_05,
     "06-push-build-deploy-monitor.ipynb": lesson_06,
     "07-when-things-go-wrong.ipynb": lesson_07,
 }

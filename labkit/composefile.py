@@ -17,10 +17,14 @@ if TYPE_CHECKING:
 
 
 def read(stack: Stack) -> dict[str, Any]:
-    """``stack.file`` as a dict: ``<<`` anchors merged, build contexts and secret files absolute."""
+    """``stack.file`` as a dict: ``<<`` anchors merged, build contexts and secret files absolute.
+
+    ``${VARIABLE}`` and ``${VARIABLE:-default}`` take their values from ``stack.env`` and then
+    the environment, as Compose does; ``$$`` is a literal ``$``.
+    """
     import yaml
 
-    data = yaml.safe_load(stack.file.read_text()) or {}
+    data = yaml.safe_load(interpolate(stack.file.read_text(), stack.env)) or {}
     if not isinstance(data, dict):
         return {}
     for spec in (data.get("services") or {}).values():
@@ -29,10 +33,35 @@ def read(stack: Stack) -> dict[str, Any]:
             spec["build"] = {"context": str((stack.folder / build).resolve())}
         elif isinstance(build, dict) and "context" in build:
             build["context"] = str((stack.folder / build["context"]).resolve())
+        mounts = spec.get("volumes") or []
+        for i, entry in enumerate(mounts):  # bind mounts: relative to the Compose file's folder
+            if isinstance(entry, str) and entry.startswith("."):
+                source, _, rest = entry.partition(":")
+                mounts[i] = f"{(stack.folder / source).resolve()}:{rest}"
+            elif isinstance(entry, dict) and str(entry.get("source", "")).startswith("."):
+                entry["source"] = str((stack.folder / entry["source"]).resolve())
     for spec in (data.get("secrets") or {}).values():
         if isinstance(spec, dict) and "file" in spec:
             spec["file"] = str((stack.folder / spec["file"]).resolve())
     return {key: value for key, value in data.items() if not str(key).startswith("x-")}
+
+
+def interpolate(text: str, env: dict[str, str] | None = None) -> str:
+    """Compose's variable substitution: ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``$$``."""
+    import os
+
+    values = {**os.environ, **(env or {})}
+
+    def value(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, colon, default = match.group(1), match.group(2), match.group(3)
+        got = values.get(name)
+        if default is not None and (got is None or (colon and got == "")):
+            return default
+        return got or ""
+
+    return re.sub(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)-([^}]*))?\}", value, text)
 
 
 def seconds(value: Any) -> int:

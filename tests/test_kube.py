@@ -259,3 +259,20 @@ def test_a_wrong_kubernetes_answer_gets_a_specific_hint(exercise_id: str, answer
     result = check(exercise_id, answer)
     assert not result.passed
     assert hint in result.message, result.message
+
+
+def test_compose_variables_and_relative_binds_are_resolved(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    assert composefile.interpolate("${A:-x} ${B-y} ${C:-z} $$ ${D}", {"B": "", "C": ""}) == \
+        "x  z $ "
+    monkeypatch.setenv("LABKIT_TEST_IMAGE", "example/app:2")
+    stack = Stack("services")
+    monkeypatch.setattr(stack, "file", tmp_path / "compose.yaml")
+    monkeypatch.setattr(stack, "folder", tmp_path)
+    stack.file.write_text("services:\n  app:\n    image: ${LABKIT_TEST_IMAGE}\n"
+                          "    volumes: ['./conf:/etc/app:ro', {type: bind, source: ./data, "
+                          "target: /data}]\n")
+    app = composefile.read(stack)["services"]["app"]
+    assert app["image"] == "example/app:2"
+    assert [v["source"] for v in composefile.volumes(app)] == [str(tmp_path / "conf"),
+                                                               str(tmp_path / "data")]

@@ -256,7 +256,7 @@ Kubernetes splits what a Compose service says into separate **objects**, each a 
 
 There is **no Kubernetes cluster here**: `kube.manifests` writes the objects from the same
 Compose file, and you read them. With a cluster (kind, minikube or k3s on a laptop),
-`kubectl apply -f shop.yaml` would run them. Every object it makes:
+`kubectl apply -f` on this YAML would run them. Every object it makes:
 """),
         code("""
 manifests = kube.manifests(compose)
@@ -282,8 +282,8 @@ Read it against the Compose file:
   unhealthy task. Both come from the one `healthcheck`; the kubelet asks over HTTP itself.
 - **`securityContext`**: `user: app` becomes `runAsUser: 10001`, because Kubernetes checks a
   number, not a name (the id comes from the image's `useradd`); `read_only` becomes
-  `readOnlyRootFilesystem`; `cap_drop` and `no-new-privileges` (which Swarm could not keep)
-  become `capabilities.drop` and `allowPrivilegeEscalation: false`.
+  `readOnlyRootFilesystem`; `cap_drop` becomes `capabilities.drop`; and `no-new-privileges`,
+  which Swarm could not keep, becomes `allowPrivilegeEscalation: false`.
 - The `tmpfs` on `/tmp` becomes an **`emptyDir`** volume in memory.
 
 ### Services: ClusterIP inside, LoadBalancer outside
@@ -320,9 +320,10 @@ print(kube.to_yaml({"volumes": pod["volumes"]}))
 print("\\n".join(kube.secret_commands(compose)))
 """),
         md("""
-The database keeps its data in a **PersistentVolumeClaim**. Only one pod may use a
-`ReadWriteOnce` volume, so its Deployment uses the `Recreate` strategy: the old pod stops before
-the new one starts (Swarm's `stop-first`).
+The database keeps its data in a **PersistentVolumeClaim**. A `ReadWriteOnce` volume is
+attached to one node at a time, and two database servers must never open the same files, so its
+Deployment uses the `Recreate` strategy: the old pod stops before the new one starts (Swarm's
+`stop-first`).
 """),
         code("""
 print(kube.to_yaml(kube.find(manifests, "PersistentVolumeClaim", "dbdata")))

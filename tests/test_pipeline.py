@@ -246,3 +246,16 @@ def test_push_to_serving_is_fast_and_traffic_sees_both_versions(lab: Lab) -> Non
     assert traffic.failed == 0 and traffic.total > 10
     assert traffic.seen == ["Hello from the lab's web app!", "Fast"]
     assert "0 failed" in repr(traffic)
+
+
+def test_stopping_the_flow_widget_shows_the_last_state_not_a_stale_one(lab: Lab) -> None:
+    # A redraw interval longer than the run: every change waits for a redraw that stop() must
+    # not drop, or the boxes would keep saying "running" (Run All ends with flow.stop()).
+    flow = Flow(lab.pipeline, interval=600)
+    try:
+        first_deploy(lab)
+        assert "No run yet" in flow.header.value  # nothing redrawn yet: the view is stale
+    finally:
+        flow.stop()
+    assert flow.stopped
+    assert "passed" in flow.boxes["monitor"].value and "No run yet" not in flow.header.value

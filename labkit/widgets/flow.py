@@ -167,9 +167,11 @@ class Flow:
         self._redraw.now()
 
     def stop(self) -> None:
-        """Stop following the pipeline (idempotent); the view keeps its last state."""
-        self._redraw.stop()
+        """Stop following the pipeline (idempotent); the view shows its last state."""
         self._unsubscribe()
+        if not self._redraw.stopped:
+            self._redraw.now()  # a redraw still waiting would otherwise be dropped
+        self._redraw.stop()
         if _ACTIVE.get(self.pipeline.name) is self:
             del _ACTIVE[self.pipeline.name]
 

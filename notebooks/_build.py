@@ -133,7 +133,8 @@ flowchart LR
     L01 --> L02["02 GitHub events<br/>push, ping, pull_request, signatures"]
     L02 --> L03["03 Docker Hub, registry, alerts<br/>tokens, timestamps, key rotation"]
     L03 --> L04["04 Services with Compose<br/>microservices, health, scaling"]
-    L04 --> L06["06 Push, build, deploy, monitor<br/>a real git push, live"]
+    L04 --> L05["05 Swarm and beyond<br/>replicas, rolling updates, Kubernetes"]
+    L05 --> L06["06 Push, build, deploy, monitor<br/>a real git push, live"]
     L06 --> L07["07 When things go wrong<br/>broken builds, rollbacks, crashes, retries"]
 ```
 
@@ -143,6 +144,7 @@ flowchart LR
 | [02 GitHub events](02-github-events.ipynb) | read push, ping and pull_request deliveries, sign and verify them, watch forgeries and replays fail | 40 min |
 | [03 Docker Hub, registry and alerts](03-dockerhub-registry-and-alerts.ipynb) | handle image and alert webhooks, timestamped signatures, key rotation, senders that cannot sign | 45 min |
 | [04 Services with Compose](04-services-with-compose.ipynb) | start a shop of microservices and a database, wait for health, find services by name, scale one to three | 45 min |
+| [05 Swarm and beyond](05-swarm-and-beyond.ipynb) | deploy the same shop on a single-node Swarm, update it one task at a time, read its Kubernetes manifests | 40 min |
 | [06 Push, build, deploy, monitor](06-push-build-deploy-monitor.ipynb) | change an app, `git push`, and watch the webhooks build, ship, deploy and monitor it | 45 min |
 | [07 When things go wrong](07-when-things-go-wrong.ipynb) | break the build, ship an unhealthy version, crash the app, take the receiver down, deliver twice | 30 min |
 

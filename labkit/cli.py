@@ -34,7 +34,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
     secret = args.secret or secret_from_env()
     rx = Receiver(secret=secret, host=args.host, port=args.port, db=args.db,
-                  max_body=args.max_body)
+                  max_body=args.max_body, sync=args.sync)
     try:
         sockets = [bind(args.host, args.port)]
         also = ""
@@ -188,6 +188,9 @@ def parser() -> argparse.ArgumentParser:
                         "machine as host.docker.internal (never on 0.0.0.0)")
     s.add_argument("--secret", help="verification secret (default: $LABKIT_WEBHOOK_SECRET)")
     s.add_argument("--db", default="deliveries.db", help="SQLite delivery log")
+    s.add_argument("--sync", choices=("normal", "full"), default="normal",
+                   help="normal: an acknowledged delivery survives a killed receiver; full: "
+                        "also power loss (an fsync per commit, slower)")
     s.add_argument("--max-body", type=int, default=25 * 1024 * 1024)
     s.add_argument("--loop", default="auto", help="asyncio, uvloop or auto")
     s.add_argument("--http", default="auto", help="h11, httptools or auto")

@@ -608,13 +608,14 @@ class Receiver:
     def __init__(self, secret: str | None = None, *, secrets: dict[str, str | list[str]] | None
                  = None, host: str = "127.0.0.1", port: int = 0, db: str = ":memory:",
                  max_body: int = DEFAULT_MAX_BODY, tolerance: int = signing.DEFAULT_TOLERANCE,
-                 name: str = "default", for_containers: bool = False) -> None:
+                 name: str = "default", for_containers: bool = False,
+                 sync: str = "normal") -> None:
         self.for_containers = for_containers
         self.container_host: str | None = None
         self.container_port = 0
         self.settings = Settings.build(secret, secrets, max_body, tolerance)
         self.host, self.requested_port, self.name = host, port, name
-        self.log = DeliveryLog(db)
+        self.log = DeliveryLog(db, sync=sync)
         self.dispatcher = Dispatcher(self.log)
         self.app = create_app(self.log, self.settings, self.dispatcher)
         self._serving = ServerThread(self.app, name=f"labkit-receiver-{name}")

@@ -175,11 +175,18 @@ def test_a_dead_registry_is_a_clear_ship_error_and_shipping_again_works(
 def test_stop_leaves_nothing_running(engine_images: None) -> None:
     import docker
 
+    client = docker.from_env()
+    volumes_before = {v.name for v in client.volumes.list()}
     rt = DockerRuntime("test-docker-stop").start()
     assert {r["service"] for r in rt.stack.ps()} == {"registry", "prometheus", "alertmanager"}
+    # As every pipeline does: the registry and Alertmanager start again with new settings.
+    rt.send_webhooks_to(WebhookTargets(registry="http://127.0.0.1:9/hooks/registry",
+                                       alertmanager="http://127.0.0.1:9/hooks/alertmanager",
+                                       token="t"))
     rt.stop()
-    client = docker.from_env()
     try:
+        # Not even an anonymous volume (an image's VOLUME) is left behind.
+        assert {v.name for v in client.volumes.list()} - volumes_before == set()
         for label in ("labkit.runtime=test-docker-stop",
                       "com.docker.compose.project=labkit-test-docker-stop"):
             assert client.containers.list(all=True, filters={"label": label}) == []

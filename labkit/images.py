@@ -586,7 +586,7 @@ def _export(client: Any, tag: str, root: Path) -> None:
             if untar.wait() != 0:
                 raise ImageError(f"unpacking {tag} failed (tar exit {untar.returncode}).")
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # and an image's anonymous VOLUME with it
 
 
 # -- small helpers ---------------------------------------------------------------------------------

@@ -153,9 +153,14 @@ def test_images_start_and_run_as_their_users(lab_images: dict[str, Any]) -> None
     client = _client()
 
     def run(tag: str, *cmd: str) -> str:
-        out = client.containers.run(tag, list(cmd), remove=True, network_mode="none",
-                                    entrypoint=[])
-        return bytes(out).decode().strip()
+        # Not remove=True: that keeps the anonymous volume of an image's VOLUME behind.
+        container = client.containers.run(tag, list(cmd), detach=True, network_mode="none",
+                                          entrypoint=[])
+        try:
+            container.wait(timeout=60)
+            return bytes(container.logs(stdout=True, stderr=False)).decode().strip()
+        finally:
+            container.remove(force=True, v=True)
 
     assert run("labkit/base:bookworm", "python3", "-c",
                "import sys; print(sys.version_info[:2])") == "(3, 11)"

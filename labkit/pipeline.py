@@ -369,11 +369,20 @@ class Pipeline:
         if rid is None or not delivery.verified:
             self._note(f"alert {delivery.id} noted: no verified alert for a serving run")
             return
+        serving = self.runtime.current(self.service)
         for alert in (delivery.payload or {}).get("alerts", []):
             labels = alert.get("labels") or {}
             if self.service not in (labels.get("service"), labels.get("job")):
                 continue
             name = labels.get("alertname", "alert")
+            version = labels.get("version")
+            if version and serving is not None and version != serving.tag:
+                # About a version that no longer serves (Prometheus may scrape a replaced
+                # container for a moment): news about the past, not about the serving run.
+                self.runs.log(rid, "monitor", f"alert {name} {alert.get('status')} about "
+                                              f"{version}, which no longer serves: noted "
+                                              f"(webhook {delivery.id})")
+                continue
             summary = (alert.get("annotations") or {}).get("summary", "")
             status = alert.get("status")
             self.runs.log(rid, "monitor", f"alert {name} {status}: {summary} "

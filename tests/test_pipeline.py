@@ -259,3 +259,29 @@ def test_stopping_the_flow_widget_shows_the_last_state_not_a_stale_one(lab: Lab)
         flow.stop()
     assert flow.stopped
     assert "passed" in flow.boxes["monitor"].value and "No run yet" not in flow.header.value
+
+
+def test_an_alert_about_a_version_that_no_longer_serves_fails_nothing(lab: Lab) -> None:
+    commit = first_deploy(lab)
+    serving = lab.runtime.current()
+    assert serving is not None
+    # Prometheus labels each alert with the version it scraped; a replaced container's alert
+    # can still arrive after the switch. It is news about the past.
+    labels = {"alertname": "WebDown", "job": "web", "service": "web", "severity": "page",
+              "instance": "old-web:8000", "version": "0000000"}
+    stale = {"status": "firing", "labels": labels, "annotations": {"summary": "old-web is down"},
+             "startsAt": "2026-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+             "generatorURL": "http://prometheus:9090/graph", "fingerprint": "0" * 16}
+    outcome = labkit.send(events.alertmanager.alert("firing", alerts=[stale]), lab.rx,
+                          secret=SECRET)
+    assert outcome.ok
+    lab.rx.idle()
+    poll(lambda: "which no longer serves" in lab.pipeline.run_of(commit).stage("monitor").log,
+         timeout=10, what="the alert to be noted")
+    assert lab.pipeline.run_of(commit).status == "passed"
+    # The same alert about the serving version does fail the run.
+    current = {**stale, "labels": {**labels, "version": serving.tag}}
+    assert labkit.send(events.alertmanager.alert("firing", alerts=[current]), lab.rx,
+                       secret=SECRET).ok
+    poll(lambda: lab.pipeline.run_of(commit).status == "failed", timeout=10,
+         what="the alert about the serving version to fail the run")

@@ -139,9 +139,10 @@ def test_a_dead_web_brings_alertmanager_s_alert(pipeline: Any) -> None:
     assert alert.verified and alert.payload["status"] == "firing"
     assert alert.payload["alerts"][0]["labels"]["alertname"] == "WebDown"
     # `up` again brings web back (Compose starts the stopped container), and the alert resolves.
+    # Counted before `up`: Prometheus can scrape web again before its healthcheck passes.
+    after = rx.log.count()
     stack.env = env
     stack.up(services=["web"], timeout=120)
-    after = rx.log.count()
     resolved = rx.wait_for(source="alertmanager", since=after, timeout=60)[0]
     assert resolved.payload["status"] == "resolved"
 

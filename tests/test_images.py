@@ -18,19 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import require
 
 from labkit import images
 from labkit.runtime import docker_engine_version
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _require(ok: bool, reason: str) -> None:
-    if ok:
-        return
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true and a Docker engine answers, so this is a failure)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +30,8 @@ def lab_images() -> Iterator[dict[str, Any]]:
     """Every lab image, built (or found up to date) once per session."""
     if docker_engine_version() is None:
         pytest.skip("no Docker engine answers: start Docker to run the image tests")
-    _require(os.geteuid() == 0, "building the base image needs root (debootstrap, chroot)")
-    _require(shutil.which("debootstrap") is not None,
+    require(os.geteuid() == 0, "building the base image needs root (debootstrap, chroot)")
+    require(shutil.which("debootstrap") is not None,
              "debootstrap is not installed: apt-get install -y debootstrap")
     lines: list[str] = []
     start = time.monotonic()

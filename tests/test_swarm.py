@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import require
 
 from labkit import Stack, composefile, images, swarm
 from labkit.errors import StackError
 from labkit.exercises import check
 from labkit.runtime import docker_engine_version
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_STACK = "labkit-swarm-test"
 APPS = ("users", "products", "orders", "gateway")
 
@@ -159,14 +159,6 @@ def test_a_wrong_deploy_section_gets_a_specific_hint() -> None:
 
 # -- a real Swarm -----------------------------------------------------------------------------------
 
-def _require(ok: bool, reason: str) -> None:
-    if ok:
-        return
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true and a Docker engine answers, so this is a failure)")
-    pytest.skip(reason)
-
-
 def _client() -> Any:
     import docker
 
@@ -200,9 +192,9 @@ def engine(request: pytest.FixtureRequest) -> Iterator[swarm.Swarm]:
     """A single-node Swarm with the test stack deployed; removed and left as found afterwards."""
     if docker_engine_version() is None:
         pytest.skip("no Docker engine answers: start Docker to run the Swarm tests")
-    _require(shutil.which("docker") is not None, "the docker command line is not installed")
+    require(shutil.which("docker") is not None, "the docker command line is not installed")
     if images.missing():
-        _require(os.geteuid() == 0 and shutil.which("debootstrap") is not None,
+        require(os.geteuid() == 0 and shutil.which("debootstrap") is not None,
                  "the lab images are not built and cannot be here: run `labkit images build` "
                  "as root with debootstrap installed (apt-get install -y debootstrap)")
         images.build(progress=None)
@@ -210,9 +202,9 @@ def engine(request: pytest.FixtureRequest) -> Iterator[swarm.Swarm]:
     had_gwbridge = bool(_client().networks.list(names=["docker_gwbridge"]))
     sw = swarm.Swarm(TEST_STACK)
     availability = sw.check()
-    _require(availability.ok, f"Swarm cannot be used here: {availability.reason}")
+    require(availability.ok, f"Swarm cannot be used here: {availability.reason}")
     started = sw.init()
-    _require(not isinstance(started, swarm.Skipped), str(started))
+    require(not isinstance(started, swarm.Skipped), str(started))
     try:
         sw.deploy(Stack("services"), timeout=180)
         yield sw

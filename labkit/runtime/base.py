@@ -23,6 +23,7 @@ from typing import Literal, Protocol
 
 from ..errors import LabkitError
 from ..events import Event
+from ..proxy import Front
 
 #: Where build, ship and deploy write their log lines (one line per call, no newline).
 LogSink = Callable[[str], None]
@@ -246,6 +247,22 @@ class Runtime(ABC):
 
     def __init__(self, instance: str = "default", *, reason: str = "") -> None:
         self.instance, self.reason = instance, reason
+        # One front per service: the stable address that deploys switch behind.
+        self._fronts: dict[str, Front] = {}
+        self._lock = threading.RLock()
+
+    def _front(self, service: str) -> Front:
+        with self._lock:
+            front = self._fronts.get(service)
+            if front is None or not front.running:
+                front = Front(f"{self.instance}-{service}", service=service).start()
+                self._fronts[service] = front
+            return front
+
+    def _stop_fronts(self) -> None:
+        for front in self._fronts.values():
+            front.stop()
+        self._fronts.clear()
 
     # --- lifecycle ------------------------------------------------------------------------
     @abstractmethod

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,6 @@ from urllib.parse import urlsplit, urlunsplit
 from ..compose import Stack
 from ..errors import StackError
 from ..monitor import EngineWatch
-from ..proxy import Front
 from .base import (
     DEPLOYED,
     ROLLED_BACK,
@@ -108,10 +106,8 @@ class DockerRuntime(Runtime):
         self.stack: Stack | None = None
         self.registry_port = 0
         self.files = _home() / "docker-runtime" / instance
-        self._fronts: dict[str, Front] = {}
         self._serving: dict[str, _Running] = {}
         self._watch: EngineWatch | None = None
-        self._lock = threading.RLock()
         self._counter = 0
         #: False builds every step again (a cold build cache, as on a fresh machine).
         self.build_cache = True
@@ -156,9 +152,7 @@ class DockerRuntime(Runtime):
         if self._watch is not None:
             self._watch.stop()
             self._watch = None
-        for front in self._fronts.values():
-            front.stop()
-        self._fronts.clear()
+        self._stop_fronts()
         self._serving.clear()
         if self.client is not None:
             self._remove_apps()
@@ -412,14 +406,6 @@ class DockerRuntime(Runtime):
                           f"{str(logs[-1].get('Output', '')).strip()[:120]}")
             time.sleep(0.1)
         return False, detail
-
-    def _front(self, service: str) -> Front:
-        with self._lock:
-            front = self._fronts.get(service)
-            if front is None or not front.running:
-                front = Front(f"{self.instance}-{service}", service=service).start()
-                self._fronts[service] = front
-            return front
 
     # --- where things are -----------------------------------------------------------------
     def url(self, service: str = "web") -> str:

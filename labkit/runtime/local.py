@@ -48,7 +48,6 @@ from ..events import alertmanager, engine, registry
 from ..processes import BOOTSTRAP, PidFile, listen, pids_dir, reap_orphans, spawn
 from ..processes import alive as _alive  # noqa: F401 - importable from here, as before
 from ..processes import tail as _tail
-from ..proxy import Front
 from ..sender import labkit_home
 from .base import (
     DEPLOYED,
@@ -315,12 +314,10 @@ class LocalRuntime(Runtime):
         self.root = labkit_home() / "local-runtime" / instance
         self.notifier = Notifier(f"local-{instance}")
         self.store = LocalStore(self.root / "store", self.notifier)
-        self._fronts: dict[str, Front] = {}
         self._serving: dict[str, Instance] = {}
         self._instances: dict[int, Instance] = {}
         self._watches: dict[str, _Watch] = {}
         self._counter = 0
-        self._lock = threading.RLock()
         self._deploy_lock = threading.Lock()
         self._started = False
         self._stop = threading.Event()
@@ -354,9 +351,7 @@ class LocalRuntime(Runtime):
             self._serving.clear()
         for inst in instances:
             self._terminate(inst)
-        for front in self._fronts.values():
-            front.stop()
-        self._fronts.clear()
+        self._stop_fronts()
         if self._monitor is not None:
             self._monitor.join(timeout=5)
         self._monitor = None
@@ -491,14 +486,6 @@ class LocalRuntime(Runtime):
                           serving=artifact, previous=previous.artifact if previous else None,
                           seconds=seconds, url=front.url,
                           reason="healthy, serving at the same address as before")
-
-    def _front(self, service: str) -> Front:
-        with self._lock:
-            front = self._fronts.get(service)
-            if front is None or not front.running:
-                front = Front(f"{self.instance}-{service}", service=service).start()
-                self._fronts[service] = front
-            return front
 
     def _spawn(self, service: str, artifact: Artifact, release: Path) -> Instance:
         with self._lock:

@@ -18,7 +18,7 @@ __all__ = ["ANSWER_TAG", "PLACEHOLDER", "StudentEdition", "make_student_editions
 ANSWER_TAG = "exercise-answer"
 #: What an answer cell holds in a student edition; ``check`` reads ``...`` as "no answer yet".
 PLACEHOLDER = "answer = ...  # your code here"
-#: The lesson notebooks of a folder (``_build.py``, checkpoints and other files are not lessons).
+#: The lesson notebooks of a folder (sources, checkpoints and other files are not lessons).
 LESSON_GLOB = "[0-9][0-9]-*.ipynb"
 
 # `labkit.exercises.check("01-handler", answer)`, also written `check("01-handler", answer)`.
@@ -86,7 +86,7 @@ def _answer_cells(nb: Any, lesson: str) -> dict[int, str]:
             raise LabkitError(
                 f"{lesson}: cannot tell which cell holds the answer to {exercise_id!r} "
                 f"({where} before its check is neither tagged {ANSWER_TAG!r} nor the solution "
-                f"in labkit.exercises). Tag the answer cell {ANSWER_TAG!r} in notebooks/_build.py.")
+                f"in labkit.exercises). Tag the answer cell {ANSWER_TAG!r} in its source, notebooks/src/.")
         found[j] = exercise_id
     for i, cell in enumerate(cells):
         if cell.cell_type == "code" and ANSWER_TAG in _tags(cell):

@@ -39,7 +39,7 @@ def _text(output: Any) -> str:
 
 
 def _run(nb: Any, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The kernel imports this checkout's labkit whatever its working directory (as _build.py does).
+    # The kernel imports this checkout's labkit whatever its working directory (as ./dev lessons does).
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     client = NotebookClient(nb, timeout=180, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(folder)}})
@@ -59,7 +59,7 @@ def test_student_edition_runs_and_every_check_hints(lesson: Path, tmp_path: Path
     if unmarked:
         warnings.warn(f"{lesson.name}: cells {', '.join(unmarked)} answer hand-made checks, so "
                       "their answers stay in the student edition; use labkit.exercises.check "
-                      "(notebooks/_build.py: exercise(...)) or tag them 'exercise-answer'.",
+                      "(notebooks/src: `# labkit: answer ID`) or tag them 'exercise-answer'.",
                       stacklevel=1)
     path = tmp_path / lesson.name
     nbformat.validate(student)

@@ -17,6 +17,7 @@ from .errors import (
     ImageError,
     LabkitError,
     ReceiverError,
+    ServeError,
     SignatureError,
     StackError,
     StoreError,
@@ -29,6 +30,7 @@ from .receiver import Receiver
 from .runs import PipelineRun
 from .runtime import choose as choose_runtime
 from .sender import Outcome, redeliver, send
+from .serving import Served, serve
 from .store import Delivery, DeliveryLog
 
 __version__ = "0.1.0"
@@ -73,6 +75,8 @@ __all__ = [
     "PipelineRun",
     "Receiver",
     "ReceiverError",
+    "ServeError",
+    "Served",
     "SignatureError",
     "Stack",
     "StackError",
@@ -88,6 +92,7 @@ __all__ = [
     "redeliver",
     "runtime",
     "send",
+    "serve",
     "signing",
     "stack",
     "widgets",

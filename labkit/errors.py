@@ -37,3 +37,7 @@ class ImageError(LabkitError):
 
 class StackError(LabkitError):
     """A Compose stack could not start, answer or stop."""
+
+
+class ServeError(LabkitError):
+    """An app served with ``labkit.serve`` could not start, or its server thread died."""

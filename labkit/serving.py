@@ -6,9 +6,13 @@ import logging
 import socket
 import threading
 import time
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+
+from .errors import ServeError
 
 
 def bind(host: str, port: int, *, backlog: int = 2048) -> socket.socket:
@@ -90,3 +94,153 @@ class ServerThread:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+
+# --- the learner's own app, served from a notebook cell -----------------------------------------
+
+#: How many requests a :class:`Served` app remembers (the oldest are forgotten first).
+MAX_EXCHANGES = 200
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request your app received and what it answered (``status`` 0: it never answered)."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    status: int = 0
+    response_body: bytes = b""
+    error: str = ""
+
+    def __str__(self) -> str:
+        answer = f"{self.status}" if self.status else f"no answer ({self.error or 'none sent'})"
+        return f"{self.method} {self.path} ({len(self.body)} bytes) -> {answer}"
+
+
+class _Recorder:
+    """ASGI wrapper that notes every HTTP request and the status the wrapped app answered."""
+
+    def __init__(self, app: Any, exchanges: deque[Exchange]) -> None:
+        self.app, self.exchanges = app, exchanges
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        answer: dict[str, Any] = {"status": 0, "body": []}
+
+        async def recording_receive() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+            return message
+
+        async def recording_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = int(message["status"])
+            elif message["type"] == "http.response.body":
+                answer["body"].append(message.get("body", b""))
+            await send(message)
+
+        error = ""
+        try:
+            await self.app(scope, recording_receive, recording_send)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                       for k, v in scope.get("headers", [])}
+            self.exchanges.append(Exchange(
+                scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"),
+                headers, b"".join(chunks), answer["status"], b"".join(answer["body"]), error))
+
+
+_SERVED: dict[str, Served] = {}
+
+
+class Served:
+    """An ASGI app (yours: FastAPI, Starlette, ...) served from a daemon thread of the kernel.
+
+    ``url`` is where it listens, ``stop()`` ends it, and ``exchanges`` lists what it was sent and
+    what it answered, newest last, so a check can see what really happened.
+    """
+
+    def __init__(self, app: Any, *, name: str = "app", host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        if not callable(app):
+            raise ServeError(f"labkit.serve needs an ASGI app, such as app = FastAPI(); got a "
+                             f"{type(app).__name__}.")
+        self.app, self.name, self.host, self.requested_port = app, name, host, port
+        self.exchanges: deque[Exchange] = deque(maxlen=MAX_EXCHANGES)
+        self.port = 0
+        self._serving = ServerThread(_Recorder(app, self.exchanges), name=f"labkit-serve-{name}")
+
+    def start(self, timeout: float = 10.0) -> Served:
+        """Listen and serve; returns once connections are accepted, else raises ``ServeError``."""
+        for other in list(_SERVED.values()):
+            if other is not self and (other.name == self.name or (
+                    self.requested_port and other.port == self.requested_port)):
+                other.stop()
+        if self.running:
+            return self
+        try:
+            sock = bind(self.host, self.requested_port)
+        except OSError as exc:
+            raise ServeError(f"Cannot listen on {self.host}:{self.requested_port}: "
+                             f"{exc.strerror}. Another program holds that port: pick another, or "
+                             "port=0 for any free one.") from None
+        self.port = sock.getsockname()[1]
+        failure = self._serving.start([sock], timeout)
+        if failure is not None:
+            raise ServeError(f"Your app could not be served: {failure}. Is `app` an ASGI app "
+                             "(for example app = FastAPI())?")
+        _SERVED[self.name] = self
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (idempotent); ``exchanges`` stays readable."""
+        self._serving.stop()
+        if _SERVED.get(self.name) is self:
+            del _SERVED[self.name]
+
+    def __enter__(self) -> Served:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._serving.running
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``; raises ``ServeError`` if the server is not running."""
+        if not self._serving.started:
+            raise ServeError(f"{self.name!r} is not being served: run labkit.serve(app) again.")
+        if not self._serving.running:
+            raise ServeError(f"The server thread of {self.name!r} died "
+                             f"({self._serving.error!r}): run labkit.serve(app) again.")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def __repr__(self) -> str:
+        state = f"serving on {self.host}:{self.port}" if self.running else "stopped"
+        return f"<Served app {self.name!r} {state}>"
+
+
+def serve(app: Any, port: int = 0, *, name: str = "app", host: str = "127.0.0.1",
+          timeout: float = 10.0) -> Served:
+    """Serve ``app`` in a daemon thread on ``host:port`` (port 0: any free one) and return it.
+
+    Serving again under the same ``name`` (a re-run cell) stops the old server first.
+
+    >>> server = labkit.serve(app, name="mine")   # doctest: +SKIP
+    >>> httpx.post(server.url + "/hooks/github", content=b"{}")   # doctest: +SKIP
+    """
+    return Served(app, name=name, host=host, port=port).start(timeout)

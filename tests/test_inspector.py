@@ -171,6 +171,23 @@ def test_detail_view_shows_headers_and_pretty_body_and_hides_tokens(
         view.stop()
 
 
+def test_detail_view_explains_every_rejected_signature(rx: Receiver, insp: Inspector) -> None:
+    push = events.github.push().signed(SECRET)
+    spaced = json.dumps(json.loads(push.body)).encode()
+    cases = [(push.with_body(spaced), "re-serialized"),
+             (push.with_body(push.body.replace(b"main", b"prod")), "mismatch"),
+             (events.github.push(), "no-signature")]
+    for event, cause in cases:
+        assert labkit.send(event, rx, retries=0).status == 401
+        insp.refresh()
+        assert insp.explain() is not None and insp.explain().cause == cause
+        assert f"signature: <b>{cause}</b>" in insp.detail_view.value
+    assert "first difference at byte" in str(insp.explain(rx.deliveries(3)[-1].seq))
+    assert labkit.send(events.github.push(), rx, secret=SECRET).status == 202
+    insp.refresh()
+    assert insp.explain() is None and "signature: <b>" not in insp.detail_view.value
+
+
 def test_html_is_escaped(rx: Receiver, insp: Inspector) -> None:
     hostile = events.github.ping().with_headers(**{"X-GitHub-Event": "<script>x()</script>"})
     labkit.send(hostile, rx, secret=SECRET)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import ipywidgets as widgets
 
+from .. import signing
 from ..errors import LabkitError
 from ..receiver import SOURCES
 from ..store import ACCEPTED, DUPLICATE, REJECTED, Delivery, redacted
@@ -125,7 +126,21 @@ def _table_html(rows: list[dict[str, Any]]) -> str:
             f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
-def _detail_html(d: Delivery | None) -> str:
+#: The sources whose senders sign the body, so a rejection can be explained byte by byte.
+_SIGNED_SOURCES = ("github", "standard")
+
+
+def explain_rejection(d: Delivery, secrets: dict[str, list[str]]) -> signing.Explanation | None:
+    """Why the receiver's secret for ``d.source`` does or does not match a rejected delivery.
+
+    ``None`` for deliveries that were not rejected, or whose source does not sign (tokens).
+    """
+    if d.status != REJECTED or d.source not in _SIGNED_SOURCES or not secrets.get(d.source):
+        return None
+    return signing.explain(list(secrets[d.source]), d.body, d.headers)
+
+
+def _detail_html(d: Delivery | None, why: signing.Explanation | None = None) -> str:
     if d is None:
         return ""
     facts = (f"<b>#{d.seq}</b> {html.escape(d.source)} / {html.escape(d.event or '?')} &middot; "
@@ -135,6 +150,9 @@ def _detail_html(d: Delivery | None) -> str:
         facts += f"<br>reason: {html.escape(d.reason)}"
     if d.handler_error:
         facts += f"<br>handler error: {html.escape(d.handler_error)}"
+    if why is not None:
+        facts += (f'<br>signature: <b>{html.escape(why.cause)}</b><pre style="white-space:'
+                  f'pre-wrap;margin:2px 0">{html.escape(str(why))}</pre>')
     headers = "\n".join(f"{k}: {v}" for k, v in sorted(redacted(d.headers).items()))
     pre = ('style="max-height:18em;overflow:auto;background:#f6f8fa;padding:6px;'
            'font-size:12px;margin:4px 0"')
@@ -218,6 +236,16 @@ class Inspector:
         """The rows the table shows now, newest first (call :meth:`refresh` to redraw first)."""
         with self._render_lock:
             return [dict(r) for r in self._rows]
+
+    def explain(self, seq: int | None = None) -> signing.Explanation | None:
+        """Why delivery ``seq`` (default: the selected one) was rejected, if a signature is why.
+
+        ``None`` when it was not rejected or its source authenticates with a token.
+        """
+        target = self.receiver.log.by_seq(seq) if seq is not None else self.selected
+        if target is None:
+            return None
+        return explain_rejection(target, self.receiver.settings.secrets)
 
     def text(self, columns: tuple[str, ...] = TEXT_COLUMNS) -> str:
         """The table as plain text, oldest first, redrawn first so it is up to date."""
@@ -366,7 +394,9 @@ class Inspector:
                         self.picker.value = wanted
                 finally:
                     self._syncing = False
-            self.detail_view.value = _detail_html(detail)
+            why = (explain_rejection(detail, self.receiver.settings.secrets)
+                   if detail is not None else None)
+            self.detail_view.value = _detail_html(detail, why)
 
     def _on_filter(self, change: dict[str, Any]) -> None:
         self._render()

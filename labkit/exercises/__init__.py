@@ -21,12 +21,13 @@ from ._core import (
     STANDARD_SIGNATURE,
     STANDARD_TIMESTAMP,
     Exercise,
+    Hint,
     Result,
     Solution,
     _empty,
 )
 
-__all__ = ["EXERCISES", "Exercise", "Result", "Solution", "check", "ids", "solution",
+__all__ = ["EXERCISES", "Exercise", "Hint", "Result", "Solution", "check", "ids", "solution",
            "GITHUB_BODY", "GITHUB_SECRET", "GITHUB_SIGNATURE", "ROTATION_NEW_SECRET",
            "STANDARD_BODY", "STANDARD_ID", "STANDARD_SECRET", "STANDARD_SIGNATURE",
            "STANDARD_TIMESTAMP"]
@@ -50,21 +51,48 @@ def _exercise(exercise_id: str) -> Exercise:
                             f"{', '.join(EXERCISES)}.") from None
 
 
+#: How often each check said NOT YET with a :class:`Hint`, in this kernel: the first time shows
+#: the nudge, later times the specific fix too.
+_misses: dict[tuple[str, str], int] = {}
+
+
+def _tiered(exercise_id: str, hint: Hint) -> tuple[str, int]:
+    key = (exercise_id, hint.nudge)
+    _misses[key] = _misses.get(key, 0) + 1
+    if _misses[key] == 1:
+        return (f"{hint.nudge} (Run the check again for a more specific hint, or "
+                f"labkit.exercises.solution({exercise_id!r}) for a solution.)"), 1
+    return f"{hint.nudge} {hint.fix}", 2
+
+
 def check(exercise_id: str, answer: Any) -> Result:
     """Check ``answer`` to exercise ``exercise_id``: ``PASS: ...`` or ``NOT YET: <hint>``.
 
-    Never raises for an answer, however wrong; an unknown id raises :class:`ExerciseError`.
+    A hint comes in tiers: the first NOT YET for a mistake gives a nudge, the same mistake
+    checked again gives the specific fix. Never raises for an answer, however wrong; an
+    unknown id raises :class:`ExerciseError`.
     """
     exercise = _exercise(exercise_id)
+    looked_at = ""
     if _empty(answer):
-        return Result(exercise_id, False, f"no answer yet. Task: {exercise.task} Put your answer "
-                                          "in `answer` in the cell above and run both cells.")
-    try:
-        passed, message = exercise.checker(answer)
-    except Exception as exc:  # noqa: BLE001 - a check explains, it never shows a traceback
-        passed, message = False, (f"the check could not read this answer ({type(exc).__name__}: "
-                                  f"{exc}). Task: {exercise.task}")
-    return Result(exercise_id, passed, message)
+        verdict: tuple[Any, ...] = (False, Hint(
+            f"no answer yet. Task: {exercise.task}",
+            "Put your answer in `answer` in the cell above, run it, then run this check."))
+    else:
+        try:
+            verdict = tuple(exercise.checker(answer))
+        except Exception as exc:  # noqa: BLE001 - a check explains, it never shows a traceback
+            verdict = (False, f"the check could not read this answer ({type(exc).__name__}: "
+                              f"{exc}). Task: {exercise.task}")
+    passed, said = bool(verdict[0]), verdict[1]
+    if len(verdict) > 2:
+        looked_at = str(verdict[2])
+    tier = 0
+    if isinstance(said, Hint):
+        message, tier = (said.nudge, 0) if passed else _tiered(exercise_id, said)
+    else:
+        message, tier = str(said), (0 if passed else 1)
+    return Result(exercise_id, passed, message, tier, looked_at)
 
 
 def solution(exercise_id: str) -> Solution:

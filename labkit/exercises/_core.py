@@ -6,7 +6,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-Verdict = tuple[bool, str]
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A hint in two tiers: a nudge first, then (when the same check fails again) the fix."""
+
+    nudge: str
+    fix: str
+
+
+#: What a checker returns: passed, and a message or a :class:`Hint`; optionally a third item
+#: that names what the check looked at ("the receiver's log: 3 deliveries").
+Verdict = tuple[bool, "str | Hint"] | tuple[bool, "str | Hint", str]
 
 # --- known-answer material the tasks use ---------------------------------------------------------
 #: GitHub's documented test vector for ``X-Hub-Signature-256``.
@@ -30,12 +42,19 @@ class Result:
     exercise: str
     passed: bool
     message: str
+    #: 0 when passed or no hint was needed, 1 for a nudge, 2 for the specific fix.
+    tier: int = 0
+    #: What the check read to decide ("the receiver's log", "your server's last answer").
+    looked_at: str = ""
 
     def __bool__(self) -> bool:
         return self.passed
 
     def __str__(self) -> str:
-        return f"{'PASS' if self.passed else 'NOT YET'}: {self.message}"
+        text = f"{'PASS' if self.passed else 'NOT YET'}: {self.message}"
+        if self.looked_at:
+            text += f"\n  (looked at: {self.looked_at})"
+        return text
 
     def __repr__(self) -> str:
         return str(self)
@@ -45,8 +64,10 @@ class Result:
 
         colour = "#1a7f37" if self.passed else "#9a6700"
         word = "PASS" if self.passed else "NOT YET"
+        looked = (f'<br><small>looked at: {html.escape(self.looked_at)}</small>'
+                  if self.looked_at else "")
         return (f'<div style="border-left:4px solid {colour};padding:2px 8px">'
-                f'<b style="color:{colour}">{word}</b>: {html.escape(self.message)}</div>')
+                f'<b style="color:{colour}">{word}</b>: {html.escape(self.message)}{looked}</div>')
 
 
 @dataclass(frozen=True)

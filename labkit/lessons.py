@@ -4,6 +4,7 @@
     python -m labkit.lessons 02 04              # only lessons whose file starts with 02 or 04
     python -m labkit.lessons --runtime local    # the runtime the outputs are made on (default docker)
     python -m labkit.lessons --check            # sources vs committed cells; no kernel, seconds
+    python -m labkit.lessons 06 --prose         # only Markdown changed: keep the code cells' outputs
 
 A source is plain percent format: ``# %%`` starts a code cell, ``# %% [markdown]`` a Markdown
 cell (its lines written as ``# text``), ``tags=[...]`` after the marker sets the cell's tags.
@@ -305,6 +306,43 @@ def build(prefixes: list[str], runtime: str, folder: Path = NOTEBOOKS) -> None:
         nbformat.write(nb, folder / lesson.notebook)  # type: ignore[no-untyped-call]
 
 
+def rebuild_prose(prefixes: list[str], folder: Path = NOTEBOOKS) -> list[str]:
+    """Rewrite the chosen lessons from their sources without a kernel, when only Markdown changed.
+
+    Every code cell must be the committed one (same text and tags, in the same order); its
+    outputs are kept. nbval still runs every code cell in CI, so no output goes unchecked.
+    Returns the notebooks written; raises naming the first code cell that changed.
+    """
+    import nbformat
+
+    lessons = sources(folder)
+    written = []
+    for i, lesson in enumerate(lessons):
+        if prefixes and not any(lesson.path.stem.startswith(p) for p in prefixes):
+            continue
+        path = folder / lesson.notebook
+        nb = notebook(lessons, i)
+        committed = [c for c in nbformat.read(path, as_version=4).cells  # type: ignore[no-untyped-call]
+                     if c["cell_type"] == "code"]
+        fresh = [(n, c) for n, c in enumerate(nb.cells) if c["cell_type"] == "code"]
+        for k, (n, cell) in enumerate(fresh):
+            old = committed[k] if k < len(committed) else None
+            if old is None or _shape(old)[1:] != _shape(cell)[1:]:
+                raise LabkitError(f"{lesson.notebook}: code cell {n + 1} (source line "
+                                  f"{lesson.cells[n].line}) changed, so its output must be made "
+                                  f"again: run ./dev lessons {lesson.path.stem[:2]} --runtime ...")
+            cell["outputs"], cell["execution_count"] = old["outputs"], old["execution_count"]
+        if len(committed) != len(fresh):
+            raise LabkitError(f"{lesson.notebook}: a code cell was removed; run ./dev lessons "
+                              f"{lesson.path.stem[:2]} --runtime ...")
+        old_meta = nbformat.read(path, as_version=4).metadata  # type: ignore[no-untyped-call]
+        nb.metadata.update({k: v for k, v in old_meta.items() if k not in nb.metadata})
+        nbformat.validate(nb)  # type: ignore[no-untyped-call]
+        nbformat.write(nb, path)  # type: ignore[no-untyped-call]
+        written.append(lesson.notebook)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./dev lessons", description=__doc__.split("\n")[0])
     parser.add_argument("lessons", nargs="*", help="lesson numbers (prefixes), default all")
@@ -312,9 +350,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare the sources with the committed notebooks; no kernel")
     parser.add_argument("--runtime", choices=("docker", "local"), default="docker",
                         help="the runtime the committed outputs are made on (default docker)")
+    parser.add_argument("--prose", action="store_true",
+                        help="only Markdown changed: rewrite without a kernel, keeping outputs")
     parser.add_argument("--dir", type=Path, default=NOTEBOOKS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
+        if args.prose:
+            for name in rebuild_prose(args.lessons, args.dir):
+                print(f"{name}: Markdown rewritten, code cells and their outputs kept")
+            return 0
         if args.check:
             problems = drift(args.dir)
             for line in problems:

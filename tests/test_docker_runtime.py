@@ -41,6 +41,18 @@ def _app(tmp_path: Path, *, healthy: bool = True, greeting: str = "hello") -> Pa
     return target
 
 
+def _first_engine_event(rx: Receiver, action: str, *, since: int) -> Any:
+    """The first forwarded engine event ``action`` after ``since``: waits for one more delivery
+    at a time (the new container's start and health come before the old one's die)."""
+    count = 1
+    while True:
+        got = [d for d in rx.wait_for(count, source="engine", since=since, timeout=30)
+               if d.event == action]
+        if got:
+            return got[0]
+        count += 1
+
+
 def test_build_ship_deploy_and_a_registry_webhook(runtime: Any, tmp_path: Path) -> None:
     rt, rx = runtime
     lines: list[str] = []
@@ -62,9 +74,10 @@ def test_build_ship_deploy_and_a_registry_webhook(runtime: Any, tmp_path: Path) 
 
 def test_rollout_has_no_failed_requests_and_a_bad_version_rolls_back(
         runtime: Any, tmp_path: Path) -> None:
-    rt, _ = runtime
+    rt, rx = runtime
     first = rt.ship(rt.build(_app(tmp_path, greeting="one"), "1" * 40))
     assert rt.deploy(first, health_timeout=30).ok
+    mark = rx.log.count()
     url = rt.url("web") + "/"
     failures: list[str] = []
     answers: list[str] = []
@@ -86,13 +99,19 @@ def test_rollout_has_no_failed_requests_and_a_bad_version_rolls_back(
     loop.start()
     try:
         second = rt.ship(rt.build(_app(tmp_path, greeting="two"), "2" * 40))
-        assert rt.deploy(second, health_timeout=30).ok
+        replaced = rt.deploy(second, health_timeout=30)
+        assert replaced.ok
         broken = rt.ship(rt.build(_app(tmp_path, greeting="bad", healthy=False), "3" * 40))
         result = rt.deploy(broken, health_timeout=4)
     finally:
         stop.set()
         loop.join()
     assert failures == [], failures[:5]
+    # The old version was stopped as `docker stop` does: SIGTERM, and it exited by itself (0 or
+    # 143), not SIGKILL's 137; the engine's own `die` event, forwarded as a webhook, says the same.
+    assert replaced.previous_exit_code in (0, 143), replaced.previous_exit_code
+    died = _first_engine_event(rx, "die", since=mark)
+    assert died.payload["Actor"]["Attributes"]["exitCode"] in ("0", "143"), died.payload
     assert {"one", "two"} <= set(answers) and "bad" not in answers
     assert result.rolled_back and result.serving is not None and result.serving.tag == "2222222"
     assert httpx.get(url, timeout=5).json()["message"] == "two"

@@ -105,3 +105,29 @@ def test_a_bad_marker_says_where(tmp_path: Path) -> None:
     source.write_text(source.read_text() + '\n# %% tags=["exercise-answer"]\n# labkit: answer no-such\n')
     with pytest.raises(lessons.LabkitError, match="00-start-here.py:[0-9]+: no exercise 'no-such'"):
         lessons.notebook(lessons.sources(folder), 0)
+
+
+def test_a_prose_edit_is_rebuilt_without_a_kernel_and_keeps_every_output(tmp_path: Path) -> None:
+    import nbformat
+
+    folder = _copy(tmp_path)
+    name = "06-push-build-deploy-monitor"
+    before = nbformat.read(folder / f"{name}.ipynb", as_version=4)
+    source = folder / "src" / f"{name}.py"
+    source.write_text(source.read_text().replace("# %% [markdown]\n", "# %% [markdown]\n# An edit.\n#\n", 2))
+    assert _check(folder).returncode == 1
+    assert lessons.rebuild_prose(["06"], folder) == [f"{name}.ipynb"]
+    assert _check(folder).returncode == 0
+    after = nbformat.read(folder / f"{name}.ipynb", as_version=4)
+    code = [(c.source, c.outputs) for c in before.cells if c.cell_type == "code"]
+    assert code and code == [(c.source, c.outputs) for c in after.cells if c.cell_type == "code"]
+
+
+def test_a_changed_code_cell_is_refused_by_the_prose_rebuild(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    source = folder / "src" / "01-webhooks-101.py"
+    source.write_text(source.read_text().replace("import labkit\n", "import labkit  # edited\n", 1))
+    committed = (folder / "01-webhooks-101.ipynb").read_bytes()
+    with pytest.raises(lessons.LabkitError, match="code cell .* changed"):
+        lessons.rebuild_prose(["01"], folder)
+    assert (folder / "01-webhooks-101.ipynb").read_bytes() == committed

@@ -94,6 +94,10 @@ class Deployment:
     reason: str
     seconds: float
     url: str
+    #: How the version that served before ended once replaced: 0 or 143 when it stopped on
+    #: SIGTERM within the grace period (as ``docker stop``), 137 when it had to be killed;
+    #: ``None`` when nothing was replaced.
+    previous_exit_code: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -97,8 +97,11 @@ class DockerRuntime(Runtime):
     name = "docker"
     what = WHAT
 
-    def __init__(self, instance: str = "default", *, reason: str = "") -> None:
+    def __init__(self, instance: str = "default", *, reason: str = "",
+                 stop_timeout: float = 10.0) -> None:
         super().__init__(instance, reason=reason)
+        #: The grace period between SIGTERM and SIGKILL when a version is replaced.
+        self.stop_timeout = stop_timeout
         self.project = f"labkit-{instance}"
         self.network = f"{self.project}_default"  # the stack's network, as Compose names it
         self.targets = WebhookTargets()
@@ -348,15 +351,28 @@ class DockerRuntime(Runtime):
             self._serving[service] = _Running(container, artifact, upstream)
             self._write_targets(self._serving)
         log(f"healthy; traffic switched to {name}; Prometheus scrapes it from now on")
+        exit_code = None
         if previous is not None:
             drained = front.drain(previous.url, timeout=10.0)
             log(f"{previous.container.name} drained "
-                f"({'no request left' if drained else 'gave up after 10 s'}); removing it")
-            previous.container.remove(force=True)
+                f"({'no request left' if drained else 'gave up after 10 s'}); stopping it as "
+                f"`docker stop` does (SIGTERM, then SIGKILL after {self.stop_timeout:g} s)")
+            exit_code = self._stop_gracefully(previous.container)
+            log(f"{previous.container.name} exited with code {exit_code}; removed it")
         return Deployment(service=service, status=DEPLOYED, attempted=artifact,
                           serving=artifact, previous=previous.artifact if previous else None,
                           seconds=seconds, url=front.url,
-                          reason="healthy, serving at the same address as before")
+                          reason="healthy, serving at the same address as before",
+                          previous_exit_code=exit_code)
+
+    def _stop_gracefully(self, container: Any) -> int:
+        """``docker stop`` then ``docker rm``: SIGTERM, a grace period, SIGKILL; the exit code."""
+        try:
+            container.stop(timeout=int(self.stop_timeout))
+            code = int(container.wait(timeout=self.stop_timeout + 10).get("StatusCode", -1))
+        finally:
+            container.remove(force=True)
+        return code
 
     def _run_app(self, artifact: Artifact, name: str) -> Any:
         """Start a version on the stack's network, found there as its service's name too."""

@@ -477,15 +477,19 @@ class LocalRuntime(Runtime):
             self._watches[service] = self._watches.get(service) or _Watch()
         log(f"healthy after {time.monotonic() - inst.started:.2f} s; traffic switched to "
             f"{inst.name}")
+        exit_code = None
         if previous is not None:
             drained = front.drain(previous.url, timeout=10.0)
             log(f"{previous.name} drained ({'no request left' if drained else 'gave up after 10 s'})"
-                f"; stopping it")
+                f"; stopping it (SIGTERM, then SIGKILL after {self.stop_timeout:g} s)")
             self._terminate(previous)
+            exit_code = previous.exit_code
+            log(f"{previous.name} exited with code {exit_code}")
         return Deployment(service=service, status=DEPLOYED, attempted=artifact,
                           serving=artifact, previous=previous.artifact if previous else None,
                           seconds=seconds, url=front.url,
-                          reason="healthy, serving at the same address as before")
+                          reason="healthy, serving at the same address as before",
+                          previous_exit_code=exit_code)
 
     def _spawn(self, service: str, artifact: Artifact, release: Path) -> Instance:
         with self._lock:

@@ -95,7 +95,7 @@ stack
 # |---|---|---|
 # | `"8080:80"` | publishes on **every** interface of the machine: anyone on the Wi-Fi can connect | `"127.0.0.1::8000"`: this machine only, on a port Docker picks |
 # | `depends_on: [db]` | waits for the database **container** to start, not for the database to accept connections | `condition: service_healthy` and a `healthcheck` on every service |
-# | `MYSQL_ROOT_PASSWORD: example` | the password sits in the file, in `docker inspect` and in every process listing | a Compose **secret**: a file mounted at `/run/secrets/db_password` |
+# | `MYSQL_ROOT_PASSWORD: example` | the password sits in the file, in `docker inspect` and in `/proc/<pid>/environ` of the server's process (plain `ps` does not show it) | a Compose **secret**: a file mounted at `/run/secrets/db_password` |
 # | one flat network | every container can reach every other, and the internet | an `internal` backend network; only the gateway also joins a front one |
 #
 # ## 2. The shop: one gateway, three services, one database
@@ -207,8 +207,10 @@ except labkit.StackError as error:
     print(error)
 
 # %% [markdown]
-# On Docker that is enforced: the other services live on the `internal` backend network, and
-# from this notebook they cannot be reached at all. On the local runtime every process needs a
+# On Docker that is enforced: the other services live on the `internal` backend network and
+# publish no port, so nothing outside this machine reaches them. On a Linux host, this machine
+# itself still can, by the container's IP address on that network (Docker Desktop on macOS or
+# Windows runs the containers in a VM, where even that fails). On the local runtime every process needs a
 # port of `127.0.0.1`, so anything on this machine could call `users` directly; `url()` only
 # keeps to what the Compose file publishes. That isolation is one of the things containers add.
 #

@@ -210,8 +210,8 @@ print(rollout)
 # Read the `old+new` line from left to right: a new task starts (`3+1`), and only when it is
 # healthy does an old one stop (`2+1`); then the next. With `order: start-first` at least three
 # replicas served at every moment. Had the new tasks failed their healthcheck within the `monitor`
-# time, `failure_action: rollback` would have put the old template back, which is what the
-# pipeline of lesson 07 did by hand.
+# time, `failure_action: rollback` would have put the old template back: the same choice the
+# pipeline of lessons 06 and 07 makes when a new version never turns healthy.
 #
 # ## 7. The routing mesh
 #

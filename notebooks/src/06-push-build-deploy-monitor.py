@@ -44,8 +44,10 @@
 # %% [markdown]
 # ## The chain
 #
-# Every arrow marked *webhook* is an HTTP `POST` to the receiver in this notebook. Nothing polls:
-# each step starts because the step before it sent a webhook.
+# Every arrow marked *webhook* is an HTTP `POST` to the receiver in this notebook. No stage asks
+# the one before it whether it is done: each step starts because the step before it sent a
+# webhook. (Prometheus does poll, by design: it scrapes the app's `/metrics` every second. What it
+# finds reaches you as Alertmanager's webhook.)
 #
 # ```mermaid
 # sequenceDiagram
@@ -101,7 +103,7 @@ print("why:", runtime.reason)
 # | build | checks every module compiles, packs the commit's files into a tar whose sha256 is its identity | `docker build`: runs the Dockerfile, makes an image |
 # | ship | stores it in a content-addressed store under `$LABKIT_HOME` that sends registry-format webhooks | `docker push` to a registry container that sends its own webhooks |
 # | deploy | starts the app with `uvicorn` on `127.0.0.1`, waits for `/healthz`, switches a front proxy to it | starts a container, waits for its healthcheck, switches traffic to it |
-# | monitor | probes `/healthz`, sends Alertmanager-format alerts and Docker-engine-shaped events | Prometheus scrapes the container, Alertmanager sends its alerts; real engine events |
+# | monitor | probes `/healthz`, sends Alertmanager-format alerts and Docker-engine-shaped events | Prometheus scrapes the container, Alertmanager sends its alerts; the engine's own events, which labkit forwards to the receiver as webhooks |
 #
 # ## 2. The app and its repository
 #
@@ -153,8 +155,8 @@ flow
 # ## 4. The first push
 #
 # Nothing serves yet: the app's address answers `503` until the first deploy. Push the first commit
-# and look at what git prints: the lines that start with `remote:` come from the server's hook,
-# and say that the webhook was delivered.
+# and look at what the server's hook printed. In a terminal git shows those lines with a
+# `remote:` prefix; `pushed.hook` holds them without it. They say that the webhook was delivered.
 
 # %%
 first = src.head
@@ -246,8 +248,10 @@ print("tagged with the short commit id:", manifest["tag"] == commit[:7])
 # %% [markdown]
 # - **engine events**: the runtime reports each version's container (on the local runtime, its
 #   process, in the same shape): the new one `start`s and turns `health_status: healthy`; the old
-#   one is stopped as `docker stop` does it (signal 15, then 9 if it does not exit) and `die`s
-#   with its exit code.
+#   one is stopped as `docker stop` does it (SIGTERM, signal 15; SIGKILL, signal 9, only if it
+#   has not exited after a grace period of 10 s) and `die`s with its exit code: 0, because it
+#   shut down cleanly on SIGTERM. The engine emits these events; labkit forwards them to the
+#   receiver as webhooks.
 
 # %%
 engine = [d for d in caused if d.source == "engine"]

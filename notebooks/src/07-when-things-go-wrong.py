@@ -169,8 +169,8 @@ print(alert.payload["status"], alert.payload["alerts"][0]["labels"]["alertname"]
 print("verified:", alert.verified)
 
 # %% [markdown]
-# The engine reported the death too: a container `die` event, with exit code 137 (128 + 9, the
-# number of `SIGKILL`). Other engine events may have arrived as well; pick the death of the
+# The engine emitted a container `die` event too, with exit code 137 (128 + 9, the number of
+# `SIGKILL`), and labkit forwarded it to the receiver as a webhook. Other engine events may have arrived as well; pick the death of the
 # version that served:
 
 # %%
@@ -206,8 +206,10 @@ rx2.stop()
 print(rx2)
 
 # %% [markdown]
-# Now send a push to it in a background thread, with up to 8 retries and exponential backoff,
-# the way GitHub and registries retry. While the first tries fail, start the receiver again on the
+# Now send a push to it in a background thread with labkit's sender, which tries up to 8 more
+# times with exponential backoff. GitHub itself does not: a failed delivery stays failed until
+# someone redelivers it (lesson 02). A registry does retry its notifications (its `threshold`
+# and `backoff` settings). While the first tries fail, start the receiver again on the
 # same port with the same log file:
 
 # %%

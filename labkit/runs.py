@@ -113,6 +113,24 @@ class PipelineRun:
                 return stage
         raise KeyError(f"No stage {name!r}; the stages are {', '.join(STAGES)}.")
 
+    @property
+    def outcome(self) -> str:
+        """What happened, with the deploy and what came after it told apart:
+        ``deployed``, ``deployed, then failed: alert WebDown firing``, ``rolled back``,
+        ``failed at build``."""
+        by_name = {s.name: s for s in self.stages}
+        deploy, monitor = by_name.get("deploy"), by_name.get("monitor")
+        if deploy is not None and deploy.status == PASSED:
+            if monitor is not None and monitor.status == FAILED:
+                return f"deployed, then failed: {self.reason or monitor.detail}"
+            return "deployed" if self.finished else "deployed, monitoring"
+        if self.status == ROLLED_BACK or (deploy is not None and deploy.status == ROLLED_BACK):
+            return "rolled back"
+        failed = next((s.name for s in self.stages if s.status == FAILED), None)
+        if failed is not None:
+            return f"failed at {failed}"
+        return self.status
+
     def summary(self) -> str:
         """``run 2: passed (build passed, ship passed, ...)``: stable words, no ids or times."""
         stages = ", ".join(f"{s.name} {s.status}" for s in self.stages)

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -285,3 +286,36 @@ def test_an_alert_about_a_version_that_no_longer_serves_fails_nothing(lab: Lab) 
                        secret=SECRET).ok
     poll(lambda: lab.pipeline.run_of(commit).status == "failed", timeout=10,
          what="the alert about the serving version to fail the run")
+
+
+def test_the_history_tells_a_failed_deploy_from_an_alert_after_it(tmp_path: Path) -> None:
+    from labkit.runs import FAILED, PASSED, ROLLED_BACK, RunStore
+
+    store = RunStore(tmp_path / "runs.db")
+    try:
+        def run(commit: str, stages: dict[str, str], status: str, reason: str = "") -> str:
+            rid = store.open_run(pipeline="p", service="web", commit=commit * 40).id
+            for name, state in stages.items():
+                store.stage(rid, name, state, f"{name} {state}")
+            store.finish(rid, status, reason)
+            found = store.get(rid)
+            assert found is not None
+            return found.outcome
+
+        passed = {"build": PASSED, "ship": PASSED, "deploy": PASSED}
+        assert run("a", {**passed, "monitor": PASSED}, PASSED) == "deployed"
+        # Deployed fine, and a crash alert failed it later: the history must say both.
+        crashed = run("b", {**passed}, PASSED)
+        assert crashed == "deployed"
+        rid = store.for_commit("b" * 40)
+        assert rid is not None
+        store.stage(rid.id, "monitor", FAILED, "alert WebDown firing: web is down")
+        store.reopen(rid.id, FAILED, "alert WebDown firing")
+        again = store.get(rid.id)
+        assert again is not None and again.status == FAILED
+        assert again.outcome == "deployed, then failed: alert WebDown firing"
+        assert run("c", {"build": PASSED, "ship": PASSED, "deploy": ROLLED_BACK},
+                   ROLLED_BACK) == "rolled back"
+        assert run("d", {"build": FAILED}, FAILED) == "failed at build"
+    finally:
+        store.close()

@@ -271,11 +271,12 @@ print("serving the fix:", serving() == fixed[:7])
 
 # %% [markdown]
 # The fix serves, and the crash of section 3 is over. The pipeline's history keeps every failure,
-# oldest first:
+# oldest first. `outcome` tells a version that never deployed from one that deployed fine and was
+# failed later by an alert:
 
 # %%
 for r in reversed(pipeline.history()):
-    print(r.message, "->", r.status)
+    print(f"{r.message:36} {r.status:7} {r.outcome}")
 
 # %% [markdown]
 # <!-- labkit: exercises-intro -->

@@ -1,4 +1,4 @@
-"""The ``labkit`` command: listen, trigger, deliveries, redeliver, doctor, lab, student, images, stack."""
+"""The ``labkit`` command: listen, trigger, deliveries, redeliver, doctor, lab, progress, student, images, stack."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .errors import LabkitError
@@ -123,9 +124,28 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    from .lab import run_lab
+    from .lab import prepare_workspace, reset_lesson, run_lab
 
-    return run_lab(port=args.port, open_browser=not args.no_browser)
+    if args.reset:
+        return reset_lesson(args.reset, yes=args.yes)
+    if args.prepare_only:
+        prepare_workspace()
+        return 0
+    return run_lab(port=args.port, open_browser=not args.no_browser, solutions=args.solutions)
+
+
+def cmd_progress(args: argparse.Namespace) -> int:
+    from .exercises import ids
+    from .teaching import record
+
+    progress = record.summarise(ids(), record.attempts())
+    if args.html:
+        Path(args.html).write_text(record.html_report(progress, who=args.name or ""))
+        print(f"wrote {args.html}")
+    else:
+        print(record.table(progress))
+        print(f"(from {record.path()})")
+    return 0
 
 
 def cmd_images(args: argparse.Namespace) -> int:
@@ -171,7 +191,7 @@ def cmd_student(args: argparse.Namespace) -> int:
     editions = make_student_editions(args.source or notebooks_dir(), args.out_dir)
     for edition in editions:
         print(edition)
-    print(f"Open them with: LABKIT_NOTEBOOKS={args.out_dir} labkit lab")
+    print(f"Open them as they are with: LABKIT_NOTEBOOKS={args.out_dir} labkit lab --solutions")
     return 0
 
 
@@ -231,10 +251,21 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("doctor", help="preflight check for a lesson or a workshop")
     s.set_defaults(func=cmd_doctor)
 
-    s = sub.add_parser("lab", help="open JupyterLab on the lessons")
+    s = sub.add_parser("lab", help="open JupyterLab on your workspace of the lessons")
     s.add_argument("--port", type=int, default=8888)
     s.add_argument("--no-browser", action="store_true")
+    s.add_argument("--solutions", action="store_true",
+                   help="open the solution editions instead (instructors)")
+    s.add_argument("--reset", metavar="NN", help="put lesson NN back to a fresh copy (yours is kept)")
+    s.add_argument("--yes", action="store_true", help="with --reset: do not ask")
+    s.add_argument("--prepare-only", action="store_true",
+                   help="create or update the workspace, then exit (Binder, devcontainers)")
     s.set_defaults(func=cmd_lab)
+
+    s = sub.add_parser("progress", help="your exercises per lesson: done, tried, not started")
+    s.add_argument("--html", metavar="FILE", help="write a one-page report to hand in")
+    s.add_argument("--name", help="your name, for the report's title")
+    s.set_defaults(func=cmd_progress)
 
     s = sub.add_parser("student", help="write student editions of the lessons (answers removed)")
     s.add_argument("out_dir", help="folder for the student copies (created if missing)")

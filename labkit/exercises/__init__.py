@@ -6,9 +6,11 @@ this module holds the catalogue, in lesson order, and the two calls the notebook
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..errors import ExerciseError
+from ..teaching import record
 from . import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07
 from ._core import (
     GITHUB_BODY,
@@ -92,7 +94,12 @@ def check(exercise_id: str, answer: Any) -> Result:
         message, tier = (said.nudge, 0) if passed else _tiered(exercise_id, said)
     else:
         message, tier = str(said), (0 if passed else 1)
-    return Result(exercise_id, passed, message, tier, looked_at)
+    result = Result(exercise_id, passed, message, tier, looked_at)
+    why = record.keep(result)
+    if why is not None:
+        result = dataclasses.replace(result, note=f"your progress record did not keep this "
+                                                  f"check: {why}")
+    return result
 
 
 def solution(exercise_id: str) -> Solution:

@@ -46,6 +46,8 @@ class Result:
     tier: int = 0
     #: What the check read to decide ("the receiver's log", "your server's last answer").
     looked_at: str = ""
+    #: Set when the progress record could not keep this check (the check still counts).
+    note: str = ""
 
     def __bool__(self) -> bool:
         return self.passed
@@ -54,6 +56,8 @@ class Result:
         text = f"{'PASS' if self.passed else 'NOT YET'}: {self.message}"
         if self.looked_at:
             text += f"\n  (looked at: {self.looked_at})"
+        if self.note:
+            text += f"\n  ({self.note})"
         return text
 
     def __repr__(self) -> str:
@@ -66,6 +70,8 @@ class Result:
         word = "PASS" if self.passed else "NOT YET"
         looked = (f'<br><small>looked at: {html.escape(self.looked_at)}</small>'
                   if self.looked_at else "")
+        if self.note:
+            looked += f'<br><small>{html.escape(self.note)}</small>'
         return (f'<div style="border-left:4px solid {colour};padding:2px 8px">'
                 f'<b style="color:{colour}">{word}</b>: {html.escape(self.message)}{looked}</div>')
 

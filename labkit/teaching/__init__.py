@@ -1,0 +1,1 @@
+"""What serves teaching: the learner's workspace of student editions and their progress record."""

@@ -14,7 +14,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHES = [["receiver.py"], ["footprint.py"], ["lessons.py"]]
-OPTIONAL = [["pipeline.py"], ["pipeline.py", "--pushes", "5", "--cold"], ["stack.py"]]
+OPTIONAL = [["pipeline.py"], ["pipeline.py", "--pushes", "5", "--cold"], ["stack.py"],
+            ["lab_setup.py", "--rounds", "2"]]
 
 
 def machine() -> str:

@@ -30,7 +30,7 @@ from .receiver import Receiver
 from .runs import PipelineRun
 from .runtime import choose as choose_runtime
 from .sender import Outcome, redeliver, send
-from .serving import Served, serve
+from .serving import Served, serve, stop_serving
 from .store import Delivery, DeliveryLog
 
 __version__ = "0.1.0"
@@ -93,6 +93,7 @@ __all__ = [
     "runtime",
     "send",
     "serve",
+    "stop_serving",
     "signing",
     "stack",
     "widgets",

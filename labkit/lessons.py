@@ -8,9 +8,10 @@
 
 A source is plain percent format: ``# %%`` starts a code cell, ``# %% [markdown]`` a Markdown
 cell (its lines written as ``# text``), ``tags=[...]`` after the marker sets the cell's tags.
-Three short markers stand for the blocks every lesson shares:
+Short markers stand for the blocks every lesson shares:
 
 - a Markdown cell holding only ``<!-- labkit: nav -->``: the navigation line;
+- ``<!-- labkit: tasks-intro -->`` (or ``exercises-intro``): how the tasks work;
 - an answer cell (tagged ``exercise-answer``) whose only line is ``# labkit: answer ID``: the
   exercise's solution from :mod:`labkit.exercises` (the student edition blanks it);
 - a Markdown cell that starts ``<!-- labkit: solution ID -->``: "Show a solution", with the
@@ -54,6 +55,17 @@ _NAV = "<!-- labkit: nav -->"
 _ANSWER = re.compile(r"^# labkit: answer ([\w.-]+)$")
 _SOLUTION = re.compile(r"^<!-- labkit: solution ([\w.-]+) -->\n?")
 _INTRO = "<!-- labkit: exercises-intro -->"
+_TASKS = "<!-- labkit: tasks-intro -->"
+
+TASKS_INTRO = """\
+### How the tasks work
+
+The tasks sit inside the sections: a **Task** heading, an answer cell and a check cell. Write your
+code in the answer cell, ending with `answer = ...` set to what the task asks for, run it, then run
+the check. The check looks at what really happened where it can (the requests your server
+received, the receiver's log) and says **PASS**, or **NOT YET** with a nudge; the same mistake
+checked again gets the specific fix. Stuck? Open *Show a solution* under the check. Your work is
+your own copy: a newer kit never overwrites it."""
 
 EXERCISES_INTRO = """\
 ## Exercises
@@ -184,6 +196,8 @@ def _expand(cell: Cell, lessons: list[Source], i: int) -> str:
             return _nav(lessons, i)
         if cell.source == _INTRO:
             return EXERCISES_INTRO
+        if cell.source == _TASKS:
+            return TASKS_INTRO
         match = _SOLUTION.match(cell.source)
         if match:
             code = _solution_code(match.group(1), where, solution)

@@ -119,6 +119,13 @@ class Exchange:
         answer = f"{self.status}" if self.status else f"no answer ({self.error or 'none sent'})"
         return f"{self.method} {self.path} ({len(self.body)} bytes) -> {answer}"
 
+    def as_http(self) -> str:
+        """The request as it came over the wire: request line, headers, a blank line, body."""
+        target = self.path + (f"?{self.query}" if self.query else "")
+        lines = [f"{self.method} {target} HTTP/1.1"]
+        lines += [f"{name}: {value}" for name, value in self.headers.items()]
+        return "\n".join(lines) + "\n\n" + self.body.decode("utf-8", errors="replace")
+
 
 class _Recorder:
     """ASGI wrapper that notes every HTTP request and the status the wrapped app answered."""
@@ -232,6 +239,14 @@ class Served:
     def __repr__(self) -> str:
         state = f"serving on {self.host}:{self.port}" if self.running else "stopped"
         return f"<Served app {self.name!r} {state}>"
+
+
+def stop_serving() -> list[str]:
+    """Stop every app that :func:`serve` runs in this process; returns their names."""
+    names = list(_SERVED)
+    for served in list(_SERVED.values()):
+        served.stop()
+    return names
 
 
 def serve(app: Any, port: int = 0, *, name: str = "app", host: str = "127.0.0.1",

@@ -8,7 +8,9 @@ import hmac
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI, Request, Response
 
 import labkit
 from labkit import Receiver, events, exercises
@@ -28,6 +30,9 @@ def lesson_namespace(make_receiver: Callable[..., Receiver]) -> Callable[[str], 
         lesson = exercise_id[:2]
         if lesson == "01":
             ns["rx"] = make_receiver(None)
+            ns["httpx"] = httpx
+            if exercise_id in ("01-post-by-hand", "01-curl"):
+                exec(solution("01-own-receiver").code, ns)  # noqa: S102 - our own solution
         elif lesson == "02":
             ns["rx"] = make_receiver(SECRET)
             ns["SECRET"] = SECRET
@@ -50,7 +55,9 @@ def test_every_lesson_has_enough_exercises() -> None:
 
 
 # These need a running stack or pipeline: lessons 04 and 06 run their solutions under nbval.
-LIVE = {"04-scale-users", "06-ship-a-change"}
+LIVE = {"04-scale-users", "06-ship-a-change",
+        # A terminal line (!curl): run by nbval in lesson 01, and by test_curl_* below.
+        "01-curl"}
 
 
 @pytest.mark.parametrize("exercise_id", [i for i in EXERCISES if i not in LIVE])
@@ -101,6 +108,7 @@ WRONG = [
     ("01-polling-cost", {"polling": 960, "webhooks": 960}, "one request per change"),
     ("01-polling-cost", (960.0, 12), "whole numbers"),
     ("01-polling-cost", "960 and 12", "answer with a dict"),
+    ("01-own-receiver", "app", "your app itself"),
     ("01-status-codes", [202, 202, 400], "same X-GitHub-Delivery id"),
     ("01-status-codes", [202, 200, 500], "not valid JSON"),
     ("01-status-codes", [202, 200], "three status codes"),
@@ -217,3 +225,76 @@ def test_a_solution_shows_as_code() -> None:
 
 def test_exercises_are_reachable_from_labkit() -> None:
     assert labkit.exercises.check is check
+
+
+def _app(route: str = "/hooks/{source}", status: int = 202, *, method: str = "post",
+         model: bool = False) -> FastAPI:
+    app = FastAPI()
+
+    if model:
+        from pydantic import BaseModel
+
+        class Push(BaseModel):
+            ref: str
+
+        @app.post(route)
+        async def typed(source: str, push: Push) -> Response:
+            return Response(status_code=202)
+        return app
+
+    async def hook(request: Request) -> Response:
+        await request.body()
+        return Response(status_code=status)
+
+    getattr(app, method)(route)(hook)
+    return app
+
+
+@pytest.mark.parametrize(("app", "words"), [
+    (_app(status=200), "202 Accepted"),
+    (_app(method="get"), "not for POST"),
+    (_app(route="/webhook"), "no route for POST /hooks/github"),
+    (_app(model=True), "read the body into a parameter"),
+], ids=["200", "get", "404", "422"])
+def test_your_receiver_is_checked_by_posting_to_it(app: FastAPI, words: str) -> None:
+    result = check("01-own-receiver", app)
+    assert not result.passed and words in result.message, result.message
+    assert "your app's answer to POST /hooks/github" in result.looked_at
+
+
+def test_a_server_that_heard_nothing_is_not_a_post_by_hand() -> None:
+    server = labkit.serve(_app(), name="mine-test")
+    try:
+        result = check("01-post-by-hand", server)
+        assert not result.passed and "not received a request from httpx" in result.message
+        assert "0 request(s)" in result.looked_at
+        httpx.get(server.url + "/hooks/github")
+        assert "a webhook is a POST" in check("01-post-by-hand", server).message
+    finally:
+        server.stop()
+
+
+def test_curl_posting_to_your_server_passes_and_a_get_does_not() -> None:
+    import shutil
+    import subprocess
+
+    assert shutil.which("curl"), "curl is needed (`.ci/run` installs it)"
+    server = labkit.serve(_app(), name="mine-curl")
+    try:
+        assert "not received a request from curl" in check("01-curl", server).message
+        subprocess.run(["curl", "-s", server.url + "/hooks/github"], check=True, timeout=30)
+        assert "without -d it makes a GET" in check("01-curl", server).message
+        subprocess.run(["curl", "-s", "-X", "POST", server.url + "/hooks/github", "-d",
+                        '{"zen": "hi"}'], check=True, timeout=30)
+        result = check("01-curl", server)
+        assert result.passed, str(result)
+    finally:
+        server.stop()
+
+
+def test_the_same_mistake_twice_gets_the_specific_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exercises, "_misses", {})  # as in a fresh kernel
+    first = check("01-own-receiver", _app(status=200))
+    second = check("01-own-receiver", _app(status=200))
+    assert first.tier == 1 and "Run the check again" in first.message
+    assert second.tier == 2 and "Response(status_code=202)" in second.message

@@ -93,3 +93,26 @@ def test_a_port_held_by_another_program_fails_loudly() -> None:
 def test_something_that_is_not_an_app_fails_loudly_and_names_the_fix() -> None:
     with pytest.raises(ServeError, match="ASGI app"):
         labkit.serve(object(), name="t-serve-bad", timeout=5)
+
+
+def test_an_exchange_shows_the_request_as_it_came_over_the_wire() -> None:
+    import httpx
+    from fastapi import FastAPI, Request, Response
+
+    app = FastAPI()
+
+    @app.post("/hooks/{source}")
+    async def hook(source: str, request: Request) -> Response:
+        await request.body()
+        return Response(status_code=202)
+
+    server = labkit.serve(app, name="wire")
+    try:
+        httpx.post(server.url + "/hooks/github?x=1", content=b'{"zen": "hi"}',
+                   headers={"X-GitHub-Event": "ping"})
+        wire = server.exchanges[-1].as_http()
+    finally:
+        server.stop()
+    head, body = wire.split("\n\n", 1)
+    assert head.splitlines()[0] == "POST /hooks/github?x=1 HTTP/1.1"
+    assert "x-github-event: ping" in head.splitlines() and body == '{"zen": "hi"}'

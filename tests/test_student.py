@@ -46,6 +46,10 @@ def _run(nb: Any, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client.execute()  # no allow_errors: any traceback fails the test, with the cell shown
 
 
+#: Lessons rewritten as hands-on (tasks inside the sections) and the tasks each must keep.
+MIN_TASKS = {"01": 4}
+
+
 def test_there_are_lessons() -> None:
     assert LESSONS, f"no lessons matching {LESSON_GLOB} in {NOTEBOOKS}"
 
@@ -70,6 +74,8 @@ def test_student_edition_runs_and_every_check_hints(lesson: Path, tmp_path: Path
              if c.cell_type == "code"}
     checks = [i for i, call in calls.items() if call]
     assert list(exercises) == [call.group(1) for call in calls.values() if call]
+    # Hands-on lessons: at least this many self-checking tasks in the student edition.
+    assert len(exercises) >= MIN_TASKS.get(lesson.name[:2], 1), exercises
     assert len(student.cells) == len(original.cells)
 
     # Answers are gone from the answer cells; checks, and solutions to reveal, are still there.

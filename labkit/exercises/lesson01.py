@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._core import _ints, Exercise, Verdict
+from ._core import Exercise, Hint, Verdict, _ints
+
+#: What the check of your receiver posts to it: a GitHub ping, as GitHub sends its headers.
+PROBE_BODY = b'{"zen": "Design for failure.", "hook_id": 1}'
+PROBE_HEADERS = {"Content-Type": "application/json", "X-GitHub-Event": "ping",
+                 "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+                 "User-Agent": "GitHub-Hookshot/044aadd"}
 
 
 def _polling_cost(answer: Any) -> Verdict:
@@ -65,12 +71,157 @@ def _handler_branches(answer: Any) -> Verdict:
 
 
 
+def _own_receiver(answer: Any) -> Verdict:
+    """Serve the learner's app for a moment, post a ping to it, and read what it answered."""
+    import httpx
+
+    from ..errors import ServeError
+    from ..serving import Served
+
+    if not callable(answer) or isinstance(answer, type):
+        return False, Hint("answer with your app itself: answer = app.",
+                           "Create it with app = FastAPI(), add a route with @app.post(...), "
+                           "then answer = app (no parentheses).")
+    served = Served(answer, name="01-check-your-receiver")
+    try:
+        served.start()
+    except ServeError as exc:
+        return False, f"your app could not be served: {exc}"
+    try:
+        with httpx.Client(timeout=10) as client:
+            response = client.post(served.url + "/hooks/github", content=PROBE_BODY,
+                                   headers=PROBE_HEADERS)
+    except httpx.HTTPError as exc:
+        return False, f"your app did not answer: {type(exc).__name__}: {exc}"
+    finally:
+        served.stop()
+    exchange = served.exchanges[-1] if served.exchanges else None
+    looked = (f"your app's answer to POST /hooks/github ({len(PROBE_BODY)} bytes, a GitHub "
+              f"ping), served on 127.0.0.1 for this check: {response.status_code}")
+    status = response.status_code
+    if status == 404:
+        return False, Hint("your app has no route for POST /hooks/github.",
+                           'Decorate the function with @app.post("/hooks/{source}") (or '
+                           '"/hooks/github"), so a POST to that path reaches it.'), looked
+    if status == 405:
+        return False, Hint("the path exists, but not for POST: a webhook is always a POST.",
+                           "Use @app.post(...), not @app.get(...)."), looked
+    if status == 422:
+        return False, Hint("FastAPI refused the request before your function ran: it tried to "
+                           "read the body into a parameter.",
+                           "Take `request: Request` as the parameter and read the raw bytes with "
+                           "`body = await request.body()`."), looked
+    if status >= 500:
+        error = exchange.error if exchange is not None and exchange.error else "an error"
+        return False, Hint(f"your function raised {error} while handling the ping.",
+                           "Read the body with `await request.body()` inside an `async def`, "
+                           "and return Response(status_code=202)."), looked
+    if status != 202:
+        return False, Hint(f"your app answered {status}; a receiver that stored a delivery for "
+                           "later work answers 202 Accepted.",
+                           "return Response(status_code=202) (from fastapi import Response)."), looked
+    return True, ("your app received GitHub's ping and answered 202 Accepted: that is a "
+                  "webhook receiver."), looked
+
+
+def _exchanges_of(answer: Any) -> list[Any] | None:
+    exchanges = getattr(answer, "exchanges", None)
+    return None if exchanges is None else list(exchanges)
+
+
+def _post_by_hand(answer: Any) -> Verdict:
+    exchanges = _exchanges_of(answer)
+    if exchanges is None:
+        return False, Hint("answer with your server: answer = server.",
+                           'server = labkit.serve(app, name="mine") serves your app; post to '
+                           'server.url + "/hooks/github" with httpx.post, then answer = server.')
+    looked = f"what your server recorded: {len(exchanges)} request(s)"
+    mine = [e for e in exchanges if e.headers.get("user-agent", "").startswith("python-httpx")]
+    if not mine:
+        return False, Hint("your server has not received a request from httpx yet.",
+                           """httpx.post(server.url + "/hooks/github", content=b'{"zen": "hi"}', """
+                           """headers={"Content-Type": "application/json"})"""), looked
+    last = mine[-1]
+    looked += f"; the last from httpx: {last}"
+    if last.method != "POST":
+        return False, Hint(f"your last request was a {last.method}; a webhook is a POST.",
+                           "Use httpx.post, not httpx.get."), looked
+    if not last.body:
+        return False, Hint("your POST had an empty body; a delivery carries the event as JSON.",
+                           """Pass content=b'{"zen": "hi"}' (bytes) or json={...}."""), looked
+    if last.status != 202:
+        return False, Hint(f"your server answered {last.status or 'nothing'} to it, not 202.",
+                           "Post to a path your route serves, e.g. /hooks/github."), looked
+    return True, "your POST arrived with its headers and body, and your receiver answered 202.", looked
+
+
+def _curl(answer: Any) -> Verdict:
+    exchanges = _exchanges_of(answer)
+    if exchanges is None:
+        return False, Hint("answer with your server: answer = server, after the !curl line.",
+                           """body = '{"zen": "hi"}' then !curl -i -X POST """
+                           """{server.url}/hooks/github -d '{body}' and answer = server""")
+    looked = f"what your server recorded: {len(exchanges)} request(s)"
+    mine = [e for e in exchanges if e.headers.get("user-agent", "").startswith("curl/")]
+    if not mine:
+        return False, Hint("your server has not received a request from curl yet.",
+                           "In a code cell, a line that starts with ! runs in a terminal, and "
+                           "IPython fills in {python expressions}: body = '{\"zen\": \"hi\"}' "
+                           "and then !curl -i -X POST {server.url}/hooks/github -d '{body}'. "
+                           "(JSON typed into the ! line itself would confuse IPython's braces, "
+                           "and curl would get {server.url} unfilled.)"), looked
+    last = mine[-1]
+    looked += f"; the last from curl: {last}"
+    if last.method != "POST" or not last.body:
+        return False, Hint("curl sent no body: without -d it makes a GET.",
+                           "Add -d '{body}' with body a JSON string (curl then POSTs it)."), looked
+    if last.status != 202:
+        return False, Hint(f"your server answered {last.status or 'nothing'} to curl.",
+                           "Post to /hooks/github, the path your route serves."), looked
+    return True, ("curl's POST reached your receiver and got 202; `-i` showed you the answer's "
+                  "status line and headers."), looked
+
+
 EXERCISES = (
     Exercise(
         "01-polling-cost",
         "A poller asks every 30 s for an 8-hour day with 12 pushes. Requests each way?",
         _polling_cost,
         'answer = {"polling": 8 * 60 * 60 // 30, "webhooks": 12}',
+    ),
+    Exercise(
+        "01-own-receiver",
+        "Write a FastAPI app whose POST /hooks/{source} reads the raw body and answers 202.",
+        _own_receiver,
+        "from fastapi import FastAPI, Request, Response\n\n"
+        "app = FastAPI()\n"
+        "received = []  # what arrived: (source, event, number of bytes)\n\n"
+        "@app.post(\"/hooks/{source}\")\n"
+        "async def hook(source: str, request: Request) -> Response:\n"
+        "    body = await request.body()  # the raw bytes, exactly as sent\n"
+        "    event = request.headers.get(\"x-github-event\", \"-\")\n"
+        "    received.append((source, event, len(body)))\n"
+        "    return Response(status_code=202)  # stored; work happens later\n\n"
+        "answer = app",
+    ),
+    Exercise(
+        "01-post-by-hand",
+        "Serve your app with labkit.serve and POST a JSON body to it with httpx.",
+        _post_by_hand,
+        "server = labkit.serve(app, name=\"mine\")\n"
+        "response = httpx.post(server.url + \"/hooks/github\", content=b'{\"zen\": \"Speak like a human.\"}',\n"
+        "                      headers={\"Content-Type\": \"application/json\", \"X-GitHub-Event\": \"ping\"})\n"
+        "print(response.status_code, response.reason_phrase)\n"
+        "print(server.exchanges[-1].as_http())  # what your server received\n"
+        "answer = server",
+    ),
+    Exercise(
+        "01-curl",
+        "POST to your server with curl in a terminal line (!curl -i ...).",
+        _curl,
+        "body = '{\"zen\": \"Keep it logically awesome.\"}'  # braces in a ! line are IPython's, so the JSON waits in a variable\n"
+        "!curl -i -sS -X POST {server.url}/hooks/github -H \"Content-Type: application/json\" -H \"X-GitHub-Event: ping\" -d '{body}'\n"
+        "answer = server",
     ),
     Exercise(
         "01-status-codes",

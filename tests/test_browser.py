@@ -1,4 +1,4 @@
-"""Lessons 01 and 06 in a real browser: JupyterLab in headless Chromium, driven by Playwright.
+"""Lessons 01 and 06 in a real browser, and a learner typing an answer into a student edition:
 
 Chromium is Debian's, never a downloaded one. Skips where it or Playwright is missing, and fails
 instead when ``CI=true``. Everything talks to 127.0.0.1 only. ``LABKIT_SCREENSHOTS=1`` also
@@ -409,3 +409,43 @@ def test_lesson_06_runs_all_and_the_flow_shows_every_stage_passed(lab: Lab, page
     _command(page, "notebook:run-all-below")  # from the clean-up cell, the active one
     _check(_wait_until_run(page, cells), cells)
     print(f"lesson 06 in the browser: {time.monotonic() - started:.1f} s")
+
+
+def test_a_learner_types_an_answer_into_the_student_edition_and_sees_pass(lab: Lab,
+                                                                          page: Any) -> None:
+    """What a learner does: open their copy, type an answer into an empty answer cell, run it
+    and the check under it, and read PASS; before typing, the same check says NOT YET."""
+    import nbformat
+
+    from labkit.student import PLACEHOLDER, student_notebook
+
+    name = "01-student-edition.ipynb"
+    student, exercises, _ = student_notebook(
+        nbformat.read(lab.notebooks / LESSON, as_version=4), LESSON)
+    assert exercises[0] == "01-polling-cost"
+    nbformat.write(student, lab.notebooks / name)
+    _open(page, lab, name)
+    index = _code_cell_index(page, PLACEHOLDER)
+    _run_above(page, PLACEHOLDER)
+    cells = page.locator(f"{PANEL} .jp-Cell")  # every cell, as the notebook counts them
+    check_cell = cells.nth(index + 1)
+
+    def run_answer_and_check() -> None:
+        page.evaluate("(i) => { window.jupyterapp.shell.currentWidget.content.activeCellIndex = i; }",
+                      index)
+        _command(page, "notebook:run-cell-and-select-next")
+        _command(page, "notebook:run-cell-and-select-next")
+
+    run_answer_and_check()
+    output = check_cell.locator(".jp-OutputArea-output").first
+    output.wait_for(timeout=30_000)
+    poll(lambda: "NOT YET" in (output.text_content() or ""), timeout=30, what="NOT YET")
+
+    # Type the answer as a learner does: into the cell's editor, replacing the placeholder.
+    editor = cells.nth(index).locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type('answer = {"polling": 8 * 60 * 60 // 30, "webhooks": 12}')
+    run_answer_and_check()
+    poll(lambda: "PASS" in (check_cell.locator(".jp-OutputArea-output").first.text_content()
+                            or ""), timeout=30, what="PASS under the check")

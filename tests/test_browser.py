@@ -1,4 +1,4 @@
-"""Lessons 01 and 06 in a real browser, and a learner typing an answer into a student edition:
+"""Lessons 01 and 06, and a learner typing an answer into a student edition, in a real browser.
 
 Chromium is Debian's, never a downloaded one. Skips where it or Playwright is missing, and fails
 instead when ``CI=true``. Everything talks to 127.0.0.1 only. ``LABKIT_SCREENSHOTS=1`` also

@@ -36,6 +36,8 @@ def lesson_namespace(make_receiver: Callable[..., Receiver]) -> Callable[[str], 
         elif lesson == "02":
             ns["rx"] = make_receiver(SECRET)
             ns["SECRET"] = SECRET
+            if exercise_id == "02-guarded-receiver":
+                exec(solution("02-verify").code, ns)  # noqa: S102 - our own solution
         elif lesson == "03":
             ns.update(TEST_SECRET=exercises.STANDARD_SECRET, TEST_ID=exercises.STANDARD_ID,
                       TEST_TIMESTAMP=exercises.STANDARD_TIMESTAMP,
@@ -72,17 +74,17 @@ def test_the_solution_passes(exercise_id: str,
     assert "PASS" in result._repr_html_()
 
 
-def _wrong_verify(body: bytes, signature: str | None, secret: str) -> bool:
+def _wrong_verify(secret: str, body: bytes, signature: str | None) -> bool:
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return expected == signature  # right answers, but not in constant time
 
 
-def _crashing_verify(body: bytes, signature: str | None, secret: str) -> bool:
+def _crashing_verify(secret: str, body: bytes, signature: str | None) -> bool:
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, signature)  # type: ignore[type-var]  # None raises
 
 
-def _always_true(body: bytes, signature: str | None, secret: str) -> bool:
+def _always_true(secret: str, body: bytes, signature: str | None) -> bool:
     return True
 
 
@@ -298,3 +300,47 @@ def test_the_same_mistake_twice_gets_the_specific_fix(monkeypatch: pytest.Monkey
     second = check("01-own-receiver", _app(status=200))
     assert first.tier == 1 and "Run the check again" in first.message
     assert second.tier == 2 and "Response(status_code=202)" in second.message
+
+
+def _guarded(verify: Callable[[str, bytes, str | None], bool], *, dedupe: bool) -> Any:
+    app = FastAPI()
+    seen: set[str] = set()
+
+    @app.post("/hooks/github")
+    async def hook(request: Request) -> Response:
+        body = await request.body()
+        if not verify(SECRET, body, request.headers.get("x-hub-signature-256")):
+            return Response(status_code=401)
+        delivery = request.headers.get("x-github-delivery", "")
+        if dedupe and delivery in seen:
+            return Response(status_code=200)
+        seen.add(delivery)
+        return Response(status_code=202)
+
+    return labkit.serve(app, name="guarded-test")
+
+
+def _good_verify(secret: str, body: bytes, header: str | None) -> bool:
+    if not header:
+        return False
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header)
+
+
+@pytest.mark.parametrize(("verify", "dedupe", "words"), [
+    (_always_true, True, "changed after it was signed"),
+    (_good_verify, False, "replayed delivery as new"),
+    (lambda s, b, h: hmac.compare_digest("sha256=" + hmac.new(s.encode(), b, hashlib.sha256)
+                                         .hexdigest(), h), True, "crashed (500)"),
+    (lambda s, b, h: False, True, "refused a delivery signed with SECRET"),
+], ids=["accepts-all", "no-dedupe", "crashes-on-missing-header", "refuses-all"])
+def test_your_guarded_receiver_is_attacked_for_real(verify: Any, dedupe: bool, words: str) -> None:
+    server = _guarded(verify, dedupe=dedupe)
+    try:
+        result = check("02-guarded-receiver", server)
+    finally:
+        server.stop()
+    assert not result.passed and words in result.message, result.message
+    assert "your receiver" in result.looked_at or "answers" in result.looked_at
+    recorded = [e.status for e in server.exchanges]
+    assert recorded and all(recorded), "the check's requests really reached the server"

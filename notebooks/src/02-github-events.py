@@ -21,19 +21,22 @@
 # %% [markdown]
 # ## Overview
 #
-# You will learn:
+# You will:
 #
-# - what GitHub's `ping`, `push` and `pull_request` deliveries contain;
-# - how GitHub signs a delivery (`X-Hub-Signature-256`), by hand with `hmac` and with `labkit`;
-# - what a signature stops (a changed body, a wrong secret) and what it does not (a replay);
-# - why a receiver must verify the raw bytes it received, not re-encoded JSON;
-# - how redelivery works, and why handlers still run only once.
+# - read what GitHub's `ping`, `push` and `pull_request` deliveries contain;
+# - compute GitHub's signature (`X-Hub-Signature-256`) by hand with `hmac`;
+# - **write the check yourself**, `verify(secret, body, header)`, and plug it into a receiver of
+#   your own that answers `401` to a forgery;
+# - attack that receiver with a changed body, a wrong secret, a re-serialised body and a replay,
+#   predicting each answer first, and see *why* each one fails with `labkit.signing.explain`;
+# - redeliver a delivery and see handlers still run once.
 #
-# **Time needed:** about 40 minutes.
+# **Time needed:** about 55 minutes (four tasks).
 #
 # ## Prerequisites
 #
-# - [01 Webhooks 101](01-webhooks-101.ipynb): receivers, deliveries, status codes, handlers.
+# - [01 Webhooks 101](01-webhooks-101.ipynb): your own receiver, deliveries, status codes,
+#   handlers.
 # - The idea of a hash (a short fingerprint of some data) helps; the lesson explains the rest.
 
 # %%
@@ -41,10 +44,16 @@ import hashlib
 import hmac
 import json
 
+import httpx
+from fastapi import FastAPI, Request, Response
+
 import labkit
 from labkit import events
 
 events.deterministic(seed=2)
+
+# %% [markdown]
+# <!-- labkit: tasks-intro -->
 
 # %% [markdown]
 # ## 1. A receiver with a secret
@@ -132,16 +141,89 @@ print(received.headers["x-hub-signature-256"] == by_hand)
 print(labkit.signing.github_signature_256(body, SECRET) == by_hand)
 
 # %% [markdown]
-# To **verify**, a receiver computes the same HMAC over the bytes it received and compares the two
-# with `hmac.compare_digest`, which takes the same time whether the first or the last character
-# differs, so the comparison leaks nothing. `labkit.signing.verify_github` does exactly that and
-# returns the scheme that matched, or raises `SignatureError` saying what is wrong:
+# ### Task 1: a signature by hand
+#
+# GitHub's documentation gives a test case: with the secret `It's a Secret to Everybody`, the body
+# `Hello, World!` has a known `X-Hub-Signature-256`. Compute it with `hmac` and `hashlib` and set
+# `answer` to the full header value.
+
+# %% tags=["exercise-answer"]
+# labkit: answer 02-signature
+
+# %%
+labkit.exercises.check("02-signature", answer)
+
+# %% [markdown]
+# <!-- labkit: solution 02-signature -->
+#
+# HMAC-SHA256 with the secret as key, over the exact body bytes, written as `sha256=` plus the lowercase hex digest.
+
+# %% [markdown]
+# ## 4. Your check
+#
+# To **verify**, a receiver computes the same HMAC over the bytes it received and compares it with
+# the header. Compare with `hmac.compare_digest`, not `==`: `==` stops at the first character that
+# differs, so how long it takes tells an attacker how much of a forged signature was right;
+# `compare_digest` takes the same time either way.
+#
+# ### Task 2: write `verify`
+#
+# Write `verify(secret, body, header)` that returns `True` only when `header` is the correct
+# `sha256=...` value for `body` and `secret`, and `False` otherwise: for a changed body, a wrong
+# secret, a missing (`None`) or empty header, a digest without `sha256=`. It must never raise, and
+# it compares in constant time. Set `answer = verify`.
+
+# %% tags=["exercise-answer"]
+# labkit: answer 02-verify
+
+# %%
+labkit.exercises.check("02-verify", answer)
+
+# %% [markdown]
+# <!-- labkit: solution 02-verify -->
+#
+# Reject a missing or malformed header first, then compare the expected value with `hmac.compare_digest`, which does not reveal where two values differ.
+
+# %% [markdown]
+# `labkit.signing.verify_github` is the kit's version of the same check; it returns the scheme
+# that matched, or raises `SignatureError` saying what is wrong:
 
 # %%
 labkit.signing.verify_github(received.body, SECRET, received.headers["x-hub-signature-256"])
 
 # %% [markdown]
-# ## 4. What a signature stops, and what it does not
+# ## 5. Your check, in your receiver
+#
+# A check only protects what calls it. Take the receiver you wrote in lesson 01 (one `POST` route
+# that reads the raw body) and put `verify` in front of the work: read the body **as bytes**,
+# verify it against the `X-Hub-Signature-256` header, and answer `401 Unauthorized` when it does
+# not match. A valid signature does not make a delivery new, though: keep the
+# `X-GitHub-Delivery` ids you accepted, and answer a repeat with `200` (a duplicate) instead of
+# doing the work again.
+#
+# ### Task 3: a receiver that checks
+#
+# Write `app` with `POST /hooks/github` as described (using your `verify` and `SECRET`), serve it
+# with `server = labkit.serve(app, name="guarded")`, and set `answer = server`. The check sends
+# your server a genuine signed push and five attacks (a changed body, another secret, the same
+# JSON re-serialised, no signature, a replay) and reads what it answered to each.
+
+# %% tags=["exercise-answer"]
+# labkit: answer 02-guarded-receiver
+
+# %%
+labkit.exercises.check("02-guarded-receiver", answer)
+
+# %% [markdown]
+# <!-- labkit: solution 02-guarded-receiver -->
+#
+# Verification comes first, on the bytes exactly as they arrived, and before any JSON parsing; the set of seen delivery ids catches the replay that the signature cannot.
+
+# %% [markdown]
+# ## 6. What a signature stops, and what it does not
+#
+# The same attacks, sent to the kit's receiver, with `labkit.signing.explain` saying *why* each
+# signature fails. Before each cell, **predict** the status code.
 #
 # **A changed body.** Someone between GitHub and you rewrites the branch in a signed delivery:
 
@@ -151,6 +233,7 @@ tampered = signed.with_body(signed.body.replace(b"refs/heads/main", b"refs/heads
 outcome = labkit.send(tampered, rx)  # no secret= here: it goes out exactly as it is
 print(outcome)
 print(outcome.response)
+print(labkit.signing.explain(SECRET, tampered.body, tampered.headers))
 
 # %% [markdown]
 # **A wrong secret, or none at all:**
@@ -159,6 +242,16 @@ print(outcome.response)
 for secret in ("a-guess", None):
     outcome = labkit.send(events.github.push(), rx, secret=secret)
     print(outcome.status, outcome.detail)
+guessed = events.github.push().signed("a-guess")
+print(labkit.signing.explain(SECRET, guessed.body, guessed.headers).cause)
+
+# %% [markdown]
+# From a terminal, a `POST` with no signature at all gets the same `401`, with the reason in the
+# body (`-i` shows the status line and headers first):
+
+# %%
+hook = rx.hook_url("github")
+!curl -i -sS -X POST {hook} -H "Content-Type: application/json" -H "X-GitHub-Event: ping" -d '[]'
 
 # %% [markdown]
 # **A replay.** Someone who captured a genuine delivery sends it again. Its signature is valid;
@@ -182,7 +275,7 @@ print(labkit.send(renamed, rx).status)
 # Always use HTTPS, so deliveries cannot be captured in the first place. Lesson 03 shows a scheme
 # that signs the id and a timestamp as well.
 #
-# ## 5. Verify the raw bytes, not re-encoded JSON
+# ## 7. Verify the raw bytes, not re-encoded JSON
 #
 # A common bug: a web framework parses the JSON body, and the code that checks the signature
 # turns the parsed data back into JSON. The data is the same; the bytes are not:
@@ -202,12 +295,19 @@ print(labkit.signing.github_signature_256(reencoded, SECRET) == sent_signature)
 print(labkit.send(signed.with_body(reencoded), rx).status)
 
 # %% [markdown]
+# `explain` recognises this mistake: the signature matches a re-serialisation of the same JSON,
+# and it shows the first byte where the two differ:
+
+# %%
+print(labkit.signing.explain(SECRET, reencoded, {"X-Hub-Signature-256": sent_signature}))
+
+# %% [markdown]
 # The rule: verify the body **exactly as it arrived**, before parsing it. The `labkit` receiver
 # checks the signature over the raw bytes first and only then reads the JSON. The same goes for
 # proxies and forwarders between GitHub and your receiver: they must pass the body through
 # untouched.
 #
-# ## 6. Redelivery
+# ## 8. Redelivery
 #
 # GitHub does not retry a failed delivery by itself. Its *Recent Deliveries* page has a
 # **Redeliver** button, which sends the same delivery, with the same id, again.
@@ -237,50 +337,12 @@ print(insp.replay())
 print(insp.text(columns=("seq", "event", "verified", "status", "reason")))
 
 # %% [markdown]
-# <!-- labkit: exercises-intro -->
-
-# %% [markdown]
-# ### Exercise 1: a signature by hand
+# ### Task 4: predict, redeliver, and count
 #
-# GitHub's documentation gives a test case: with the secret `It's a Secret to Everybody`, the body
-# `Hello, World!` has a known `X-Hub-Signature-256`. Compute it with `hmac` and `hashlib` and set
-# `answer` to the full header value.
-
-# %% tags=["exercise-answer"]
-# labkit: answer 02-signature
-
-# %%
-labkit.exercises.check("02-signature", answer)
-
-# %% [markdown]
-# <!-- labkit: solution 02-signature -->
-#
-# HMAC-SHA256 with the secret as key, over the exact body bytes, written as `sha256=` plus the lowercase hex digest.
-
-# %% [markdown]
-# ### Exercise 2: write a verifier
-#
-# Write `verify(body, signature, secret)` that returns `True` only when `signature` is the correct
-# `sha256=...` value for `body` and `secret`, and `False` otherwise: for a changed body, a wrong
-# secret, a missing (`None`) or empty header. It must never raise, and it should compare in
-# constant time. Set `answer = verify`.
-
-# %% tags=["exercise-answer"]
-# labkit: answer 02-verify
-
-# %%
-labkit.exercises.check("02-verify", answer)
-
-# %% [markdown]
-# <!-- labkit: solution 02-verify -->
-#
-# Reject a missing or malformed header first, then compare the expected value with `hmac.compare_digest`, which does not reveal where two values differ.
-
-# %% [markdown]
-# ### Exercise 3: redeliver, and count
-#
-# Register a handler `count_runs` for pushes that records each run in a list `runs`. Send one new
-# signed push, then redeliver it twice with `labkit.redeliver`. Set `answer` to
+# Predict first: one new signed push, then the same delivery redelivered twice. Which three status
+# codes, and how many handler runs? Then register a handler `count_runs` for pushes that records
+# each run in a list `runs`, send one new signed push, redeliver it twice with
+# `labkit.redeliver`, and set `answer` to
 # `{"statuses": [...the three status codes...], "runs": len(runs)}`.
 
 # %% tags=["exercise-answer"]
@@ -300,6 +362,7 @@ labkit.exercises.check("02-redelivery", answer)
 # %%
 insp.stop()
 rx.stop()
+print("stopped:", labkit.stop_serving())
 rx
 
 # %% [markdown]
@@ -307,8 +370,10 @@ rx
 #
 # - GitHub names the event in `X-GitHub-Event`, identifies the delivery in `X-GitHub-Delivery`,
 #   and signs the body in `X-Hub-Signature-256` (HMAC-SHA256 with the webhook's secret).
-# - Verify over the raw bytes, before parsing, with a constant-time comparison; answer `401` when
-#   it fails.
+# - You wrote the check and put it in front of your own receiver: verify over the raw bytes,
+#   before parsing, with a constant-time comparison; answer `401` when it fails.
+# - `labkit.signing.explain` says why a signature fails: no signature, malformed, wrong
+#   algorithm, re-serialised, or a plain mismatch (another secret, or changed bytes).
 # - A signature stops changed bodies and unknown senders. It does not stop a replay: dedupe on the
 #   delivery id, keep handlers idempotent, and use HTTPS.
 # - Redelivery resends the same id, so a deduping receiver runs its handlers once.

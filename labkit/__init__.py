@@ -5,9 +5,12 @@ Notebooks use this one surface: ``import labkit`` and the names in ``__all__``.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from . import events, images, runtime, signing
+from .background import Background, background, stop_background
 from .compose import Stack
 from .doctor import doctor
 from .errors import (
@@ -30,10 +33,22 @@ from .receiver import Receiver
 from .runs import PipelineRun
 from .runtime import choose as choose_runtime
 from .sender import Outcome, redeliver, send
-from .serving import Served, serve, stop_serving
+from .serving import Served, free_port, serve, stop_serving
 from .store import Delivery, DeliveryLog
 
 __version__ = "0.1.0"
+
+
+def _expose_commands() -> None:
+    """Make ``!labkit ...`` in a notebook run this kit's command: a kernel started from a venv's
+    python without activating the venv does not have the venv's scripts on its PATH."""
+    scripts = os.path.dirname(sys.executable)
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if os.path.exists(os.path.join(scripts, "labkit")) and scripts not in path:
+        os.environ["PATH"] = os.pathsep.join([scripts, *path])
+
+
+_expose_commands()
 
 # Widgets and exercises pull in ipywidgets; load them only when a notebook asks, so the
 # command line (``labkit listen``) starts fast.
@@ -58,6 +73,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Background",
+    "background",
+    "stop_background",
+    "free_port",
     "BlockedAddressError",
     "Delivery",
     "DeliveryError",

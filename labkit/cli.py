@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -25,6 +26,14 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
         except ValueError:
             out[key.replace("-", "_")] = value
     return out
+
+
+_TOKEN_IN_URL = re.compile(r"([?&]token=)[^&#\s]+")
+
+
+def redact(url: str) -> str:
+    """A URL as it may be printed: a ``?token=`` value shown as ``***``."""
+    return _TOKEN_IN_URL.sub(r"\1***", url)
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
@@ -78,7 +87,10 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     for a in outcome.attempts:
         print(f"attempt {a.number}: {a.status if a.status is not None else a.error} "
               f"({a.duration_ms:.0f} ms)")
-    print(f"{event.kind} {event.delivery_id} -> {outcome.url}: "
+    # Only GitHub and Standard Webhooks put a delivery id on the wire; for the others it is
+    # labkit's own bookkeeping and would only mislead.
+    shown = f" {event.delivery_id}" if event.source in ("github", "standard") else ""
+    print(f"{event.kind}{shown} -> {redact(outcome.url)}: "
           f"{'delivered' if outcome.ok else 'FAILED'}")
     if outcome.response and not args.quiet:
         print(outcome.response)
@@ -100,7 +112,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     for r in rows:
         status = r["status"] if r["status"] is not None else r["error"]
         print(f"{r['sent_at']}  {r['delivery_id']}  {r['kind']:<22} #{r['attempt']}  {status}  "
-              f"{r['url']}")
+              f"{redact(r['url'])}")
     return 0
 
 
@@ -110,7 +122,7 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
     secret = args.secret or os.environ.get("LABKIT_WEBHOOK_SECRET") or None
     outcome = redeliver(args.delivery_id, to=args.to, secret=secret, retries=args.retries,
                         allow_private=args.allow_private or None)
-    print(f"{outcome.kind} {outcome.delivery_id} -> {outcome.url}: "
+    print(f"{outcome.kind} {outcome.delivery_id} -> {redact(outcome.url)}: "
           f"{'delivered' if outcome.ok else 'FAILED'} (HTTP {outcome.status})")
     return 0 if outcome.ok else 1
 

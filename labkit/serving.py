@@ -28,6 +28,13 @@ def bind(host: str, port: int, *, backlog: int = 2048) -> socket.socket:
     return sock
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (for a command that takes ``--port``)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def quiet_uvicorn() -> None:
     """In a notebook, uvicorn's start-up and access lines would land in random cells."""
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -58,8 +59,9 @@ def test_every_lesson_has_enough_exercises() -> None:
 
 # These need a running stack or pipeline: lessons 04 and 06 run their solutions under nbval.
 LIVE = {"04-scale-users", "06-ship-a-change",
-        # A terminal line (!curl): run by nbval in lesson 01, and by test_curl_* below.
-        "01-curl"}
+        # Terminal lines (!curl, !labkit): run by nbval in lessons 01 and 03, and by
+        # test_curl_* and test_labkit_commands_* below.
+        "01-curl", "03-cli-triggers"}
 
 
 @pytest.mark.parametrize("exercise_id", [i for i in EXERCISES if i not in LIVE])
@@ -344,3 +346,39 @@ def test_your_guarded_receiver_is_attacked_for_real(verify: Any, dedupe: bool, w
     assert "your receiver" in result.looked_at or "answers" in result.looked_at
     recorded = [e.status for e in server.exchanges]
     assert recorded and all(recorded), "the check's requests really reached the server"
+
+
+def test_labkit_commands_reach_your_listener_and_the_check_reads_its_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    from labkit.exercises.lesson03 import CLI_DELIVERY_ID
+    from support import free_port
+
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    monkeypatch.setenv("LABKIT_WEBHOOK_SECRET", "cli-secret")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    labkit_cmd = [sys.executable, "-m", "labkit.cli"]
+    listener = labkit.background([*labkit_cmd, "listen", "--port", str(port), "--db",
+                                  str(tmp_path / "rx.db")], name="test-listen")
+    try:
+        listener.wait_for("labkit receiver on")
+
+        def run(*args: str) -> None:
+            subprocess.run([*labkit_cmd, *args], check=True, timeout=60, capture_output=True)
+
+        assert "received nothing yet" in check("03-cli-triggers", url).message
+        run("trigger", "dockerhub.push", "--to", url, "--tag", "v5")
+        assert "GitHub push" in check("03-cli-triggers", url).message
+        run("trigger", "github.push", "--to", url, "--delivery-id", CLI_DELIVERY_ID)
+        waiting = check("03-cli-triggers", url)
+        assert "redelivery has not come yet" in waiting.message
+        assert "dockerhub.push accepted, github.push accepted" in waiting.looked_at
+        run("redeliver", CLI_DELIVERY_ID)
+        result = check("03-cli-triggers", url)
+        assert result.passed, str(result)
+    finally:
+        listener.stop()
+    assert "nothing answers" in check("03-cli-triggers", url).message

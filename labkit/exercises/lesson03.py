@@ -8,7 +8,7 @@ import hmac
 
 from typing import Any
 
-from ._core import _as_text, Exercise, ROTATION_NEW_SECRET, STANDARD_BODY, STANDARD_ID, STANDARD_SECRET, STANDARD_SIGNATURE, STANDARD_TIMESTAMP, Verdict
+from ._core import Hint, _as_text, Exercise, ROTATION_NEW_SECRET, STANDARD_BODY, STANDARD_ID, STANDARD_SECRET, STANDARD_SIGNATURE, STANDARD_TIMESTAMP, Verdict
 
 
 def _standard(secret: str | bytes, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -97,6 +97,51 @@ def _token_limits(answer: Any) -> Verdict:
 
 
 
+#: The GitHub delivery id the command-line task redelivers.
+CLI_DELIVERY_ID = "6b1e0a52-7f0a-4d8e-9c1a-0c5e2f7d9a31"
+
+
+def _cli_triggers(answer: Any) -> Verdict:
+    """Ask the learner's `labkit listen` what it received (its own read API, real traffic)."""
+    import httpx
+
+    url = _as_text(answer)
+    if not url or not url.startswith("http://127.0.0.1:"):
+        return False, Hint("answer with the listening receiver's address: answer = listen_url.",
+                           "listen_url is set in the cell that starts `labkit listen`; run it, "
+                           "then your !labkit lines, then answer = listen_url.")
+    try:
+        rows = httpx.get(url.rstrip("/") + "/deliveries", params={"limit": 200},
+                         timeout=5).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return False, Hint(f"nothing answers at {url} ({type(exc).__name__}).",
+                           "Run the cell that starts `labkit listen` in the background again, "
+                           "and wait for its 'labkit receiver on' line.")
+    looked = (f"the log of the receiver you started (GET /deliveries): {len(rows)} deliveries, "
+              + ", ".join(f"{r['source']}.{r['event']} {r['status']}" for r in reversed(rows)))
+    hub = [r for r in rows if r["source"] == "dockerhub" and r["status"] == "accepted"]
+    pushes = [r for r in rows if r["source"] == "github" and r["id"] == CLI_DELIVERY_ID]
+    if not rows:
+        return False, Hint("your receiver has received nothing yet.",
+                           "!labkit trigger dockerhub.push --to {listen_url} --tag v5"), looked
+    if not hub:
+        rejected = [r for r in rows if r["source"] == "dockerhub"]
+        return False, Hint("no Docker Hub push was accepted" +
+                           (" (it was rejected: the token did not match)" if rejected else "") + ".",
+                           "!labkit trigger dockerhub.push --to {listen_url} --tag v5 (the secret "
+                           "comes from LABKIT_WEBHOOK_SECRET, set above)."), looked
+    if not any(r["status"] == "accepted" and r["verified"] for r in pushes):
+        return False, Hint(f"no signed GitHub push with delivery id {CLI_DELIVERY_ID} arrived.",
+                           f"!labkit trigger github.push --to {{listen_url}} --delivery-id "
+                           f"{CLI_DELIVERY_ID}"), looked
+    if not any(r["status"] == "duplicate" for r in pushes):
+        return False, Hint("the GitHub push arrived once; a redelivery has not come yet.",
+                           f"!labkit redeliver {CLI_DELIVERY_ID} (the same id again, as "
+                           "GitHub's Redeliver button sends it)."), looked
+    return True, ("your receiver logged the Docker Hub push, the signed GitHub push, and its "
+                  "redelivery as a duplicate."), looked
+
+
 EXERCISES = (
     Exercise(
         "03-standard-signature",
@@ -119,5 +164,16 @@ EXERCISES = (
         "Which of a, b, c, d does a secret URL token protect against?",
         _token_limits,
         'answer = {"a"}',
+    ),
+    Exercise(
+        "03-cli-triggers",
+        "With labkit listen running, trigger a Docker Hub push and a GitHub push from a terminal, "
+        "list what was sent, and redeliver the GitHub push.",
+        _cli_triggers,
+        "!labkit trigger dockerhub.push --to {listen_url} --tag v5 --quiet\n"
+        f"!labkit trigger github.push --to {{listen_url}} --delivery-id {CLI_DELIVERY_ID} --quiet\n"
+        "!labkit deliveries --limit 1\n"
+        f"!labkit redeliver {CLI_DELIVERY_ID}\n"
+        "answer = listen_url",
     ),
 )

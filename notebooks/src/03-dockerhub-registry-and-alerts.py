@@ -21,15 +21,16 @@
 # %% [markdown]
 # ## Overview
 #
-# You will learn:
+# You will:
 #
-# - what Docker Hub sends after an image push, and how its callback reports back;
+# - see what Docker Hub sends after an image push, and how its callback reports back;
 # - how a private registry notifies you of every push;
 # - how Alertmanager turns a failing service into a webhook;
 # - how Standard Webhooks sign a timestamp and an id, and how to rotate a secret without downtime;
-# - how to protect a sender that cannot sign (a URL or bearer token), and what that leaves open.
+# - how to protect a sender that cannot sign (a URL or bearer token), and what that leaves open;
+# - drive a receiver from a terminal: `labkit listen`, `trigger`, `deliveries`, `redeliver`.
 #
-# **Time needed:** about 45 minutes.
+# **Time needed:** about 60 minutes (four tasks).
 #
 # ## Prerequisites
 #
@@ -40,12 +41,17 @@
 import base64
 import hashlib
 import hmac
+import os
+import tempfile
 import time
 
 import labkit
 from labkit import events
 
 events.deterministic(seed=3)
+
+# %% [markdown]
+# <!-- labkit: tasks-intro -->
 
 # %% [markdown]
 # ## The senders in this lesson
@@ -228,13 +234,31 @@ for header in ("webhook-id", "webhook-timestamp", "webhook-signature"):
     print(f"{header:18} {signed.headers[header]}")
 
 # %% [markdown]
-# The specification publishes a test message, which `labkit.signing` reproduces. Exercise 1 asks
+# The specification publishes a test message, which `labkit.signing` reproduces. Task 1 asks
 # you to compute it by hand.
 
 # %%
 TEST_SECRET, TEST_ID = OLD_SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJek"
 TEST_TIMESTAMP, TEST_BODY = 1614265330, b'{"test": 2432232314}'
 labkit.signing.standard_sign(TEST_SECRET, TEST_ID, TEST_TIMESTAMP, TEST_BODY)
+
+# %% [markdown]
+# ### Task 1: a Standard Webhooks signature by hand
+#
+# Compute the `webhook-signature` entry for the specification's test message (`TEST_SECRET`,
+# `TEST_ID`, `TEST_TIMESTAMP` and `TEST_BODY` above) with `base64`, `hmac` and `hashlib`, without
+# `labkit.signing`. Set `answer` to the `v1,...` string.
+
+# %% tags=["exercise-answer"]
+# labkit: answer 03-standard-signature
+
+# %%
+labkit.exercises.check("03-standard-signature", answer)
+
+# %% [markdown]
+# <!-- labkit: solution 03-standard-signature -->
+#
+# The key is the base64 after `whsec_`, decoded. The signed content is the id, a dot, the timestamp, a dot, then the body bytes. The digest is written in base64 after `v1,`.
 
 # %% [markdown]
 # Receivers refuse a timestamp more than 5 minutes from their clock. A captured message therefore
@@ -283,6 +307,24 @@ for label, secret in choices.items():
     print(f"{label:8} -> {outcome.status}")
 
 # %% [markdown]
+# ### Task 2: sign during a rotation
+#
+# A sender is in step 2 of a rotation from `OLD_SECRET` to `NEW_SECRET`. Build the
+# `webhook-signature` header value it sends for the test message (`TEST_ID`, `TEST_TIMESTAMP`,
+# `TEST_BODY`), signed with both secrets. You may use `labkit.signing`.
+
+# %% tags=["exercise-answer"]
+# labkit: answer 03-rotation
+
+# %%
+labkit.exercises.check("03-rotation", answer)
+
+# %% [markdown]
+# <!-- labkit: solution 03-rotation -->
+#
+# One `v1,` entry per secret, separated by a space. A receiver accepts the message if any entry matches any secret it holds.
+
+# %% [markdown]
 # ## 7. Senders that cannot sign: tokens, and their limits
 #
 # Docker Hub, the registry and Alertmanager cannot compute an HMAC. What they can do is send a
@@ -292,6 +334,28 @@ for label, secret in choices.items():
 # %%
 print(labkit.send(events.dockerhub.push(tag="v3"), rx.url + "/hooks/dockerhub").status)  # no token
 print(labkit.send(events.dockerhub.push(tag="v3"), rx).status)  # the receiver's URL, token included
+
+# %% [markdown]
+# ### Task 3: what a token protects
+#
+# Predict before the next cells show it. A Docker Hub webhook URL carries a secret token. Which of
+# these does the token protect against? Answer with a set of letters.
+#
+# - **a** a stranger who does not know the URL posting fake pushes
+# - **b** a body changed on its way to the receiver
+# - **c** a captured request sent again later
+# - **d** the token being read from a proxy's access log
+
+# %% tags=["exercise-answer"]
+# labkit: answer 03-token-limits
+
+# %%
+labkit.exercises.check("03-token-limits", answer)
+
+# %% [markdown]
+# <!-- labkit: solution 03-token-limits -->
+#
+# Only **a**: a token proves the sender knows it. It covers no bytes of the body, has no timestamp, and is written down wherever the URL is.
 
 # %% [markdown]
 # That keeps out anyone who does not know the token. It does **not** protect the body: the token
@@ -326,65 +390,48 @@ print(labkit.send(forged, rx).status, "- accepted, with a tag nobody pushed")
 # registry?) before acting; and a signing sender whenever there is a choice.
 
 # %% [markdown]
-# <!-- labkit: exercises-intro -->
-
-# %% [markdown]
-# ### Exercise 1: a Standard Webhooks signature by hand
+# ## 8. From a terminal: listen, trigger, deliveries, redeliver
 #
-# Compute the `webhook-signature` entry for the specification's test message (`TEST_SECRET`,
-# `TEST_ID`, `TEST_TIMESTAMP` and `TEST_BODY` above) with `base64`, `hmac` and `hashlib`, without
-# `labkit.signing`. Set `answer` to the `v1,...` string.
-
-# %% tags=["exercise-answer"]
-# labkit: answer 03-standard-signature
+# Everything above has a command-line twin, the way `stripe listen` and `stripe trigger` work
+# for Stripe's webhooks: `labkit listen` runs a receiver, `labkit trigger KIND --to URL` sends any
+# event of the catalogue, `labkit deliveries` lists what was sent (like GitHub's *Recent
+# Deliveries*), and `labkit redeliver ID` sends one again with the same id.
+#
+# The secret goes in the environment, not on the command line, where every user of the machine
+# could read it in the process list. Both commands read `LABKIT_WEBHOOK_SECRET`:
 
 # %%
-labkit.exercises.check("03-standard-signature", answer)
+os.environ["LABKIT_WEBHOOK_SECRET"] = "cli-secret-8e41"  # a lesson value
+port = labkit.free_port()
+listen_url = f"http://127.0.0.1:{port}"
+listen_db = os.path.join(tempfile.mkdtemp(prefix="lesson03-"), "deliveries.db")
+listener = labkit.background(f"labkit listen --port {port} --db {listen_db}", name="lesson03-listen")
+print(listener.wait_for("labkit receiver on"))
 
 # %% [markdown]
-# <!-- labkit: solution 03-standard-signature -->
+# `labkit.background` only takes the drudgery: it runs the command in the background, stops the
+# old one when the cell runs again, and stops it when the kernel ends. In a terminal you would
+# simply run `labkit listen --port 8000` in a window of its own.
 #
-# The key is the base64 after `whsec_`, decoded. The signed content is the id, a dot, the timestamp, a dot, then the body bytes. The digest is written in base64 after `v1,`.
-
-# %% [markdown]
-# ### Exercise 2: sign during a rotation
+# ### Task 4: trigger, list, redeliver
 #
-# A sender is in step 2 of a rotation from `OLD_SECRET` to `NEW_SECRET`. Build the
-# `webhook-signature` header value it sends for the test message (`TEST_ID`, `TEST_TIMESTAMP`,
-# `TEST_BODY`), signed with both secrets. You may use `labkit.signing`.
+# In terminal lines (`!labkit ...`; IPython fills in `{listen_url}`): trigger a Docker Hub push
+# with tag `v5` to your listener; trigger a GitHub push with the delivery id
+# `6b1e0a52-7f0a-4d8e-9c1a-0c5e2f7d9a31` (`--delivery-id`); list the last thing you sent with
+# `labkit deliveries --limit 1`; and redeliver the GitHub push by its id. Predict first what the
+# redelivery's status will be. Set `answer = listen_url`: the check asks your listener what it
+# logged.
 
 # %% tags=["exercise-answer"]
-# labkit: answer 03-rotation
+# labkit: answer 03-cli-triggers
 
 # %%
-labkit.exercises.check("03-rotation", answer)
+labkit.exercises.check("03-cli-triggers", answer)
 
 # %% [markdown]
-# <!-- labkit: solution 03-rotation -->
+# <!-- labkit: solution 03-cli-triggers -->
 #
-# One `v1,` entry per secret, separated by a space. A receiver accepts the message if any entry matches any secret it holds.
-
-# %% [markdown]
-# ### Exercise 3: what a token protects
-#
-# A Docker Hub webhook URL carries a secret token. Which of these does the token protect against?
-# Answer with a set of letters.
-#
-# - **a** a stranger who does not know the URL posting fake pushes
-# - **b** a body changed on its way to the receiver
-# - **c** a captured request sent again later
-# - **d** the token being read from a proxy's access log
-
-# %% tags=["exercise-answer"]
-# labkit: answer 03-token-limits
-
-# %%
-labkit.exercises.check("03-token-limits", answer)
-
-# %% [markdown]
-# <!-- labkit: solution 03-token-limits -->
-#
-# Only **a**: a token proves the sender knows it. It covers no bytes of the body, has no timestamp, and is written down wherever the URL is.
+# The redelivery carries the same `X-GitHub-Delivery`, so the listener answers `200` and logs it as a duplicate. `--quiet` leaves out the receiver's JSON answer; the `?token=` in a Docker Hub URL is printed as `***`.
 
 # %% [markdown]
 # ## Clean up
@@ -392,6 +439,7 @@ labkit.exercises.check("03-token-limits", answer)
 # %%
 insp.stop()
 rx.stop()
+print("stopped:", labkit.stop_background())
 rx
 
 # %% [markdown]
@@ -407,6 +455,8 @@ rx
 #   at once make rotation painless.
 # - A URL or bearer token only keeps out those who do not know it: no body integrity, no replay
 #   protection, and URLs leak into logs.
+# - `labkit listen`, `trigger`, `deliveries` and `redeliver` do all of it from a terminal, with the
+#   secret in the environment.
 #
 # You have now met every sender in the chain from `git push` to an alert. Go back to the
 # [contents](00-start-here.ipynb) to revisit a lesson.

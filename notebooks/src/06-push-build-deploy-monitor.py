@@ -32,7 +32,7 @@
 # - read the deliveries that made it all happen: the push, the registry's notifications, and the
 #   monitoring events.
 #
-# **Time needed:** about 40 minutes.
+# **Time needed:** about 45 minutes.
 #
 # ## Prerequisites
 #

@@ -29,3 +29,16 @@ def test_most_code_cells_of_every_lesson_stay_output_checked() -> None:
         ignored = [c for c in cells if "nbval-ignore-output" in c["metadata"].get("tags", [])]
         checked = 1 - len(ignored) / len(cells)
         assert checked >= 0.6, f"{path.name}: only {checked:.0%} of its code cells are checked"
+
+
+def test_the_hands_on_lessons_compare_at_least_70_percent_of_their_other_code_cells() -> None:
+    """Lessons 01-03: of the code cells that are not the learner's answers, nbval compares at
+    least 70% (an ignored cell must be the rare exception)."""
+    import json
+
+    for path in sorted((ROOT / "notebooks").glob("0[1-3]-*.ipynb")):
+        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"
+                 and "exercise-answer" not in c["metadata"].get("tags", [])]
+        ignored = [c for c in cells if "nbval-ignore-output" in c["metadata"].get("tags", [])]
+        checked = 1 - len(ignored) / len(cells)
+        assert checked >= 0.7, f"{path.name}: only {checked:.0%} of its code cells are checked"

@@ -23,6 +23,10 @@ from .serving import ServerThread, bind
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                          "te", "trailer", "transfer-encoding", "upgrade", "host",
                          "content-length"})
+# Set by this front alone: a client's own value would let it claim any address.
+_SET_HERE = frozenset({"x-forwarded-for", "forwarded", "x-real-ip"})
+#: The largest request body the front passes on (the apps behind it take small JSON).
+MAX_BODY = 1024 * 1024
 # httpx hands over the body decoded, so its encoding header no longer applies.
 _NOT_RETURNED = _HOP_BY_HOP | {"content-encoding"}
 _RUNNING: dict[str, Front] = {}
@@ -132,20 +136,29 @@ class Front:
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        chunks = []
+        path = scope.get("raw_path") or scope["path"].encode()
+        if not path.startswith(b"/"):
+            # An absolute-form or asterisk target would be pasted after the upstream's address.
+            await self._answer(send, 400, {"detail": "The request target must start with '/'."})
+            return
+        chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                await self._answer(send, 413, {"detail": f"The body is over {MAX_BODY} bytes."})
+                return
+            chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
-                   if k.decode("latin-1").lower() not in _HOP_BY_HOP]
+                   if k.decode("latin-1").lower() not in _HOP_BY_HOP | _SET_HERE]
         client = scope.get("client") or ("", 0)
         headers.append(("x-forwarded-for", str(client[0])))
-        path = scope.get("raw_path") or scope["path"].encode()
         target = path.decode("latin-1") + (("?" + scope["query_string"].decode("latin-1"))
                                            if scope.get("query_string") else "")
         if self._client is None:

@@ -507,7 +507,8 @@ class Swarm:
             f"name, n = {service!r}, {int(requests)}\n"
             "vips = socket.gethostbyname_ex(name)[2]\n"
             "tasks = socket.gethostbyname_ex('tasks.' + name)[2]\n"
-            f"url = 'http://{via or service}:{int(port)}{path}'\n"
+            # repr() keeps any quote or newline in a name or path out of the code it builds.
+            f"url = {f'http://{via or service}:{int(port)}{path}'!r}\n"
             "hosts = [json.load(urllib.request.urlopen(url, timeout=5))['hostname'] "
             "for _ in range(n)]\n"
             "print(json.dumps({'vips': vips, 'tasks': tasks, 'hosts': hosts}))\n")

@@ -281,9 +281,9 @@ class _Project:
         log_path = self.run_dir / "logs" / f"{name}.log"
         log_path.unlink(missing_ok=True)  # a new replica starts with an empty log, as in Docker
         self.write_table(force=True)
-        env = {**os.environ, **service.environment, "HOSTNAME": name,
-               "SERVICE_ADDRESSES": str(self.table_path), "PYTHONUNBUFFERED": "1",
-               "PYTHONDONTWRITEBYTECODE": "1"}
+        env = processes.app_environment({**service.environment, "HOSTNAME": name,
+                                         "SERVICE_ADDRESSES": str(self.table_path),
+                                         "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
         for dependency in service.depends_on:
             if dependency in stand_ins:
                 env["DB_URL"] = f"sqlite:///{stand_ins[dependency].path}"

@@ -194,6 +194,20 @@ def listen(port: int = 0) -> socket.socket:
     return sock
 
 
+#: What an app process inherits from the kernel: where programs and imports are, the user's
+#: home, language and time zone. Nothing else: a kernel's environment may hold a webhook
+#: secret, a JupyterHub token or cloud credentials, and an app needs none of them.
+INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH",
+             "SYSTEMROOT")
+
+
+def app_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment an app process starts with: :data:`INHERITED` and ``extra``."""
+    env = {name: os.environ[name] for name in INHERITED if name in os.environ}
+    env.update(extra or {})
+    return env
+
+
 def spawn(*, app: str, app_dir: Path, sock: socket.socket, log_path: Path, owner: str, name: str,
           env: Mapping[str, str], cwd: Path | None = None,
           uvicorn: Mapping[str, Any] | None = None) -> tuple[subprocess.Popen[bytes], PidFile]:

@@ -373,3 +373,19 @@ def test_docker_that_cannot_start_falls_back_unless_demanded(
     monkeypatch.setenv("LABKIT_RUNTIME", "docker")
     with pytest.raises(RuntimeUnavailable, match="images are not built"):
         get("choice-test", Choice(DOCKER, "LABKIT_RUNTIME=docker is set"))
+
+
+def test_an_app_process_never_sees_the_kernels_secrets(runtime: LocalRuntime,
+                                                       app: Callable[..., Path],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABKIT_WEBHOOK_SECRET", "kernel-secret-1")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "hub-token-2")
+    folder = app()
+    code = (folder / "app.py").read_text()
+    code += ('\n\n@app.get("/environment")\ndef environment() -> list[str]:\n'
+             '    import os\n    return sorted(os.environ)\n')
+    (folder / "app.py").write_text(code)
+    assert runtime.deploy(ship(runtime, folder, 7)).ok
+    names = httpx.get(runtime.url() + "/environment", trust_env=False, timeout=5).json()
+    assert "LABKIT_WEBHOOK_SECRET" not in names and "JUPYTERHUB_API_TOKEN" not in names
+    assert {"APP_VERSION", "APP_COMMIT", "PATH"} <= set(names)

@@ -45,7 +45,15 @@ from typing import Any
 import httpx
 
 from ..events import alertmanager, engine, registry
-from ..processes import BOOTSTRAP, PidFile, listen, pids_dir, reap_orphans, spawn
+from ..processes import (
+    BOOTSTRAP,
+    PidFile,
+    app_environment,
+    listen,
+    pids_dir,
+    reap_orphans,
+    spawn,
+)
 from ..processes import alive as _alive  # noqa: F401 - importable from here, as before
 from ..processes import tail as _tail
 from ..sender import labkit_home
@@ -381,7 +389,7 @@ class LocalRuntime(Runtime):
             f"({sum(p.stat().st_size for p in files)} bytes)")
         log("#2 python -m compileall: does every module compile?")
         with tempfile.TemporaryDirectory(prefix="labkit-pycache-") as cache:
-            env = {**os.environ, "PYTHONPYCACHEPREFIX": cache}
+            env = app_environment({"PYTHONPYCACHEPREFIX": cache})
             proc = subprocess.Popen([sys.executable, "-m", "compileall", "-q", str(source_dir)],
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
             assert proc.stdout is not None
@@ -498,8 +506,8 @@ class LocalRuntime(Runtime):
         sock = listen()
         port = sock.getsockname()[1]
         log_path = self.root / "logs" / f"{name}.log"
-        env = {**os.environ, "APP_VERSION": artifact.tag, "APP_COMMIT": artifact.commit,
-               "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        env = app_environment({"APP_VERSION": artifact.tag, "APP_COMMIT": artifact.commit,
+                               "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
         process, record = spawn(app="app:app", app_dir=release, sock=sock, log_path=log_path,
                                 owner=self.instance, name=name, env=env)
         inst = Instance(name=name, service=service, artifact=artifact, process=process, port=port,

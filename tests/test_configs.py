@@ -75,15 +75,19 @@ def test_binder_installs_this_kit_on_a_supported_python() -> None:
     assert REQUIRES_PYTHON.contains(match.group(1) + ".0"), (runtime, str(REQUIRES_PYTHON))
 
 
-def test_binder_start_selects_the_local_runtime_and_runs_the_server_command() -> None:
+def test_binder_start_selects_the_local_runtime_and_runs_the_server_command(
+        tmp_path: Path) -> None:
     start = BINDER / "start"
     assert start.stat().st_mode & stat.S_IXUSR, "binder/start must be executable (chmod +x)"
     assert start.read_text().startswith("#!/bin/bash\n")
     subprocess.run(["bash", "-n", str(start)], check=True)
     done = subprocess.run([str(start), "sh", "-c", 'echo "$LABKIT_RUNTIME|$0|$1"', "first", "2nd"],
-                          env=_env(LABKIT_RUNTIME="docker"), capture_output=True, text=True,
-                          timeout=30, check=True)
+                          env=_env(LABKIT_RUNTIME="docker", LABKIT_WORKSPACE=str(tmp_path / "ws")),
+                          capture_output=True, text=True, timeout=60, check=True, cwd=ROOT)
     assert done.stdout == "local|first|2nd\n"
+    # The learner's workspace is ready before the server starts: student editions of every lesson.
+    assert (tmp_path / "ws" / "00-start-here.ipynb").is_file(), done.stderr
+    assert "Your workspace" in done.stderr
 
 
 def test_binder_install_command_works_here(tmp_path: Path) -> None:

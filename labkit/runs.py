@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StoreError
+from .private import private_file
 
 STAGES = ("build", "ship", "deploy", "monitor")
 WAITING, RUNNING, PASSED, FAILED, ROLLED_BACK, SKIPPED = (
@@ -157,7 +158,7 @@ class RunStore:
         self._subscribers: list[Callable[[int], None]] = []
         try:
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                private_file(self.path)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")

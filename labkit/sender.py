@@ -23,6 +23,7 @@ import httpx
 from . import signing
 from .errors import BlockedAddressError, DeliveryError
 from .events import Event
+from .private import private_file
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 #: Cloud metadata endpoints that are not link-local (AWS IPv6, Alibaba).
@@ -137,7 +138,7 @@ class SentLog:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = str(path or labkit_home() / "sent.db")
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                    timeout=5)

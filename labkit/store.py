@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .errors import StoreError
+from .private import private_file
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 
@@ -151,7 +152,7 @@ class DeliveryLog:
         self._failed = False
         try:
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                private_file(self.path)
             self._db = self._connect()
         except sqlite3.Error as exc:
             raise StoreError(

@@ -19,5 +19,8 @@ def private_file(path: str | Path) -> Path:
         except OSError:
             pass  # not ours, or a read-only disk: opening it says what is wrong, if anything
         return path
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return private_file(path)  # made by another process just now
     return path

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..private import private_file
+
 FILENAME = "progress.db"
 #: A pause longer than this between two checks of a lesson is not counted as time spent.
 IDLE_GAP = 15 * 60
@@ -41,11 +43,7 @@ def path() -> Path:
 
 
 def _open(file: Path) -> sqlite3.Connection:
-    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not file.exists():
-        # Created private before SQLite writes a byte into it.
-        os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
-    os.chmod(file, 0o600)
+    private_file(file)  # private before SQLite writes a byte into it
     db = sqlite3.connect(file, timeout=0.5, isolation_level=None)
     try:
         db.execute(_SCHEMA)

@@ -69,7 +69,7 @@ def test_an_inserted_cell_changes_only_its_own_id(tmp_path: Path) -> None:
     ids_before = [c["id"] for c in lessons.notebook(before, 1).cells]
     source = folder / "src" / "01-webhooks-101.py"
     text = source.read_text()
-    marker = "# %%\nimport labkit\n"
+    marker = "# %%\nimport httpx\n"
     assert marker in text
     source.write_text(text.replace(marker, "# %% [markdown]\n# A new cell.\n\n" + marker, 1))
     ids_after = [c["id"] for c in lessons.notebook(lessons.sources(folder), 1).cells]

@@ -70,10 +70,11 @@ def reset_lesson(lesson: str, *, yes: bool = False) -> int:
 
 def run_lab(port: int = 8888, open_browser: bool = True, *, solutions: bool = False) -> int:
     """Start JupyterLab on the workspace (or the solutions); returns when JupyterLab exits."""
-    folder = notebooks_dir() if solutions else None
-    if folder is not None and not (folder / START).is_file():
-        raise LabkitError(f"No {START} in {folder}: run this from the labkit checkout, or set "
+    lessons = notebooks_dir()
+    if not (lessons / START).is_file():
+        raise LabkitError(f"No {START} in {lessons}: run this from the labkit checkout, or set "
                           "LABKIT_NOTEBOOKS to the notebooks folder.")
+    folder = lessons if solutions else None
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))

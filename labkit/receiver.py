@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from . import signing
 from .errors import ReceiverError, SignatureError, StoreError
 from .serving import ServerThread, bind
-from .store import ACCEPTED, REJECTED, Delivery, DeliveryLog, Row
+from .store import ACCEPTED, REJECTED, REJECTED_BODY_KEPT, Delivery, DeliveryLog, Row
 
 #: GitHub's own cap on payload size; larger requests get 413 without being buffered.
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
@@ -413,9 +413,11 @@ class Hooks:
             delivery_id, event, verified = CHECKS[source](self.settings, headers, query, body)
         except Rejected as exc:
             try:
+                kept = body[:REJECTED_BODY_KEPT] if exc.status != 413 else b""
                 await self.commits.record(Row(
                     exc.delivery_id, source, exc.event, REJECTED, exc.reason, exc.verified,
-                    headers, body if exc.status != 413 else b"", len(body)))
+                    headers, kept, len(body),
+                    hashlib.sha256(body).hexdigest() if len(kept) < len(body) else ""))
             except StoreError:
                 pass  # the rejection is answered even when it cannot be logged
             await _respond(send, exc.status, {"status": REJECTED, "detail": exc.reason})

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     body         BLOB,
     size         INTEGER NOT NULL DEFAULT 0,
     handled      TEXT NOT NULL DEFAULT '',
-    handler_error TEXT NOT NULL DEFAULT ''
+    handler_error TEXT NOT NULL DEFAULT '',
+    sha256       TEXT NOT NULL DEFAULT ''
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_accepted_per_id
     ON deliveries(source, id) WHERE status = 'accepted';
@@ -41,8 +42,12 @@ CREATE INDEX IF NOT EXISTS by_id ON deliveries(id);
 """
 
 
-_COLUMNS = "(id, source, event, status, reason, verified, received_at, headers, body, size)"
-_INSERT = f"INSERT INTO deliveries {_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_COLUMNS = ("(id, source, event, status, reason, verified, received_at, headers, body, size, "
+            "sha256)")
+_INSERT = f"INSERT INTO deliveries {_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: Of a rejected request, the log keeps this much of the body (with its size and sha256): enough
+#: to see what went wrong, too little for anyone who reaches the port to fill the disk.
+REJECTED_BODY_KEPT = 64 * 1024
 _SEEN = "SELECT 1 FROM deliveries WHERE source = ? AND id = ? AND status = 'accepted' LIMIT 1"
 
 
@@ -58,6 +63,8 @@ class Row(NamedTuple):
     headers: dict[str, str] = {}
     body: bytes = b""
     size: int | None = None
+    #: sha256 of the whole body, when ``body`` holds only its beginning.
+    sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,8 @@ class Delivery:
     size: int = 0
     handled: str = ""
     handler_error: str = ""
+    #: sha256 of the whole body when only its first bytes were kept (a rejected request).
+    sha256: str = ""
 
     @property
     def payload(self) -> Any:
@@ -111,6 +120,9 @@ class Delivery:
         out = self.summary()
         out["headers"] = redacted(self.headers)
         out["body"] = self.body.decode("utf-8", errors="replace")
+        if self.sha256:
+            out["body_sha256"] = self.sha256
+            out["body_kept"] = len(self.body)
         return out
 
 
@@ -170,6 +182,9 @@ class DeliveryLog:
                 db.execute(f"PRAGMA synchronous={SYNC_MODES[self.sync]}")
             db.execute("PRAGMA busy_timeout=5000")
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
+            if "sha256" not in columns:  # a log written by an older labkit
+                db.execute("ALTER TABLE deliveries ADD COLUMN sha256 TEXT NOT NULL DEFAULT ''")
         except sqlite3.Error:
             db.close()
             raise
@@ -233,7 +248,7 @@ class DeliveryLog:
                 status, reason = r.status, r.reason
                 size = len(r.body) if r.size is None else r.size
                 values = [r.id, r.source, r.event, status, reason, int(r.verified), received_at,
-                          json.dumps(r.headers), r.body, size]
+                          json.dumps(r.headers), r.body, size, r.sha256]
                 # Looked up first (inside the write lock and transaction) rather than left to the
                 # unique index, so a duplicate takes the next number and the log has no gaps.
                 if status == ACCEPTED and db.execute(_SEEN, (r.source, r.id)).fetchone():
@@ -243,7 +258,7 @@ class DeliveryLog:
                 out.append(Delivery(
                     seq=int(cur.lastrowid or 0), id=r.id, source=r.source, event=r.event,
                     status=status, reason=reason, verified=r.verified, received_at=received_at,
-                    headers=dict(r.headers), body=r.body, size=size))
+                    headers=dict(r.headers), body=r.body, size=size, sha256=r.sha256))
         for delivery in out:
             self._publish(delivery)
         return out
@@ -352,9 +367,10 @@ def _disk_trouble(path: str) -> str:
 
 def _delivery(row: tuple[Any, ...]) -> Delivery:
     (seq, id_, source, event, status, reason, verified, received_at, headers, body, size,
-     handled, handler_error) = row
+     handled, handler_error, sha256) = row
     return Delivery(
         seq=seq, id=id_, source=source, event=event, status=status, reason=reason,
         verified=bool(verified), received_at=received_at, headers=json.loads(headers),
         body=bytes(body or b""), size=size, handled=handled, handler_error=handler_error,
+        sha256=sha256 or "",
     )

@@ -360,3 +360,55 @@ def test_receiver_still_accepts_good_deliveries_after_the_corpus(bad_rx: Receive
                           headers={k: v for k, v in headers.items() if isinstance(v, str)})
     assert response.status_code == 202, response.text
     assert bad_rx.running
+
+
+def test_a_rejected_body_is_kept_only_in_part_with_its_size_and_digest(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Anyone who reaches the port can send 5 MB of junk; the log keeps 64 KiB of it, the size
+    and a sha256, not the whole body."""
+    import hashlib
+
+    import httpx
+
+    from labkit import Receiver
+    from labkit.store import REJECTED_BODY_KEPT
+
+    rx = Receiver(secret="s", db=str(tmp_path / "log.db")).start()
+    try:
+        junk = bytes(range(256)) * (5 * 1024 * 1024 // 256)
+        answer = httpx.post(rx.hook_url("github"), content=junk,
+                            headers={"Content-Type": "application/json",
+                                     "X-GitHub-Event": "push",
+                                     "X-Hub-Signature-256": "sha256=" + "0" * 64})
+        assert answer.status_code == 401
+        row = rx.deliveries(1)[0]
+        assert row.status == "rejected" and row.size == len(junk)
+        assert row.body == junk[:REJECTED_BODY_KEPT] and len(row.body) == 64 * 1024
+        assert row.sha256 == hashlib.sha256(junk).hexdigest()
+        assert row.detail()["body_sha256"] == row.sha256 and row.detail()["body_kept"] == 65536
+    finally:
+        rx.stop()
+    assert (tmp_path / "log.db").stat().st_size < 2 * 1024 * 1024
+
+
+def test_a_log_written_before_digests_were_kept_opens_and_keeps_its_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from labkit.store import DeliveryLog
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE deliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT,
+            source TEXT NOT NULL, event TEXT, status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '', verified INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL, headers TEXT NOT NULL DEFAULT '{}', body BLOB,
+            size INTEGER NOT NULL DEFAULT 0, handled TEXT NOT NULL DEFAULT '',
+            handler_error TEXT NOT NULL DEFAULT '');
+        INSERT INTO deliveries (id, source, event, status, received_at, body, size)
+            VALUES ('d1', 'github', 'push', 'accepted', '2026-01-01T00:00:00.000Z', x'7b7d', 2);
+    """)
+    old.commit()
+    old.close()
+    log = DeliveryLog(str(path))
+    (row,) = log.latest(5)
+    assert row.id == "d1" and row.body == b"{}" and row.sha256 == ""

@@ -443,6 +443,10 @@ class Hooks:
             if not length.isdigit():
                 raise Rejected(400, "Content-Length is not a number.")
             if int(length) > cap:
+                # Read the rest before answering (bounded), so that a client that sends its whole
+                # body before it reads, as urllib does, gets the 413 and not a reset.
+                if int(length) <= cap + DRAIN_LIMIT:
+                    await _drain(receive)
                 raise Rejected(413, f"Body of {length} bytes is over the {cap}-byte cap.")
         chunks: list[bytes] = []
         size = 0
@@ -455,6 +459,8 @@ class Hooks:
                     chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > cap:
+                        if message.get("more_body", False):
+                            await _drain(receive)
                         raise Rejected(413, f"Body is over the {cap}-byte cap.")
                     chunks.append(chunk)
                     if not message.get("more_body", False):
@@ -462,6 +468,29 @@ class Hooks:
         except TimeoutError:
             raise Rejected(408, f"Body did not arrive within {BODY_TIMEOUT:.0f} s.") from None
         return b"".join(chunks)
+
+
+#: How much of an oversized body the receiver reads and throws away before its 413, and for
+#: how long: enough for any client to see the answer, bounded so nobody can keep it busy.
+DRAIN_LIMIT = 64 * 1024 * 1024
+DRAIN_TIMEOUT = 10.0
+
+
+async def _drain(receive: Any) -> None:
+    """Read and discard the rest of a request body, up to :data:`DRAIN_LIMIT` bytes and
+    :data:`DRAIN_TIMEOUT` seconds."""
+    drained = 0
+    try:
+        async with asyncio.timeout(DRAIN_TIMEOUT):
+            while drained <= DRAIN_LIMIT:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+    except TimeoutError:
+        return
 
 
 async def _respond(send: Any, status: int, payload: dict[str, Any],

@@ -412,3 +412,32 @@ def test_a_log_written_before_digests_were_kept_opens_and_keeps_its_rows(tmp_pat
     log = DeliveryLog(str(path))
     (row,) = log.latest(5)
     assert row.id == "d1" and row.body == b"{}" and row.sha256 == ""
+
+
+@pytest.mark.parametrize("client", ["urllib", "httpx"])
+def test_an_oversized_body_gets_a_readable_413_from_every_client(client: str) -> None:
+    """urllib sends its whole body before it reads the answer: the receiver reads the rest
+    (bounded) before answering, so urllib sees the 413 instead of a reset connection."""
+    import urllib.error
+    import urllib.request
+
+    import httpx
+
+    from labkit import Receiver
+
+    rx = Receiver(secret="s", max_body=1024 * 1024).start()
+    try:
+        body = b"x" * (30 * 1024 * 1024)  # far beyond what socket buffers absorb
+        headers = {"Content-Type": "application/json", "X-GitHub-Event": "push"}
+        if client == "urllib":
+            request = urllib.request.Request(rx.hook_url("github"), data=body, headers=headers)
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(request, timeout=30)
+            status, text = caught.value.code, caught.value.read().decode()
+        else:
+            answer = httpx.post(rx.hook_url("github"), content=body, headers=headers, timeout=30)
+            status, text = answer.status_code, answer.text
+        assert status == 413 and "cap" in text
+        assert httpx.get(rx.url + "/healthz").status_code == 200
+    finally:
+        rx.stop()

@@ -15,6 +15,11 @@ import uvicorn
 from .errors import ServeError
 
 
+#: Connections and requests served at once; beyond it uvicorn answers 503 instead of letting a
+#: flood of connections use up the kernel's memory and file descriptors.
+MAX_CONCURRENCY = 1000
+
+
 def bind(host: str, port: int, *, backlog: int = 2048) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0: any free one); raises ``OSError``."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -58,9 +63,10 @@ class ServerThread:
         The sockets are closed when serving ends (or at once, if it never starts).
         """
         quiet_uvicorn()
+        options = {"limit_concurrency": MAX_CONCURRENCY, **self.config}
         self._server = uvicorn.Server(uvicorn.Config(
             self.app, log_config=None, access_log=False, lifespan="off",
-            timeout_graceful_shutdown=2, **self.config))
+            timeout_graceful_shutdown=2, **options))
         self.error = None
         self._thread = threading.Thread(target=self._serve, args=(sockets,), daemon=True,
                                         name=self.name)

@@ -92,6 +92,16 @@ def _content_type(headers: dict[str, str]) -> str:
     return headers.get("content-type", "").split(";")[0].strip().lower()
 
 
+def _json_only(headers: dict[str, str], sender: str, verified: bool = False) -> None:
+    """415 unless the body is declared JSON: a web page's no-cors POST (text/plain, a form)
+    cannot reach a sender's endpoint then."""
+    ctype = _content_type(headers)
+    if ctype != "application/json" and not (ctype.startswith("application/")
+                                             and ctype.endswith("+json")):
+        raise Rejected(415, f"Content-Type {ctype or 'none'!r} is not what {sender} sends: "
+                            "application/json.", verified=verified)
+
+
 def _bearer(settings: Settings, source: str, headers: dict[str, str]) -> bool:
     tokens = settings.secrets.get(source)
     if not tokens:
@@ -165,6 +175,7 @@ def check_dockerhub(s: Settings, h: dict[str, str], q: dict[str, str], body: byt
             raise Rejected(401, "Missing or wrong ?token= in the webhook URL (Docker Hub cannot "
                                 "sign, so the URL carries the secret).", event="push")
         verified = True
+    _json_only(h, "Docker Hub", verified)
     payload = _object(body)
     if "state" in payload:
         event = "callback"
@@ -200,6 +211,7 @@ def check_registry(s: Settings, h: dict[str, str], q: dict[str, str], body: byte
 def check_alertmanager(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
                        ) -> tuple[str, str, bool]:
     verified = _bearer(s, "alertmanager", h)
+    _json_only(h, "Alertmanager", verified)
     payload = _object(body)
     status = payload.get("status")
     if status not in ("firing", "resolved") or not isinstance(payload.get("alerts"), list):
@@ -214,6 +226,7 @@ def check_alertmanager(s: Settings, h: dict[str, str], q: dict[str, str], body: 
 def check_engine(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
                  ) -> tuple[str, str, bool]:
     verified = _bearer(s, "engine", h)
+    _json_only(h, "the engine-event forwarder", verified)
     payload = _object(body)
     actor = payload.get("Actor")
     if not isinstance(payload.get("Action"), str) or not isinstance(actor, dict):
@@ -236,6 +249,7 @@ def check_standard(s: Settings, h: dict[str, str], q: dict[str, str], body: byte
             raise Rejected(401, str(exc), delivery_id=msg_id) from None
     if not msg_id:
         raise Rejected(400, "Missing webhook-id header.")
+    _json_only(h, "a Standard Webhooks sender", verified)
     payload = _object(body)
     event = payload.get("type")
     if not isinstance(event, str) or not event:

@@ -441,3 +441,24 @@ def test_an_oversized_body_gets_a_readable_413_from_every_client(client: str) ->
         assert httpx.get(rx.url + "/healthz").status_code == 200
     finally:
         rx.stop()
+
+
+@pytest.mark.parametrize("path", ["/hooks/dockerhub", "/hooks/alertmanager", "/hooks/engine",
+                                  "/hooks/standard", "/hooks/registry"])
+@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded",
+                                   "multipart/form-data; boundary=x"])
+def test_what_a_web_page_can_post_without_cors_is_refused(path: str, ctype: str) -> None:
+    """A page on any site can POST these three content types to 127.0.0.1 without asking;
+    no JSON-only sender's endpoint takes them."""
+    import httpx
+
+    from labkit import Receiver
+
+    rx = Receiver().start()
+    try:
+        answer = httpx.post(rx.url + path, content=b'{"status": "firing"}',
+                            headers={"Content-Type": ctype, "webhook-id": "msg_1"})
+        assert answer.status_code == 415, (answer.status_code, answer.text)
+        assert rx.deliveries(1)[0].status == "rejected"
+    finally:
+        rx.stop()

@@ -516,6 +516,26 @@ async def _respond(send: Any, status: int, payload: dict[str, Any],
     await send({"type": "http.response.body", "body": body})
 
 
+#: Names a request for the log may carry in its Host header. Any IP address is fine too: a page
+#: that rebinds its own domain name to 127.0.0.1 still sends that domain name as the Host.
+TRUSTED_HOST_NAMES = frozenset({"localhost", "host.docker.internal"})
+
+
+def _trusted_host(scope: dict[str, Any]) -> bool:
+    host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "")
+    if not host:
+        return True  # HTTP/1.0 without Host: no browser sends that
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower()
+    if name in TRUSTED_HOST_NAMES:
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 class ReceiverApp:
     """The whole receiver: hook POSTs go straight to :class:`Hooks`, the rest to the FastAPI app."""
 
@@ -526,6 +546,9 @@ class ReceiverApp:
         if (scope["type"] == "http" and scope["method"] == "POST"
                 and scope["path"] in HOOK_ROUTES):
             await self.hooks(scope, receive, send)
+        elif scope["type"] == "http" and not _trusted_host(scope):
+            await _respond(send, 403, {"detail": "This receiver's log is read through 127.0.0.1, "
+                                                 "localhost or host.docker.internal only."})
         else:
             await self.api(scope, receive, send)
 

@@ -462,3 +462,30 @@ def test_what_a_web_page_can_post_without_cors_is_refused(path: str, ctype: str)
         assert rx.deliveries(1)[0].status == "rejected"
     finally:
         rx.stop()
+
+
+def test_the_log_is_not_readable_through_a_rebound_name() -> None:
+    """A page whose own domain name was rebound to 127.0.0.1 sends that name as Host: the read
+    API refuses it, and still answers 127.0.0.1, localhost and host.docker.internal."""
+    import httpx
+
+    from labkit import Receiver, events, send
+
+    rx = Receiver().start()
+    try:
+        send(events.github.ping(), rx)
+        for host in ("attacker.example", "attacker.example:80", "127.0.0.1.nip.io"):
+            for path in ("/deliveries", "/deliveries/1", "/healthz"):
+                answer = httpx.get(rx.url + path, headers={"Host": host})
+                assert answer.status_code == 403, (host, path, answer.status_code)
+        for host in (f"127.0.0.1:{rx.port}", f"localhost:{rx.port}", "host.docker.internal",
+                     "[::1]:8000"):
+            assert httpx.get(rx.url + "/deliveries", headers={"Host": host}).status_code == 200
+        # Webhooks themselves may come through a tunnel with its own name.
+        tunnelled = httpx.post(rx.hook_url("github"), content=b"{}",
+                               headers={"Host": "abc.tunnel.example",
+                                        "Content-Type": "application/json",
+                                        "X-GitHub-Event": "ping", "X-GitHub-Delivery": "d-9"})
+        assert tunnelled.status_code == 202
+    finally:
+        rx.stop()

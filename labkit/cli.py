@@ -44,7 +44,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
     secret = args.secret or secret_from_env()
     rx = Receiver(secret=secret, host=args.host, port=args.port, db=args.db,
-                  max_body=args.max_body, sync=args.sync)
+                  max_body=args.max_body, sync=args.sync, for_containers=args.for_containers,
+                  open=args.open or ())
     try:
         sockets = [bind(args.host, args.port)]
         also = ""
@@ -220,6 +221,8 @@ def parser() -> argparse.ArgumentParser:
                    help="also listen on the Docker bridge gateway, where containers reach this "
                         "machine as host.docker.internal (never on 0.0.0.0)")
     s.add_argument("--secret", help="verification secret (default: $LABKIT_WEBHOOK_SECRET)")
+    s.add_argument("--open", action="append", metavar="SOURCE",
+                   help="with a secret: accept this source unverified all the same (repeatable)")
     s.add_argument("--db", default="deliveries.db", help="SQLite delivery log")
     s.add_argument("--sync", choices=("normal", "full"), default="normal",
                    help="normal: an acknowledged delivery survives a killed receiver; full: "

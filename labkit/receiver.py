@@ -12,7 +12,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -51,10 +51,17 @@ class Settings:
     secrets: dict[str, list[str]]
     max_body: int = DEFAULT_MAX_BODY
     tolerance: int = signing.DEFAULT_TOLERANCE
+    #: Sources accepted without a secret although others have one: opened on purpose.
+    open: frozenset[str] = frozenset()
+
+    @property
+    def checks_senders(self) -> bool:
+        """True once any source has a secret: then no source is open unless opened on purpose."""
+        return bool(self.secrets)
 
     @classmethod
     def build(cls, secret: str | None, secrets: dict[str, str | list[str]] | None,
-              max_body: int, tolerance: int) -> Settings:
+              max_body: int, tolerance: int, open: Iterable[str] = ()) -> Settings:
         table: dict[str, list[str]] = {s: [secret] for s in SOURCES} if secret else {}
         for source, value in (secrets or {}).items():
             if source not in SOURCES:
@@ -64,7 +71,12 @@ class Settings:
                 raise ValueError(f"secrets[{source!r}] is or holds an empty secret: anyone could "
                                  "sign with it. Give real secrets, or leave the source out.")
             table[source] = values
-        return cls(table, max_body, tolerance)
+        opened = frozenset(open)
+        unknown = opened - set(SOURCES)
+        if unknown:
+            raise ValueError(f"Unknown source {sorted(unknown)[0]!r} in open=; use one of "
+                             f"{', '.join(SOURCES)}.")
+        return cls(table, max_body, tolerance, opened)
 
 
 def _json(body: bytes) -> Any:
@@ -271,16 +283,23 @@ CHECKS = {
 class Dispatcher:
     """Runs handlers in one worker thread, in arrival order, recording each outcome."""
 
-    def __init__(self, log: DeliveryLog) -> None:
+    def __init__(self, log: DeliveryLog, *, checks_senders: bool = False) -> None:
         self.log = log
+        #: When the receiver checks its senders, an unverified delivery (from a source opened on
+        #: purpose) runs only the handlers that asked for it.
+        self.checks_senders = checks_senders
         self.handlers: list[tuple[str, str | None, Handler]] = []
+        self.unverified_ok: set[Handler] = set()
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
-    def add(self, source: str, event: str | None, handler: Handler) -> None:
+    def add(self, source: str, event: str | None, handler: Handler, *,
+            unverified: bool = False) -> None:
         self.handlers = [(s, e, h) for s, e, h in self.handlers
                          if not (s == source and e == event and h.__name__ == handler.__name__)]
         self.handlers.append((source, event, handler))
+        if unverified:
+            self.unverified_ok.add(handler)
 
     def submit(self, delivery: Delivery) -> None:
         if not self.handlers:
@@ -317,6 +336,8 @@ class Dispatcher:
     def _handle(self, delivery: Delivery) -> None:
         matching = [h for s, e, h in self.handlers
                     if s in (delivery.source, "*") and e in (None, "*", delivery.event)]
+        if self.checks_senders and not delivery.verified:
+            matching = [h for h in matching if h in self.unverified_ok]
         if not matching:
             return
         errors = []
@@ -424,6 +445,12 @@ class Hooks:
             if duplicated:
                 raise Rejected(400, f"Header {duplicated!r} was sent more than once.")
             body = await self._read_body(headers, receive)
+            settings = self.settings
+            if (settings.checks_senders and source not in settings.secrets
+                    and source not in settings.open):
+                raise Rejected(401, f"This receiver checks its senders and has no secret for "
+                                    f"{source}: give it one (secrets={{'{source}': ...}}) or "
+                                    f"open it on purpose (open=['{source}']).")
             delivery_id, event, verified = CHECKS[source](self.settings, headers, query, body)
         except Rejected as exc:
             try:
@@ -660,6 +687,15 @@ def docker_gateway() -> str | None:
 _RUNNING: dict[str, Receiver] = {}
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class Receiver:
     """A webhook receiver you run inside the notebook kernel.
 
@@ -677,14 +713,19 @@ class Receiver:
                  = None, host: str = "127.0.0.1", port: int = 0, db: str = ":memory:",
                  max_body: int = DEFAULT_MAX_BODY, tolerance: int = signing.DEFAULT_TOLERANCE,
                  name: str = "default", for_containers: bool = False,
-                 sync: str = "normal") -> None:
+                 sync: str = "normal", open: Iterable[str] = ()) -> None:
         self.for_containers = for_containers
         self.container_host: str | None = None
         self.container_port = 0
-        self.settings = Settings.build(secret, secrets, max_body, tolerance)
+        self.settings = Settings.build(secret, secrets, max_body, tolerance, open)
+        if not self.settings.checks_senders and (for_containers or not _loopback(host)):
+            where = "to containers" if for_containers else f"on {host}"
+            raise ReceiverError(f"A receiver that listens {where} must check its senders: give "
+                                "it a secret (secret=... or secrets={...}; LABKIT_WEBHOOK_SECRET "
+                                "for `labkit listen`). Without one it listens on 127.0.0.1 only.")
         self.host, self.requested_port, self.name = host, port, name
         self.log = DeliveryLog(db, sync=sync)
-        self.dispatcher = Dispatcher(self.log)
+        self.dispatcher = Dispatcher(self.log, checks_senders=self.settings.checks_senders)
         self.app = create_app(self.log, self.settings, self.dispatcher)
         self._serving = ServerThread(self.app, name=f"labkit-receiver-{name}")
         self.port = 0
@@ -771,17 +812,20 @@ class Receiver:
                                              f"host.docker.internal:{self.container_port}", 1)
 
     # --- handlers and waiting -----------------------------------------------------------------
-    def on(self, source: str, event: str | None = None) -> Callable[[Handler], Handler]:
+    def on(self, source: str, event: str | None = None, *,
+           unverified: bool = False) -> Callable[[Handler], Handler]:
         """Decorator: run the function for every accepted delivery of ``source`` (and ``event``).
 
         Handlers run in a worker thread after the 2xx has been sent. Registering a function of
-        the same name again (a re-run cell) replaces the old one.
+        the same name again (a re-run cell) replaces the old one. On a receiver with secrets, a
+        delivery that was not verified (from a source opened with ``open=``) runs only handlers
+        registered with ``unverified=True``.
         """
         if source not in SOURCES and source != "*":
             raise ValueError(f"Unknown source {source!r}; use one of {', '.join(SOURCES)} or '*'.")
 
         def register(handler: Handler) -> Handler:
-            self.dispatcher.add(source, event, handler)
+            self.dispatcher.add(source, event, handler, unverified=unverified)
             return handler
 
         return register

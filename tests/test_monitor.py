@@ -71,12 +71,19 @@ def test_a_container_reaches_the_kernel_receiver_through_the_bridge(
         make_receiver: Any, base_image: str) -> None:
     import docker
 
-    rx: Receiver = make_receiver(None, for_containers=True)
+    from labkit import ReceiverError
+
+    with pytest.raises(ReceiverError, match="must check its senders"):
+        make_receiver(None, for_containers=True)  # no door opens to containers without a key
+    rx: Receiver = make_receiver("s3cret", for_containers=True)
     url = rx.container_url("github")
     assert url.startswith("http://host.docker.internal:")
-    script = ("import urllib.request as u; r = u.Request(%r, data=b'{}', headers={"
+    script = ("import hashlib, hmac, urllib.request as u; "
+              "sig = 'sha256=' + hmac.new(b's3cret', b'{}', hashlib.sha256).hexdigest(); "
+              "r = u.Request(%r, data=b'{}', headers={"
               "'X-GitHub-Event': 'ping', 'X-GitHub-Delivery': 'from-a-container', "
-              "'Content-Type': 'application/json'}); print(u.urlopen(r).status)") % url
+              "'X-Hub-Signature-256': sig, 'Content-Type': 'application/json'}); "
+              "print(u.urlopen(r).status)") % url
     client = docker.from_env()
     try:
         out = client.containers.run(base_image, ["python3", "-c", script], remove=True,
@@ -84,7 +91,8 @@ def test_a_container_reaches_the_kernel_receiver_through_the_bridge(
     finally:
         client.close()
     assert out.strip() == b"202"
-    assert rx.wait_for(1)[0].id == "from-a-container"
+    arrived = rx.wait_for(1)[0]
+    assert arrived.id == "from-a-container" and arrived.verified
     # Only the loopback and the bridge gateway listen: nothing on all interfaces.
     assert rx.host == "127.0.0.1" and rx.container_host not in (None, "0.0.0.0")
 

@@ -499,3 +499,60 @@ def test_a_delivery_signed_with_an_empty_key_is_not_accepted(
         return  # refused up front: nothing can be forged
     body = push_body()
     assert post_github(rx, body, secret="").status_code == 401
+
+
+def test_once_a_secret_is_set_no_source_is_open_unless_opened_on_purpose() -> None:
+    from labkit import Receiver, events, send
+
+    rx = Receiver(secrets={"github": "gh-secret"}).start()
+    try:
+        for event in (events.dockerhub.push(), events.alertmanager.alert("firing"),
+                      events.standard.message("image.pushed"), events.engine.container("die")):
+            answer = send(event, rx)
+            assert answer.status == 401 and "has no secret for" in answer.detail, answer.detail
+    finally:
+        rx.stop()
+
+
+def test_an_opened_source_is_accepted_but_its_handlers_run_only_on_opt_in() -> None:
+    from labkit import Receiver, events, send
+
+    rx = Receiver(secrets={"github": "gh-secret"}, open=["dockerhub"]).start()
+    careful: list[str] = []
+    trusting: list[str] = []
+    try:
+        @rx.on("dockerhub")
+        def deploy(delivery: Any) -> None:
+            careful.append(delivery.event)
+
+        @rx.on("dockerhub", unverified=True)
+        def note(delivery: Any) -> None:
+            trusting.append(delivery.event)
+
+        answer = send(events.dockerhub.push(), rx)
+        assert answer.status == 202
+        rx.idle()
+        assert careful == [] and trusting == ["push"]
+        assert rx.deliveries(1)[0].verified is False
+    finally:
+        rx.stop()
+
+
+@pytest.mark.parametrize("kwargs", [{"for_containers": True}, {"host": "0.0.0.0"}])
+def test_a_receiver_beyond_loopback_needs_a_secret(kwargs: dict[str, Any]) -> None:
+    from labkit import Receiver, ReceiverError
+
+    with pytest.raises(ReceiverError, match="must check its senders"):
+        Receiver(**kwargs)
+
+
+def test_labkit_listen_for_containers_without_a_secret_refuses(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("LABKIT_WEBHOOK_SECRET", raising=False)
+    done = subprocess.run([sys.executable, "-m", "labkit.cli", "listen", "--for-containers",
+                           "--port", "0", "--db", str(tmp_path / "x.db")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "must check its senders" in done.stderr

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,14 +21,11 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from labkit import free_port  # noqa: E402 - this checkout's labkit
+
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _size_mb(folder: Path) -> float:
@@ -40,7 +36,7 @@ def one_round(cache: Path, work: Path) -> tuple[float, float]:
     """Seconds from `git clone` to /api/status 200, and the venv's size in MiB."""
     clone = work / "labkit"
     shutil.rmtree(clone, ignore_errors=True)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PIP_CACHE_DIR": str(cache), "PIP_FIND_LINKS": "",
            "LABKIT_LAB_TOKEN": TOKEN, "LABKIT_HOME": str(work / "home"),
            "JUPYTER_RUNTIME_DIR": str(work / "runtime")}

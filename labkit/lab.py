@@ -33,9 +33,9 @@ def workspace_dir() -> Path:
     checkout = Path(__file__).resolve().parent.parent
     if (checkout / "notebooks").is_dir() and (checkout / "pyproject.toml").is_file():
         return checkout / "workspace"
-    from .teaching.record import home
+    from .sender import labkit_home
 
-    return home() / "workspace"
+    return labkit_home() / "workspace"
 
 
 def prepare_workspace() -> Path:

@@ -288,18 +288,16 @@ class Dispatcher:
         #: When the receiver checks its senders, an unverified delivery (from a source opened on
         #: purpose) runs only the handlers that asked for it.
         self.checks_senders = checks_senders
-        self.handlers: list[tuple[str, str | None, Handler]] = []
-        self.unverified_ok: set[Handler] = set()
+        #: (source, event, handler, runs for unverified deliveries too)
+        self.handlers: list[tuple[str, str | None, Handler, bool]] = []
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
     def add(self, source: str, event: str | None, handler: Handler, *,
             unverified: bool = False) -> None:
-        self.handlers = [(s, e, h) for s, e, h in self.handlers
+        self.handlers = [(s, e, h, u) for s, e, h, u in self.handlers
                          if not (s == source and e == event and h.__name__ == handler.__name__)]
-        self.handlers.append((source, event, handler))
-        if unverified:
-            self.unverified_ok.add(handler)
+        self.handlers.append((source, event, handler, unverified))
 
     def submit(self, delivery: Delivery) -> None:
         if not self.handlers:
@@ -334,10 +332,10 @@ class Dispatcher:
                 self._queue.task_done()
 
     def _handle(self, delivery: Delivery) -> None:
-        matching = [h for s, e, h in self.handlers
-                    if s in (delivery.source, "*") and e in (None, "*", delivery.event)]
-        if self.checks_senders and not delivery.verified:
-            matching = [h for h in matching if h in self.unverified_ok]
+        trusted = delivery.verified or not self.checks_senders
+        matching = [h for s, e, h, unverified in self.handlers
+                    if s in (delivery.source, "*") and e in (None, "*", delivery.event)
+                    and (trusted or unverified)]
         if not matching:
             return
         errors = []

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import nbformat
 import pytest
-from support import poll
+from support import free_port, poll
 
 from labkit.errors import LabkitError
 from labkit.teaching.workspace import BACKUPS, reset, sync
@@ -126,15 +125,9 @@ def test_lab_reset_asks_first(lessons: Path, tmp_path: Path) -> None:
     assert "answer = 42" not in mine.read_text() and "kept as" in done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_labkit_lab_serves_the_workspace_with_a_token(lessons: Path, tmp_path: Path) -> None:
     """As root (CI runs as root) JupyterLab would exit at once without --allow-root."""
-    port, token = _free_port(), "test-token-0123456789"
+    port, token = free_port(), "test-token-0123456789"
     ws = tmp_path / "w"
     env = {**os.environ, "LABKIT_NOTEBOOKS": str(lessons), "LABKIT_WORKSPACE": str(ws),
            "LABKIT_LAB_TOKEN": token, "LABKIT_RUNTIME": "local", "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}

@@ -7,7 +7,6 @@ makes :func:`record` return why it was not kept, and the check still answers.
 from __future__ import annotations
 
 import html
-import os
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..private import private_file
+from ..sender import labkit_home
 
 FILENAME = "progress.db"
 #: A pause longer than this between two checks of a lesson is not counted as time spent.
@@ -32,14 +32,9 @@ CREATE TABLE IF NOT EXISTS checks (
 )"""
 
 
-def home() -> Path:
-    """``$LABKIT_HOME`` or ``~/.labkit``."""
-    return Path(os.environ.get("LABKIT_HOME") or Path.home() / ".labkit")
-
-
 def path() -> Path:
-    """Where this learner's record lives."""
-    return home() / FILENAME
+    """Where this learner's record lives: in ``$LABKIT_HOME`` (``~/.labkit``)."""
+    return labkit_home() / FILENAME
 
 
 def _open(file: Path) -> sqlite3.Connection:

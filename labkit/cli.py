@@ -40,7 +40,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .receiver import Receiver, docker_gateway, secret_from_env
-    from .serving import MAX_CONCURRENCY, bind
+    from .serving import MAX_CONCURRENCY, bind, with_header_deadline
 
     secret = args.secret or secret_from_env()
     rx = Receiver(secret=secret, host=args.host, port=args.port, db=args.db,
@@ -62,7 +62,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     print(f"labkit receiver on http://{args.host}:{args.port}{also}  log: {args.db}  "
           f"secret: {'set' if secret else 'NOT set (deliveries are not verified)'}", flush=True)
     config = uvicorn.Config(rx.app, log_level="warning", access_log=False, lifespan="off",
-                            loop=args.loop, http=args.http, backlog=2048,
+                            loop=args.loop, http=with_header_deadline(args.http), backlog=2048,
                             limit_concurrency=MAX_CONCURRENCY)
     uvicorn.Server(config).run(sockets=sockets)
     rx.dispatcher.stop()

@@ -25,11 +25,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from . import composefile
 from .errors import StackError
+from .paths import secrets_dir, stacks_dir
 from .progress import Progress, ProgressArg, progress_for
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
-STACKS_DIR = KIT_ROOT / "compose"
+STACKS_DIR = stacks_dir()
 
 PROJECT = "com.docker.compose.project"
 SERVICE = "com.docker.compose.service"
@@ -77,8 +78,23 @@ class Stack:
         self.file = folder / "compose.yaml"
         # One project per stack by default; a runtime that runs its own copy names its own.
         self.project = project or f"labkit-{name}"
-        # Values for the ${VARIABLES} compose.yaml reads (for example where the receiver listens).
         self.env = dict(env or {})
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Values for the ${VARIABLES} compose.yaml reads (for example where the receiver
+        listens): the ones given, over the kit's defaults. Generated secrets live under the
+        learner's home (0700), never in the kit's folder, which an installed wheel may not even
+        let us write."""
+        folder = secrets_dir(self.project)
+        defaults = {"LABKIT_SECRETS": str(folder)}
+        if "LABKIT_WEBHOOK_TOKEN_FILE" not in os.environ:
+            defaults["LABKIT_WEBHOOK_TOKEN_FILE"] = str(folder / "webhook_token")
+        return {**defaults, **self._env}
+
+    @env.setter
+    def env(self, values: dict[str, str]) -> None:
+        self._env = dict(values)
 
     def __repr__(self) -> str:
         return f"Stack({self.name!r}, project={self.project!r})"
@@ -400,20 +416,30 @@ class Stack:
                              "pulls work, or `docker load` it from a file.")
 
     def _make_secrets(self, config: dict[str, Any]) -> None:
-        """Create each missing file secret under the stack's .secrets/ with a random value."""
-        secret_dir = self.folder / ".secrets"
-        for spec in (config.get("secrets") or {}).values():
+        """Create each missing file secret of ``$LABKIT_SECRETS`` with a random value.
+
+        The folder is 0700. A secret whose every reader starts as root (and drops to its own
+        user after reading it, as the pipeline's ``render`` does) is 0600; one that a service's
+        non-root user reads itself must be 0644, because Compose bind-mounts the file with the
+        host's owner and mode: the folder is what keeps other users of this machine out.
+        """
+        secret_dir = Path(self.env["LABKIT_SECRETS"])
+        services = (config.get("services") or {}).values()
+        for name, spec in (config.get("secrets") or {}).items():
             path = Path(str((spec or {}).get("file", "")))
             if not path.is_absolute() or path.parent != secret_dir or path.exists():
                 continue
-            secret_dir.mkdir(mode=0o700, exist_ok=True)
+            readers = [s for s in services if name in composefile.names(s.get("secrets"))]
+            mode = 0o600 if all(str(s.get("user", "")).split(":")[0] in ("root", "0")
+                                for s in readers) else 0o644
+            secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             secret_dir.chmod(0o700)
-            # The folder keeps other users of this machine out; the file itself must be readable
-            # by the containers' non-root users, because Compose bind-mounts it as it is.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            if secret_dir.parent.name == "secrets":  # $LABKIT_HOME/secrets: ours, private too
+                secret_dir.parent.chmod(0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_urlsafe(24))
-            path.chmod(0o644)
+            path.chmod(mode)
 
 
 def format_ps(rows: list[dict[str, Any]]) -> str:

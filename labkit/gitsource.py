@@ -3,9 +3,9 @@
 ``GitSource.create(rx)`` makes a bare repository (the "server", like a repository on GitHub) and a
 working clone (where you edit), both under ``$LABKIT_HOME/git/``. Every ``git push`` to the bare
 repository runs its ``post-receive`` hook, which reads the pushed refs, collects the real commits
-and sends a signed ``push`` delivery, exactly as GitHub would, to the receiver's URL. The URL and
-secret live in the bare repository's git config (``labkit.url``, ``labkit.secret``), as a webhook's
-settings live on GitHub. A push from a terminal in the clone works the same way.
+and sends a signed ``push`` delivery, exactly as GitHub would, to the receiver's URL. The URL lives
+in the bare repository's git config (``labkit.url``) and the secret in a file beside it that only
+its owner reads (``labkit-webhook-secret``, 0600), as a webhook's settings live on GitHub. A push from a terminal in the clone works the same way.
 """
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import LabkitError
+from .private import private_file
+from .paths import app_seed, package_parent
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
 #: The app every pipeline lesson starts from.
-APP_SEED = KIT_ROOT / "compose" / "pipeline" / "app"
+APP_SEED = app_seed()
 ZERO = "0" * 40
+#: The hook's secret, in the bare repository (0600): like a webhook's secret on GitHub.
+SECRET_FILE = "labkit-webhook-secret"
 #: GitHub lists at most this many commits in one push delivery.
 MAX_COMMITS = 20
 _HOOK = """#!/bin/sh
@@ -88,7 +91,7 @@ class GitSource:
 
     def __init__(self, name: str = "web", *, root: Path | str | None = None,
                  branch: str = "main", owner: str = "lab") -> None:
-        from .sender import labkit_home
+        from .paths import labkit_home
 
         self.name, self.branch, self.owner = name, branch, owner
         self.root = Path(root) if root is not None else labkit_home() / "git"
@@ -154,14 +157,19 @@ class GitSource:
             secret = ((getattr(settings, "secrets", {}) or {}).get("github") or [None])[0]
         env = _git_env()
         git("config", "labkit.url", url, cwd=self.bare, env=env)
+        # The secret goes in a file of its own (0600), never on a command line (where any
+        # process listing shows it) nor in the git config (which git writes 0644).
+        git("config", "--unset-all", "labkit.secret", cwd=self.bare, env=env, check=False)
+        secret_file = Path(self.bare) / SECRET_FILE
         if secret:
-            git("config", "labkit.secret", secret, cwd=self.bare, env=env)
+            private_file(secret_file).write_text(secret)
+            secret_file.chmod(0o600)
         else:
-            git("config", "--unset-all", "labkit.secret", cwd=self.bare, env=env, check=False)
+            secret_file.unlink(missing_ok=True)
         git("config", "labkit.repository", self.full_name, cwd=self.bare, env=env)
         git("config", "labkit.pusher", _login(), cwd=self.bare, env=env)
         hook = self.bare / "hooks" / "post-receive"
-        hook.write_text(_HOOK.format(kit_root=_sh_quote(str(KIT_ROOT)),
+        hook.write_text(_HOOK.format(kit_root=_sh_quote(str(package_parent())),
                                      python=_sh_quote(sys.executable)))
         hook.chmod(0o755)
 
@@ -298,7 +306,8 @@ def deliver(git_dir: Path, lines: Sequence[str]) -> list[str]:
     url = _config("labkit.url", git_dir)
     if url is None:
         return ["labkit: no webhook configured (labkit.url), so no push webhook was sent"]
-    secret = _config("labkit.secret", git_dir)
+    secret_file = Path(git_dir) / SECRET_FILE
+    secret = secret_file.read_text() if secret_file.is_file() else None
     repo = _config("labkit.repository", git_dir) or f"lab/{git_dir.name.removesuffix('.git')}"
     pusher = _config("labkit.pusher", git_dir) or "learner"
     said = []

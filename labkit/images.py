@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from .errors import ImageError
+from .paths import recipes_dir
 from .progress import Progress, ProgressArg, progress_for
 
 Say = Callable[[str], None]
@@ -46,8 +47,7 @@ HASH_LABEL = "org.labkit.recipe-hash"
 # Bump when a build step below changes in a way that the recipe files do not show.
 SCHEME = "1"
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
-RECIPES_DIR = KIT_ROOT / "compose" / "images"
+RECIPES_DIR = recipes_dir()
 
 # Paths the engine manages in every container, or that only matter while building.
 _VOLATILE = frozenset({".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf"})

@@ -3,9 +3,17 @@
 Pure Python and deterministic: the same Compose file gives the same YAML, byte for byte, on every
 machine, with or without Docker. Nothing here talks to a cluster. What each part becomes:
 
-- every service -> a **Deployment** (its replicas, image, command, environment, probes, security);
+- every service -> a **Deployment** (its replicas, image, command, environment, probes, security),
+  whose pods get no Kubernetes API token (``automountServiceAccountToken: false``): the apps never
+  call the API, and a mounted token is a credential for whoever breaks into a pod;
 - a service other services reach -> a **ClusterIP Service** of the same name, so ``http://users:8000``
-  works as it did under Compose; the one the Compose file publishes -> a **LoadBalancer Service**;
+  works as it did under Compose;
+- a service Compose publishes on one address only (``127.0.0.1:8080:8000``, as the kit's stacks do)
+  -> a **ClusterIP Service** too, annotated with how to reach it from your machine:
+  ``kubectl port-forward service/NAME 8080:8000``, which listens on your loopback, as Compose did
+  (``:8000`` where Compose left the host port to Docker: kubectl picks a free one);
+- a service Compose publishes on all interfaces (``8080:8000``, ``0.0.0.0:8080:8000``) -> a
+  **LoadBalancer Service**, an address outside the cluster: that is what the Compose file asked for;
 - a Compose secret -> a reference to a **Secret** (made with ``kubectl create secret``, never written
   into a manifest) mounted where Compose put it, ``/run/secrets/<name>``;
 - a named volume -> a **PersistentVolumeClaim**, and its Deployment replaces pods stop-first
@@ -23,12 +31,17 @@ from urllib.parse import urlsplit
 
 from . import composefile
 from .errors import StackError
+from .paths import kit_root, labkit_home
 
 if TYPE_CHECKING:
     from .compose import Stack
 
 NAME = "app.kubernetes.io/name"
 PART_OF = "app.kubernetes.io/part-of"
+# Kubernetes' well-known annotation for describing how an object behaves; kubectl describe shows it.
+DESCRIPTION = "kubernetes.io/description"
+# host_ip values that mean every interface; any other address (127.0.0.1) limits who may connect.
+ALL_INTERFACES = ("", "0.0.0.0", "::")
 # The kit's images answer health probes through this small command; Kubernetes asks over HTTP itself.
 PROBE_COMMAND = "labkit-probe"
 SECRETS_DIR = "/run/secrets"
@@ -40,6 +53,8 @@ def manifests(compose: dict[str, Any] | Stack, *, app: str = "shop",
 
     Volume claims first, then for each service its Deployment and, where it has ports, its
     Service. ``replicas`` overrides the Compose file's ``deploy.replicas`` (1 by default).
+    A published service is a LoadBalancer only when Compose published every one of its ports on
+    all interfaces; published on loopback (or any one address), it stays inside the cluster.
     """
     if not isinstance(compose, dict):
         compose = composefile.read(compose)
@@ -52,9 +67,13 @@ def manifests(compose: dict[str, Any] | Stack, *, app: str = "shop",
         count = replicas.get(name, int((spec.get("deploy") or {}).get("replicas", 1)))
         ports = _container_ports(spec)
         out.append(_deployment(name, spec, count, app, ports, compose))
-        published = [p for p in composefile.ports(spec)]
-        if published:
+        published = composefile.ports(spec)
+        if published and all(_everywhere(p) for p in published):
             out.append(_service(name, app, [p["target"] for p in published], "LoadBalancer"))
+        elif published:
+            service = _service(name, app, [p["target"] for p in published], "ClusterIP")
+            service["metadata"]["annotations"] = {DESCRIPTION: _reach_note(name, published)}
+            out.append(service)
         elif ports:
             out.append(_service(name, app, ports, "ClusterIP"))
     return out
@@ -92,6 +111,9 @@ def summary(objects: list[dict[str, Any]]) -> str:
         elif kind == "Service":
             ports = ", ".join(str(p["port"]) for p in spec["ports"])
             what = f"{spec['type']} on port {ports}"
+            note = obj["metadata"].get("annotations", {}).get(DESCRIPTION)
+            if note:
+                what += ", from your machine: " + note[note.index("kubectl "):]
         else:
             what = f"{spec['resources']['requests']['storage']}, {spec['accessModes'][0]}"
         rows.append((kind, name, what))
@@ -104,17 +126,20 @@ def secret_commands(compose: dict[str, Any] | Stack) -> list[str]:
 
     A secret's value belongs in the cluster, not in a file under version control, so the
     manifests only name the Secret; this is how it gets there from the Compose secret's file
-    (paths inside the kit are shown relative to its folder).
+    (paths inside the kit are shown relative to its folder, paths in labkit's home as the shell
+    finds that home: ``$LABKIT_HOME``, else ``~/.labkit``).
     """
-    from .compose import KIT_ROOT
-
     if not isinstance(compose, dict):
         compose = composefile.read(compose)
     out = []
     for name, spec in (compose.get("secrets") or {}).items():
         path = str((spec or {}).get("file", f"<file holding {name}>"))
-        if path.startswith(f"{KIT_ROOT}/"):
-            path = path[len(str(KIT_ROOT)) + 1:]
+        root, home = str(kit_root()), str(labkit_home())
+        if path.startswith(f"{root}/"):
+            path = path[len(root) + 1:]
+        elif path.startswith(f"{home}/"):
+            # The home is per machine (a temporary folder in CI): the same text fits them all.
+            path = "${LABKIT_HOME:-$HOME/.labkit}/" + path[len(home) + 1:]
         out.append(f"kubectl create secret generic {dns_name(name)} --from-file={name}={path}")
     return out
 
@@ -146,6 +171,21 @@ def _service(name: str, app: str, ports: list[int], kind: str) -> dict[str, Any]
                  "ports": [{"name": f"tcp-{port}", "port": port, "targetPort": port,
                             "protocol": "TCP"} for port in ports]},
     }
+
+
+def _everywhere(port: dict[str, Any]) -> bool:
+    """Whether Compose publishes ``port`` on every interface (no address, 0.0.0.0 or [::])."""
+    return str(port["host_ip"] or "").strip("[]") in ALL_INTERFACES
+
+
+def _reach_note(name: str, published: list[dict[str, Any]]) -> str:
+    """How to reach a Service that Compose published on one address only, from your machine."""
+    limited = [p for p in published if not _everywhere(p)]
+    where = ", ".join(f"{p['target']} on {p['host_ip']}" for p in limited)
+    # An empty local port (":8000") lets kubectl pick a free one, as Docker did for "127.0.0.1::8000".
+    pairs = " ".join(f"{p['published'] or ''}:{p['target']}" for p in published)
+    return (f"Compose published port{'s' if len(limited) > 1 else ''} {where} only; to reach it "
+            f"from your machine, run kubectl port-forward service/{dns_name(name)} {pairs}")
 
 
 def _container_ports(spec: dict[str, Any]) -> list[int]:
@@ -184,7 +224,8 @@ def _deployment(name: str, spec: dict[str, Any], count: int, app: str, ports: li
     mounts, volumes = _mounts(spec, compose)
     if mounts:
         container["volumeMounts"] = mounts
-    pod: dict[str, Any] = {"containers": [container]}
+    # The apps never call the Kubernetes API; a token in the pod would only serve an intruder.
+    pod: dict[str, Any] = {"automountServiceAccountToken": False, "containers": [container]}
     if volumes:
         pod["volumes"] = volumes
     if any(v.get("persistentVolumeClaim") for v in volumes):

@@ -9,19 +9,14 @@ import sys
 from pathlib import Path
 
 from .errors import LabkitError
+from .paths import checkout, labkit_home, lessons_dir
 
 START = "00-start-here.ipynb"
 
 
 def notebooks_dir() -> Path:
-    """The committed lessons (solution editions): ``$LABKIT_NOTEBOOKS``, else ``notebooks/``."""
-    env = os.environ.get("LABKIT_NOTEBOOKS")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve().parent.parent / "notebooks"
-    if here.is_dir():
-        return here
-    return Path.cwd() / "notebooks"
+    """The committed lessons (solution editions): ``$LABKIT_NOTEBOOKS``, else the kit's."""
+    return lessons_dir()
 
 
 def workspace_dir() -> Path:
@@ -30,11 +25,9 @@ def workspace_dir() -> Path:
     env = os.environ.get("LABKIT_WORKSPACE")
     if env:
         return Path(env)
-    checkout = Path(__file__).resolve().parent.parent
-    if (checkout / "notebooks").is_dir() and (checkout / "pyproject.toml").is_file():
-        return checkout / "workspace"
-    from .sender import labkit_home
-
+    root = checkout()
+    if root is not None:
+        return root / "workspace"
     return labkit_home() / "workspace"
 
 

@@ -49,7 +49,7 @@ from .compose import Stack, compose_command, format_ps, stacks
 from .compose import STACKS_DIR as STACKS_DIR
 from .errors import StackError
 from .runtime import DOCKER, LOCAL, Choice, choose
-from .sender import labkit_home
+from .paths import labkit_home
 
 #: What the local stacks call themselves wherever a lesson prints it.
 WHAT = "local processes on 127.0.0.1 (a stand-in for Docker, for learning)"

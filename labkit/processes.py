@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .sender import labkit_home
+from .paths import labkit_home
 
 # What runs inside every app process: stop when the lifeline closes (the kernel is gone), then
 # serve the app with uvicorn on the socket the kernel bound for it. It needs no labkit.

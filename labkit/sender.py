@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
 import random
+import re
 import socket
 import sqlite3
 import ssl
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 from . import signing
 from .errors import BlockedAddressError, DeliveryError
 from .events import Event
+from .paths import labkit_home
 from .private import private_file
+from .store import SECRET_HEADERS
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 #: Cloud metadata endpoints that are not link-local (AWS IPv6, Alibaba).
@@ -35,22 +41,31 @@ class HasHookUrl(Protocol):
     def hook_url(self, source: str) -> str: ...
 
 
-def labkit_home() -> Path:
-    """Where labkit keeps its own files: ``$LABKIT_HOME`` or ``~/.labkit``."""
-    return Path(os.environ.get("LABKIT_HOME") or Path.home() / ".labkit")
-
-
 # --- SSRF guard ---------------------------------------------------------------------------
 
-def check_address(address: str, *, allow_private: bool = False) -> None:
-    """Refuse link-local, metadata, unspecified and multicast addresses; private ones unless allowed."""
+def check_address(address: str, *, allow_private: bool = False, name: str | None = None) -> None:
+    """Refuse link-local, metadata, unspecified and multicast addresses; private ones unless allowed.
+
+    Loopback is where the kit's receivers listen, so a URL that says so itself
+    (``http://127.0.0.1:PORT``, ``http://[::1]:PORT``, ``http://localhost:PORT``) is allowed.
+    ``name`` is the DNS name ``address`` was resolved from, if any: a name that resolves to
+    loopback is refused unless ``allow_private`` (``LABKIT_ALLOW_PRIVATE=1``), because that is how
+    DNS rebinding reaches services on this machine.
+    """
     ip = ipaddress.ip_address(address.split("%")[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if isinstance(ip, ipaddress.IPv6Address) and ip.sixtofour is not None:
         ip = ip.sixtofour
     if ip.is_loopback:
-        return
+        if name is None or allow_private:
+            return
+        raise BlockedAddressError(
+            f"Refusing to send to {name}: the name resolves to {address}, this machine's loopback "
+            "address, which is how DNS rebinding reaches local services. For a receiver on this "
+            "machine use http://127.0.0.1:PORT or http://localhost:PORT; if you mean this name, "
+            "pass allow_private=True or set LABKIT_ALLOW_PRIVATE=1."
+        )
     if ip.is_link_local or ip in METADATA_ADDRESSES:
         raise BlockedAddressError(
             f"Refusing to send to {address}: link-local and cloud-metadata addresses are never "
@@ -65,18 +80,114 @@ def check_address(address: str, *, allow_private: bool = False) -> None:
         )
 
 
-def check_url(url: str, *, allow_private: bool = False) -> None:
-    """Check every address the URL's host resolves to."""
+def _cannot_rebind(host: str) -> bool:
+    """An IP literal or ``localhost``: a host the learner typed, which no DNS answer can move."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve_checked(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """Resolve ``host`` once and check every answer: the only addresses to connect to.
+
+    Raises :class:`socket.gaierror` when the name does not resolve.
+    """
+    infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    name = None if _cannot_rebind(host) else host
+    for address in addresses:
+        check_address(address, allow_private=allow_private, name=name)
+    return addresses
+
+
+def check_url(url: str, *, allow_private: bool = False) -> list[str]:
+    """Check every address the URL's host resolves to; return them, the ones to connect to."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DeliveryError(f"{url!r} is not an http(s) URL with a host.")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+        return _resolve_checked(parts.hostname, port, allow_private=allow_private)
     except socket.gaierror as exc:
         raise DeliveryError(f"Cannot resolve {parts.hostname!r}: {exc.strerror}.") from None
-    for info in infos:
-        check_address(str(info[4][0]), allow_private=allow_private)
+
+
+class _CheckedBackend(httpcore.SyncBackend):
+    """Connects to addresses the SSRF guard has just checked, never to a name.
+
+    Left alone, httpx resolves the host again when it connects, and a DNS-rebinding name can
+    answer a safe address to the check and 127.0.0.1 or 169.254.169.254 to the connect. Here
+    each connection resolves once, checks every answer and connects only to those; the first
+    uses the answer :func:`send` checked. TLS still verifies the URL's name and the Host header
+    stays that name: httpcore takes both from the URL, not from ``connect_tcp``.
+    """
+
+    def __init__(self, checked: list[str], *, allow_private: bool) -> None:
+        self.checked: list[str] | None = checked
+        self.allow_private = allow_private
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        addresses, self.checked = self.checked, None
+        if addresses is None:
+            try:
+                addresses = _resolve_checked(host, port, allow_private=self.allow_private)
+            except socket.gaierror as exc:
+                raise httpcore.ConnectError(f"Cannot resolve {host!r}: {exc.strerror}") from None
+        error: Exception = httpcore.ConnectError(f"{host!r} resolved to no address")
+        for address in addresses:  # in resolver order, as socket.create_connection tries them
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error
+
+
+def _client(backend: _CheckedBackend, timeout: float) -> httpx.Client:
+    """An httpx client that connects through ``backend`` and opens a new connection per attempt."""
+    transport = httpx.HTTPTransport(verify=_tls(), trust_env=False)
+    # httpx has no public way to pass a network backend; its transport wraps this pool. No
+    # keep-alive, so every retry resolves and is checked afresh.
+    transport._pool = httpcore.ConnectionPool(ssl_context=_tls(), max_keepalive_connections=0,
+                                              network_backend=backend)
+    return httpx.Client(transport=transport, follow_redirects=False, timeout=timeout,
+                        trust_env=False)
+
+
+# --- secrets in the log -----------------------------------------------------------------------
+
+_FINGERPRINT = re.compile(r"sha256:[0-9a-f]{8}")
+_TOKEN_IN_URL = re.compile(r"([?&]token=)([^&#]+)")
+_LOGGED_TOKEN = re.compile(r"([?&]token=)sha256:[0-9a-f]{8}(?=[&#]|$)")
+
+
+def _fingerprint(secret: str) -> str:
+    """How the sent log names a secret: ``sha256:`` and the first 8 hex digits of its SHA-256."""
+    if _FINGERPRINT.fullmatch(secret):
+        return secret
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:8]
+
+
+def _redacted_url(url: str) -> str:
+    """``url`` with a ``?token=`` value replaced by its fingerprint."""
+    return _TOKEN_IN_URL.sub(lambda m: m[1] + _fingerprint(unquote_plus(m[2])), url)
+
+
+def _redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Secret headers with only a fingerprint: ``Authorization: Bearer sha256:ab12cd34``."""
+    out = dict(headers)
+    for name, value in headers.items():
+        if name.lower() in SECRET_HEADERS:
+            scheme, space, token = value.partition(" ")
+            if not space or not name.lower().endswith("authorization"):
+                scheme, token = "", value
+            out[name] = f"{scheme} {_fingerprint(token)}".lstrip()
+    return out
 
 
 # --- the log of sent attempts ---------------------------------------------------------------
@@ -133,7 +244,11 @@ class Outcome:
 
 
 class SentLog:
-    """Every message sent and every attempt, like GitHub's "Recent Deliveries" page."""
+    """Every message sent and every attempt, like GitHub's "Recent Deliveries" page.
+
+    Bearer tokens and ``?token=`` values are kept only as fingerprints (``Bearer sha256:ab12cd34``),
+    so :func:`redeliver` takes the token again. The file is its owner's alone (0600).
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = str(path or labkit_home() / "sent.db")
@@ -154,13 +269,34 @@ class SentLog:
                 status INTEGER, error TEXT, duration_ms REAL, sent_at TEXT);
             CREATE TABLE IF NOT EXISTS disabled (url TEXT PRIMARY KEY, since TEXT);
         """)
+        if self._db.execute("PRAGMA user_version").fetchone()[0] < 1:
+            self._hide_old_secrets()
+
+    def _hide_old_secrets(self) -> None:
+        """Fingerprint the secrets a log from before labkit did so still holds, leaving no copy."""
+        db = self._db
+        db.execute("PRAGMA secure_delete=ON")  # zero the old bytes instead of only unlinking them
+        db.execute("BEGIN IMMEDIATE")
+        for delivery_id, url, headers in db.execute(
+                "SELECT delivery_id, url, headers FROM messages").fetchall():
+            db.execute("UPDATE messages SET url = ?, headers = ? WHERE delivery_id = ?",
+                       (_redacted_url(url), json.dumps(_redacted_headers(json.loads(headers))),
+                        delivery_id))
+        disabled = db.execute("SELECT url, since FROM disabled").fetchall()
+        db.execute("DELETE FROM disabled")
+        db.executemany("INSERT OR REPLACE INTO disabled VALUES (?, ?)",
+                       [(_redacted_url(url), since) for url, since in disabled])
+        db.execute("PRAGMA user_version = 1")
+        db.execute("COMMIT")
+        if self.path != ":memory:":
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # old pages live on in the WAL too
 
     def remember(self, event: Event, url: str) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (event.delivery_id, event.kind, event.source, event.path, url,
-                 json.dumps(dict(event.headers)), event.body, ""))
+                (event.delivery_id, event.kind, event.source, event.path, _redacted_url(url),
+                 json.dumps(_redacted_headers(event.headers)), event.body, ""))
 
     def add(self, delivery_id: str, attempt: Attempt) -> None:
         with self._lock:
@@ -171,7 +307,7 @@ class SentLog:
                  attempt.duration_ms, attempt.sent_at))
 
     def message(self, delivery_id: str) -> tuple[Event, str] | None:
-        """The event as first sent (unsigned headers kept) and its URL."""
+        """The event as first sent (unsigned headers kept) and its URL, secrets fingerprinted."""
         with self._lock:
             row = self._db.execute(
                 "SELECT kind, source, path, url, headers, body FROM messages WHERE delivery_id = ?",
@@ -196,17 +332,17 @@ class SentLog:
     def disable(self, url: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO disabled VALUES (?, ?)",
-                             (url, datetime.now(timezone.utc).isoformat()))
+                             (_redacted_url(url), datetime.now(timezone.utc).isoformat()))
 
     def enable(self, url: str) -> None:
         """Send to ``url`` again after it answered 410 Gone."""
         with self._lock:
-            self._db.execute("DELETE FROM disabled WHERE url = ?", (url,))
+            self._db.execute("DELETE FROM disabled WHERE url = ?", (_redacted_url(url),))
 
     def is_disabled(self, url: str) -> bool:
         with self._lock:
             return self._db.execute("SELECT 1 FROM disabled WHERE url = ?",
-                                    (url,)).fetchone() is not None
+                                    (_redacted_url(url),)).fetchone() is not None
 
 
 _default_log: SentLog | None = None
@@ -301,24 +437,32 @@ def send(
 
     Retries connection errors, 5xx, 408 and 429 (honouring ``Retry-After``) with exponential
     backoff and jitter; other 4xx are final; 410 disables the URL; redirects are not followed.
-    Every attempt carries the same delivery id. Returns an :class:`Outcome` (``.ok`` on a 2xx).
+    Every attempt carries the same delivery id. Returns an :class:`Outcome` (``.ok`` on a 2xx;
+    its ``url`` shows a ``?token=`` only as a fingerprint).
+
+    Each attempt resolves the host once, checks every address (:func:`check_address`: loopback
+    only when the URL says ``127.0.0.1``, ``[::1]`` or ``localhost``; private addresses only with
+    ``allow_private`` or ``LABKIT_ALLOW_PRIVATE=1``) and connects to those addresses only, so a
+    name cannot answer one address to the check and another to the connection.
     """
     schedule = Schedule(retries=retries, backoff=backoff, timeout=timeout)
     if allow_private is None:
         allow_private = os.environ.get("LABKIT_ALLOW_PRIVATE", "") not in ("", "0")
     secret_text = secret[0] if isinstance(secret, list) else secret
     url = target_url(event, to, secret_text)
-    check_url(url, allow_private=allow_private)
+    backend = _CheckedBackend(check_url(url, allow_private=allow_private),
+                              allow_private=allow_private)
     sent = log or default_log()
+    shown = _redacted_url(url)
     if sent.is_disabled(url):
-        raise DeliveryError(f"{url} answered 410 Gone earlier, so it is disabled. Re-enable it "
+        raise DeliveryError(f"{shown} answered 410 Gone earlier, so it is disabled. Re-enable it "
                             "with labkit.sender.default_log().enable(url) if it is back.")
-    # GitHub signatures and bearer tokens do not expire, so redelivery can reuse them;
-    # Standard Webhooks need a fresh timestamp, so those are kept unsigned.
+    # GitHub signatures do not expire, so redelivery reuses them (the log fingerprints bearer
+    # tokens, which redeliver() takes again); Standard Webhooks need a fresh timestamp, so those
+    # are kept unsigned.
     sent.remember(event if event.source == "standard" else _authenticate(event, secret), url)
-    outcome = Outcome(event.kind, event.delivery_id, url)
-    with httpx.Client(follow_redirects=False, timeout=schedule.timeout, trust_env=False,
-                      verify=_tls()) as client:
+    outcome = Outcome(event.kind, event.delivery_id, shown)
+    with _client(backend, schedule.timeout) as client:
         for number in range(1, schedule.retries + 2):
             attempt_event = _authenticate(event, secret)
             started = time.perf_counter()
@@ -351,11 +495,29 @@ def send(
 
 def redeliver(delivery_id: str, *, to: str | None = None, secret: str | list[str] | None = None,
               log: SentLog | None = None, **options: Any) -> Outcome:
-    """Send a logged message again with the same delivery id (like GitHub's "Redeliver")."""
+    """Send a logged message again with the same delivery id (like GitHub's "Redeliver").
+
+    The log keeps a bearer token or ``?token=`` only as a fingerprint, so such a message needs
+    ``secret`` again (the current one); GitHub signatures are reused as they are.
+    """
     sent = log or default_log()
     found = sent.message(delivery_id)
     if found is None:
         raise DeliveryError(f"No sent message with delivery id {delivery_id!r}; "
                             "`labkit deliveries` lists the ones there are.")
     event, url = found
-    return send(event, to or url, secret=secret, log=sent, **options)
+    url = to or url
+    hidden = {name for name, value in event.headers.items()
+              if name.lower() in SECRET_HEADERS and _FINGERPRINT.search(value)}
+    if hidden or _LOGGED_TOKEN.search(url):
+        token = secret[0] if isinstance(secret, list) else secret
+        if not token:
+            raise DeliveryError(
+                f"Delivery {delivery_id} was sent with a token, and the sent log keeps only its "
+                f"fingerprint. Pass the token again: labkit.redeliver({delivery_id!r}, "
+                f"secret=TOKEN), or `labkit redeliver {delivery_id} --secret TOKEN` (or set "
+                "LABKIT_WEBHOOK_SECRET).")
+        event = event.with_headers({name: _FINGERPRINT.sub(lambda _: token, event.headers[name])
+                                    for name in hidden})
+        url = _LOGGED_TOKEN.sub(lambda m: m[1] + quote(token, safe=""), url)
+    return send(event, url, secret=secret, log=sent, **options)

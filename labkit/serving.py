@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -40,6 +41,71 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+#: Seconds a client has to send a request's headers, from its first byte (or from connecting).
+#: uvicorn has no such limit of its own: a client trickling headers one byte at a time would
+#: hold a connection (one of MAX_CONCURRENCY) for ever.
+HEADER_TIMEOUT = 10.0
+_TIMED_OUT = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nconnection: close\r\n"
+              b"content-length: 37\r\n\r\nThe request's headers came too slowly.")
+
+
+def with_header_deadline(http: str | type = "auto", seconds: float = HEADER_TIMEOUT) -> type:
+    """uvicorn's HTTP protocol (``"auto"``, ``"h11"``, ``"httptools"`` or a class) with a
+    deadline for each request's headers: past it, the client gets a 408 and the connection
+    closes. A request whose headers have arrived is never cut (its app may take its time)."""
+    from uvicorn.config import HTTP_PROTOCOLS
+    from uvicorn.importer import import_from_string
+
+    base = import_from_string(HTTP_PROTOCOLS[http]) if isinstance(http, str) else http
+
+    class HeaderDeadline(base):  # type: ignore[valid-type,misc]
+        header_deadline = seconds
+        _deadline: asyncio.TimerHandle | None = None
+
+        def _waiting_for_headers(self) -> bool:
+            cycle = getattr(self, "cycle", None)
+            return cycle is None or bool(cycle.response_complete)
+
+        def _arm(self) -> None:
+            if self._deadline is None and not self.transport.is_closing():
+                self._deadline = self.loop.call_later(seconds, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            if self._waiting_for_headers() and not self.transport.is_closing():
+                self.transport.write(_TIMED_OUT)
+                self.transport.close()
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._waiting_for_headers():
+                self._arm()
+            else:
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            # Between requests, uvicorn's keep-alive timeout is the limit; the next request's
+            # first bytes arm a new deadline.
+            self._disarm()
+            super().on_response_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    HeaderDeadline.__name__ = HeaderDeadline.__qualname__ = f"HeaderDeadline{base.__name__}"
+    return HeaderDeadline
+
+
 def quiet_uvicorn() -> None:
     """In a notebook, uvicorn's start-up and access lines would land in random cells."""
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
@@ -64,6 +130,8 @@ class ServerThread:
         """
         quiet_uvicorn()
         options = {"limit_concurrency": MAX_CONCURRENCY, **self.config}
+        if not getattr(options.get("http"), "header_deadline", None):
+            options["http"] = with_header_deadline(options.get("http", "auto"))
         self._server = uvicorn.Server(uvicorn.Config(
             self.app, log_config=None, access_log=False, lifespan="off",
             timeout_graceful_shutdown=2, **options))

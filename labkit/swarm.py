@@ -405,7 +405,7 @@ class Swarm:
         file = stack_file(compose, replicas=replicas, endpoint_mode=mode)
         self._build_images(compose)
         stack._make_secrets(compose)
-        from .sender import labkit_home
+        from .paths import labkit_home
 
         folder = labkit_home() / "swarm"
         folder.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ DEVCONTAINER = ROOT / ".devcontainer" / "devcontainer.json"
 REQUIRES_PYTHON = SpecifierSet(
     tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
 # What an install needs from the checkout: repo2docker and the dev container see all of it.
-PACKAGE_FILES = ("pyproject.toml", "README.md", "labkit", "binder", ".devcontainer")
+PACKAGE_FILES = ("pyproject.toml", "setup.py", "MANIFEST.in", "constraints.txt", "README.md",
+                 "labkit", "compose", "notebooks", "binder", ".devcontainer")
 INSTALL_TIMEOUT = 150
 
 
@@ -68,7 +69,8 @@ def _run(cmd: list[str], cwd: Path, **extra: str) -> subprocess.CompletedProcess
 def test_binder_installs_this_kit_on_a_supported_python() -> None:
     # repo2docker runs `pip install -r binder/requirements.txt` from the repository root, and a
     # binder/ folder makes it ignore pyproject.toml at the root: "." is what installs labkit.
-    assert _requirements(BINDER / "requirements.txt") == ["."]
+    # A wheel built from ".", not an editable install: the lessons run from what it carries.
+    assert _requirements(BINDER / "requirements.txt") == ["-c ../constraints.txt", "."]
     runtime = (BINDER / "runtime.txt").read_text().strip()
     match = re.fullmatch(r"python-(3\.\d+)", runtime)
     assert match, f"runtime.txt should read python-3.X, not {runtime!r}"
@@ -158,3 +160,24 @@ def test_devcontainer_post_create_command_installs_the_kit(tmp_path: Path) -> No
 def test_configs_are_plain_text_with_a_final_newline(path: Path) -> None:
     text = path.read_bytes()
     assert text.endswith(b"\n") and b"\r" not in text
+
+
+def test_the_constraints_pin_every_dependency_a_workshop_installs() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    pins = {}
+    for line in _requirements(ROOT / "constraints.txt"):
+        name, _, version = line.partition("==")
+        assert version, f"constraints.txt: {line!r} is not pinned with =="
+        pins[name.lower().replace("_", "-")] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    for text in wanted:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        name = requirement.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is not pinned in constraints.txt"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (name, pins[name])

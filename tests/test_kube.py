@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from labkit import Stack, composefile, kube
+from labkit import Stack, composefile, exercises, kube
 from labkit.errors import StackError
 from labkit.exercises import check
+from labkit.paths import kit_root
 
 MODELS = {("apps/v1", "Deployment"): "V1Deployment", ("v1", "Service"): "V1Service",
           ("v1", "PersistentVolumeClaim"): "V1PersistentVolumeClaim"}
@@ -74,8 +75,9 @@ def test_every_service_gets_a_deployment_and_the_listening_ones_a_service(
                      ("Deployment", "orders"), ("Service", "orders"),
                      ("Deployment", "gateway"), ("Service", "gateway")]
     types = {m["metadata"]["name"]: m["spec"]["type"] for m in manifests if m["kind"] == "Service"}
+    # The gateway is published on 127.0.0.1 only: nothing in the cluster may widen that.
     assert types == {"db": "ClusterIP", "users": "ClusterIP", "products": "ClusterIP",
-                     "orders": "ClusterIP", "gateway": "LoadBalancer"}
+                     "orders": "ClusterIP", "gateway": "ClusterIP"}
 
 
 @pytest.mark.parametrize("index", range(11))
@@ -114,6 +116,31 @@ def test_selectors_match_the_pods_and_services_reach_a_listening_port(
             assert port["targetPort"] in pods[matched[0]][1]
     assert {name: ports for name, (_, ports) in pods.items()} == {
         "db": {3306}, "users": {8000}, "products": {8000}, "orders": {8000}, "gateway": {8000}}
+
+
+def test_the_loopback_gateway_stays_in_the_cluster_with_a_way_in(
+        manifests: list[dict[str, Any]]) -> None:
+    gateway = kube.find(manifests, "Service", "gateway")
+    assert gateway["spec"]["type"] == "ClusterIP"
+    assert gateway["metadata"]["annotations"] == {"kubernetes.io/description": (
+        "Compose published port 8000 on 127.0.0.1 only; to reach it from your machine, run "
+        "kubectl port-forward service/gateway :8000")}
+    assert "gateway   ClusterIP on port 8000, from your machine: kubectl port-forward " \
+        "service/gateway :8000" in kube.summary(manifests)
+    others = [m for m in manifests if m["kind"] == "Service" and m is not gateway]
+    assert all("annotations" not in m["metadata"] for m in others)
+    # The lesson's exercise expects exactly what the generator makes.
+    answer = {name: kube.find(manifests, "Service", name)["spec"]["type"]
+              for name in ("gateway", "orders")}
+    note = gateway["metadata"]["annotations"]["kubernetes.io/description"]
+    answer["reach"] = note[note.index("kubectl "):]
+    assert check("05-service-types", answer).passed
+
+
+def test_no_pod_gets_a_kubernetes_api_token(manifests: list[dict[str, Any]]) -> None:
+    templates = [m["spec"]["template"]["spec"] for m in manifests if "template" in m["spec"]]
+    assert len(templates) == 5
+    assert all(pod["automountServiceAccountToken"] is False for pod in templates)
 
 
 def test_healthchecks_become_probes(manifests: list[dict[str, Any]]) -> None:
@@ -155,9 +182,13 @@ def test_secrets_are_referenced_and_never_written(compose: dict[str, Any],
         source = next(v for v in pod["volumes"] if v["name"] == "secrets")
         assert source["projected"]["sources"] == [{"secret": {"name": "db-password", "items": [
             {"key": "db_password", "path": "db_password"}]}}]
-    assert kube.secret_commands(compose) == [
+    # Read again: the module's compose was read before this test's own LABKIT_HOME was set.
+    assert kube.secret_commands(Stack("services")) == [
         "kubectl create secret generic db-password "
-        "--from-file=db_password=compose/services/.secrets/db_password"]
+        "--from-file=db_password=${LABKIT_HOME:-$HOME/.labkit}/secrets/labkit-services/db_password"]
+    in_the_kit = {"secrets": {"token": {"file": f"{kit_root()}/compose/x/token"}}}
+    assert kube.secret_commands(in_the_kit) == [
+        "kubectl create secret generic token --from-file=token=compose/x/token"]
 
 
 def test_the_database_keeps_its_volume_and_is_replaced_stop_first(
@@ -211,6 +242,42 @@ def test_other_compose_forms_become_valid_objects() -> None:
                                             "capabilities": {"add": ["NET_BIND_SERVICE"]}}
     assert objects[1]["spec"]["type"] == "LoadBalancer"
     assert objects[1]["spec"]["ports"][0]["port"] == 9000
+    assert objects[0]["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def _published(ports: list[Any]) -> dict[str, Any]:
+    """The Service for one service published with ``ports``, validated as a Kubernetes object."""
+    objects = kube.manifests({"services": {"web": {"image": "example/web:1", "ports": ports}}})
+    for obj in objects:
+        _validate(obj)
+    return kube.find(objects, "Service", "web")
+
+
+@pytest.mark.parametrize(("ports", "forward"), [
+    (["127.0.0.1:8080:8000"], "8080:8000"),
+    (["127.0.0.1::8000"], ":8000"),
+    ([{"target": 8000, "published": 8080, "host_ip": "::1"}], "8080:8000"),
+    (["localhost:8080:8000/tcp"], "8080:8000"),
+    # One port kept on loopback keeps the whole Service (one type for all its ports) inside.
+    (["9090:9000", "127.0.0.1:8080:8000"], "9090:9000 8080:8000"),
+])
+def test_a_port_published_on_one_address_becomes_a_cluster_ip_with_a_port_forward(
+        ports: list[Any], forward: str) -> None:
+    service = _published(ports)
+    assert service["spec"]["type"] == "ClusterIP"
+    note = service["metadata"]["annotations"]["kubernetes.io/description"]
+    assert note.endswith(f"; to reach it from your machine, run kubectl port-forward "
+                         f"service/web {forward}")
+    assert f"kubectl port-forward service/web {forward}" in kube.summary([service])
+
+
+@pytest.mark.parametrize("ports", [["8080:8000"], ["0.0.0.0:8080:8000"], ["[::]:8080:8000"],
+                                   [{"target": 8000, "published": 8080}], ["8000"]])
+def test_a_port_published_on_all_interfaces_stays_a_load_balancer(ports: list[Any]) -> None:
+    service = _published(ports)
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert "annotations" not in service["metadata"]
+    assert "port-forward" not in kube.summary([service])
 
 
 def test_what_kubernetes_cannot_take_says_what_to_do() -> None:
@@ -237,12 +304,49 @@ def test_compose_durations_and_ports_in_every_form() -> None:
 
 # -- the lesson's exercises -------------------------------------------------------------------------
 
+REACH = "kubectl port-forward service/gateway :8000"
+
+
+@pytest.mark.parametrize(("answer", "nudge", "fix"), [
+    ({"gateway": "LoadBalancer", "orders": "ClusterIP", "reach": REACH}, "127.0.0.1::8000",
+     "this machine only"),
+    ({"gateway": "NodePort", "orders": "ClusterIP", "reach": REACH}, "every node",
+     "ClusterIP, reached"),
+    ({"gateway": "ClusterIP", "orders": "LoadBalancer", "reach": REACH}, "needs no address",
+     "Use ClusterIP"),
+    ({"gateway": "ClusterIP", "orders": "ClusterIP", "reach": "curl http://gateway:8000"},
+     "through kubectl", "kubectl port-forward"),
+    ({"gateway": "ClusterIP", "orders": "ClusterIP",
+      "reach": "kubectl port-forward --address 0.0.0.0 service/gateway :8000"},
+     "--address 0.0.0.0", "Leave --address out"),
+    ({"gateway": "ClusterIP", "orders": "ClusterIP",
+      "reach": "kubectl port-forward pod/gateway :8000"}, "pod/gateway", "service/gateway"),
+    ({"gateway": "ClusterIP", "orders": "ClusterIP",
+      "reach": "kubectl port-forward service/gateway 8000:80"}, "Service's port (8000)",
+     "let kubectl pick"),
+])
+def test_a_wrong_service_type_gets_a_nudge_then_the_fix(answer: dict[str, str], nudge: str,
+                                                       fix: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exercises, "_misses", {})  # as in a fresh kernel
+    first, second = check("05-service-types", answer), check("05-service-types", answer)
+    assert not first.passed and first.tier == 1
+    assert nudge in first.message and fix not in first.message, first.message
+    assert second.tier == 2 and fix in second.message, second.message
+
+
+@pytest.mark.parametrize("reach", ["kubectl port-forward svc/gateway 8080:8000",
+                                   "$ kubectl port-forward service/gateway 8000",
+                                   "kubectl port-forward --address 127.0.0.1 service/gateway :8000"])
+def test_other_right_ways_to_reach_the_gateway_pass(reach: str) -> None:
+    assert check("05-service-types", {"gateway": "ClusterIP", "orders": "ClusterIP",
+                                      "reach": reach}).passed
+
+
 @pytest.mark.parametrize(("exercise_id", "answer", "hint"), [
-    ("05-service-types", {"gateway": "NodePort", "orders": "ClusterIP"}, "every node"),
-    ("05-service-types", {"gateway": "ClusterIP", "orders": "ClusterIP"}, "front door"),
-    ("05-service-types", {"gateway": "LoadBalancer", "orders": "LoadBalancer"}, "Use ClusterIP"),
-    ("05-service-types", {"gateway": "loadbalancer", "orders": "ClusterIP"}, "'LoadBalancer'"),
-    ("05-service-types", {"gateway": "LoadBalancer"}, "exactly two"),
+    ("05-service-types", {"gateway": "clusterip", "orders": "ClusterIP", "reach": REACH},
+     "'ClusterIP'"),
+    ("05-service-types", {"gateway": "ClusterIP", "orders": "ClusterIP"}, "exactly three"),
     ("05-probe", {"httpGet": {"path": "/healthz", "port": "8000"}, "periodSeconds": 2,
                   "timeoutSeconds": 3, "failureThreshold": 30}, "*name*"),
     ("05-probe", {"httpGet": {"host": "127.0.0.1", "path": "/healthz", "port": 8000}}, "host"),

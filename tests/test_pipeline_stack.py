@@ -24,7 +24,8 @@ from labkit.runtime.docker import container_reachable
 
 from support import run_labkit
 
-TOKEN = "pipeline-stack-token"
+# Every character a shell, sed or YAML would treat specially: the stack must take it literally.
+TOKEN = 'pipe|amp&back\\slash"quote\'$(touch /tmp/pwned)`touch /tmp/pwned`;s|.*|x|e'
 SERVICES = {"registry", "db", "web", "prometheus", "alertmanager"}
 
 
@@ -35,8 +36,8 @@ def pipeline(engine_images: None) -> Iterator[tuple[Stack, Receiver, dict[str, s
                       db=str(Path(folder) / "deliveries.db")).start()
         token_file = Path(folder) / "token"
         token_file.write_text(TOKEN)
-        token_file.chmod(0o644)
-        Path(folder).chmod(0o755)
+        token_file.chmod(0o600)  # private, as a secret should be: the stack still reads it
+        Path(folder).chmod(0o700)
         env = {"LABKIT_REGISTRY_HOOK": container_reachable(rx.hook_url("registry")),
                "LABKIT_ALERTS_HOOK": container_reachable(rx.hook_url("alertmanager")),
                "LABKIT_WEBHOOK_TOKEN_FILE": str(token_file)}
@@ -123,6 +124,28 @@ def test_a_push_to_the_registry_sends_its_notification(pipeline: Any) -> None:
 
 @pytest.mark.docker
 @pytest.mark.timeout(900)
+def test_the_token_is_taken_literally_and_dropped_with_root(pipeline: Any) -> None:
+    import docker
+
+    stack, _, _ = pipeline
+    client = docker.from_env()
+    try:
+        for service in ("registry", "alertmanager"):
+            (summary,) = client.api.containers(filters={"label": [f"{PROJECT}={stack.project}",
+                                                                  f"com.docker.compose.service={service}"]})
+            container = client.containers.get(summary["Id"])
+            status = container.exec_run(["cat", "/proc/1/status"]).output.decode()
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            assert fields["Uid"].split()[0] != "0", service  # the service itself is not root
+            assert int(fields["CapEff"].strip(), 16) == 0, service  # and has no capability
+            assert container.exec_run(["cat", "/tmp/labkit/webhook_token"]).output.decode() == TOKEN
+            assert container.exec_run(["test", "-e", "/tmp/pwned"]).exit_code == 1, service
+    finally:
+        client.close()
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(900)
 def test_a_dead_web_brings_alertmanager_s_alert(pipeline: Any) -> None:
     stack, rx, env = pipeline
     mark = rx.log.count()
@@ -163,3 +186,4 @@ def test_down_removes_every_container_network_and_volume(pipeline: Any) -> None:
     finally:
         client.close()
     assert os.path.isdir(stack.folder)
+

@@ -25,7 +25,7 @@ TEST_STACK = "labkit-swarm-test"
 APPS = ("users", "products", "orders", "gateway")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def compose() -> dict[str, Any]:
     return composefile.read(Stack("services"))
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from ._core import Exercise, Verdict
+from ._core import Exercise, Hint, Verdict
 
 
 def _swarm_deploy(answer: Any) -> Verdict:
@@ -41,12 +42,18 @@ def _swarm_deploy(answer: Any) -> Verdict:
                   "stops, and a failed update rolls itself back.")
 
 
+_REACH = "kubectl port-forward service/gateway :8000"
+
+
 def _kube_service_types(answer: Any) -> Verdict:
+    example = '{"gateway": "<type>", "orders": "<type>", "reach": "kubectl ..."}'
     if not isinstance(answer, dict):
-        return False, "answer with a dict: {'gateway': '<type>', 'orders': '<type>'}."
-    kinds = {str(k): str(v) for k, v in answer.items()}
-    if set(kinds) != {"gateway", "orders"}:
-        return False, "give a type for exactly two services: 'gateway' and 'orders'."
+        return False, f"answer with a dict: {example}."
+    given = {str(k): v for k, v in answer.items()}
+    if set(given) != {"gateway", "orders", "reach"}:
+        return False, (f"give exactly three entries, 'gateway', 'orders' and 'reach' (the "
+                       f"command that reaches the gateway from your machine): {example}.")
+    kinds = {name: str(given[name]) for name in ("gateway", "orders")}
     known = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
     for name, kind in kinds.items():
         if kind not in known:
@@ -55,20 +62,63 @@ def _kube_service_types(answer: Any) -> Verdict:
                 return False, f"write the type as Kubernetes spells it: {near[0]!r}."
             return False, f"{kind!r} is not a Service type; the types are {', '.join(known)}."
     if kinds["orders"] != "ClusterIP":
-        return False, (f"orders is only called by other services (the gateway), so it needs no "
-                       f"address outside the cluster: {kinds['orders']} would give it one. "
-                       "Use ClusterIP.")
-    if kinds["gateway"] == "ClusterIP":
-        return False, ("a ClusterIP is only reachable inside the cluster; the gateway is the "
-                       "shop's front door, reached from outside.")
+        return False, Hint(
+            f"orders is only called by other services (the gateway), so it needs no address "
+            f"outside the cluster, and {kinds['orders']} would give it one.",
+            "Use ClusterIP: a stable name and virtual IP inside the cluster only.")
+    if kinds["gateway"] == "LoadBalancer":
+        return False, Hint(
+            "a LoadBalancer asks the cloud for an address outside the cluster: on a cloud, a "
+            "public one. Look at where Compose publishes the gateway: ports: "
+            "['127.0.0.1::8000'].",
+            "127.0.0.1 is this machine only, so the generator keeps the gateway inside the "
+            "cluster: ClusterIP. A LoadBalancer is what it makes for a port published on all "
+            "interfaces ('8080:8000'): one you chose to make public.")
     if kinds["gateway"] == "NodePort":
-        return False, ("NodePort opens the same port on every node, which callers must then know "
-                       "about; LoadBalancer puts one address in front of them, like Compose's "
-                       "one published port.")
-    if kinds["gateway"] != "LoadBalancer":
+        return False, Hint(
+            "NodePort opens the port on every node, for anyone who can reach a node: wider "
+            "than Compose's 127.0.0.1.",
+            "The generator keeps a loopback-only port inside the cluster: ClusterIP, reached "
+            "from your machine with kubectl port-forward.")
+    if kinds["gateway"] != "ClusterIP":
         return False, "ExternalName points a name at something outside; the gateway runs inside."
-    return True, ("the gateway gets an address outside the cluster (LoadBalancer); orders keeps "
-                  "a stable name and virtual IP inside it (ClusterIP).")
+    return _port_forward(given["reach"])
+
+
+def _port_forward(command: Any) -> Verdict:
+    """The learner's command to reach the gateway from their machine."""
+    if not isinstance(command, str):
+        return False, f"give 'reach' as the command, a string: \"{_REACH[:20]}...\"."
+    words = command.strip().removeprefix("$").removeprefix("!").split()
+    if words[:2] != ["kubectl", "port-forward"]:
+        return False, Hint(
+            "a ClusterIP has no address outside the cluster, so you reach it through kubectl, "
+            "which tunnels from your machine to a pod.",
+            f"The command is kubectl port-forward: {_REACH!r}.")
+    args = words[2:]
+    address = re.search(r"--address[= ](\S+)", " ".join(args))
+    if address and set(address.group(1).split(",")) - {"localhost", "127.0.0.1", "::1"}:
+        return False, Hint(
+            f"--address {address.group(1)} listens on more than your machine's loopback, the "
+            "very thing the Compose file avoided.",
+            "Leave --address out: kubectl port-forward listens on localhost by default.")
+    targets = [a for a in args if "/" in a]
+    if targets not in (["service/gateway"], ["svc/gateway"], ["services/gateway"]):
+        return False, Hint(
+            f"forward to the gateway's Service; your command names "
+            f"{', '.join(targets) or 'no TYPE/NAME'}.",
+            f"Name it as TYPE/NAME: service/gateway, as in {_REACH!r}.")
+    ports = [a for a in args if re.fullmatch(r"\d*:\d+|\d+", a)]
+    remote = [p.rpartition(":")[2] for p in ports]
+    if remote != ["8000"]:
+        return False, Hint(
+            "give one port pair LOCAL:REMOTE, REMOTE being the Service's port (8000).",
+            "LOCAL may be any free port on your machine, or nothing (':8000') to let kubectl "
+            f"pick one, as Docker did for '127.0.0.1::8000': {_REACH!r}.")
+    return True, ("the gateway stays inside the cluster (ClusterIP), because Compose publishes it "
+                  "on 127.0.0.1 only, and kubectl port-forward listens on your machine's "
+                  "loopback, as Compose did; orders keeps a name inside the cluster (ClusterIP). "
+                  "A LoadBalancer is for a service you choose to make public.")
 
 
 def _kube_probe(answer: Any) -> Verdict:
@@ -127,9 +177,14 @@ EXERCISES = (
     ),
     Exercise(
         "05-service-types",
-        "The Kubernetes Service type for the gateway and for orders.",
+        "The Service type kube.manifests gives the gateway (published on 127.0.0.1 only) and "
+        "orders, and the command that reaches the gateway from your machine.",
         _kube_service_types,
-        'answer = {"gateway": "LoadBalancer", "orders": "ClusterIP"}',
+        'answer = {\n'
+        '    "gateway": "ClusterIP",\n'
+        '    "orders": "ClusterIP",\n'
+        '    "reach": "kubectl port-forward service/gateway :8000",\n'
+        '}',
     ),
     Exercise(
         "05-probe",

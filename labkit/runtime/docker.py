@@ -72,7 +72,10 @@ def _home() -> Path:
 def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
     """Replace ``path`` in one step, so a reader (Prometheus) never sees half a file."""
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
+    temporary.unlink(missing_ok=True)
+    # Made with its final mode: a secret is never readable by others, not even for a moment.
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as f:
+        f.write(text)
     temporary.chmod(mode)
     temporary.replace(path)
 
@@ -140,7 +143,10 @@ class DockerRuntime(Runtime):
                                      "load FILE` with a workshop bundle.")
         self._remove_apps()
         (self.files / "targets").mkdir(parents=True, exist_ok=True)
-        self.files.chmod(0o755)
+        # Private: it holds the webhook token. Prometheus reads targets/ through its own bind
+        # mount, which the engine sets up as root, so only that folder is open to read.
+        self.files.chmod(0o700)
+        (self.files / "targets").chmod(0o755)
         self._write_targets({})
         try:
             self._start_stack(recreate=False)
@@ -193,7 +199,7 @@ class DockerRuntime(Runtime):
     # --- the stack: registry, Prometheus, Alertmanager ----------------------------------------
     def _stack_env(self) -> dict[str, str]:
         token_file = self.files / "webhook_token"
-        _write_atomically(token_file, self.targets.token or "", 0o644)
+        _write_atomically(token_file, self.targets.token or "", 0o600)
         env = {"LABKIT_WEBHOOK_TOKEN_FILE": str(token_file),
                "LABKIT_TARGETS": str(self.files / "targets")}
         # Without a receiver the URLs stay the stack's defaults: nothing listens there, and the

@@ -56,7 +56,7 @@ from ..processes import (
 )
 from ..processes import alive as _alive  # noqa: F401 - importable from here, as before
 from ..processes import tail as _tail
-from ..sender import labkit_home
+from ..paths import labkit_home
 from .base import (
     DEPLOYED,
     ROLLED_BACK,

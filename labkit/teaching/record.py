@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..private import private_file
-from ..sender import labkit_home
+from ..paths import labkit_home
 
 FILENAME = "progress.db"
 #: A pause longer than this between two checks of a lesson is not counted as time spent.

@@ -30,8 +30,8 @@
 # - start a single-node **Swarm**, deploy the shop with `docker stack deploy`, and scale a service;
 # - watch a **rolling update** replace the tasks of a service one at a time;
 # - see how requests find a replica: service names, virtual IPs and the **routing mesh**;
-# - read the **Kubernetes** equivalents (Deployments, ClusterIP and LoadBalancer Services, probes,
-#   Secrets), generated from the same Compose file.
+# - read the **Kubernetes** equivalents (Deployments, Services, probes, Secrets), generated from
+#   the same Compose file, and see why a port on `127.0.0.1` stays inside the cluster.
 #
 # **Time needed:** about 40 minutes.
 #
@@ -74,7 +74,8 @@
 # | `docker compose up --scale products=3` | `deploy: replicas: 3` | `spec.replicas: 3` |
 # | `healthcheck` | `healthcheck` (unhealthy tasks are replaced) | readiness and liveness probes |
 # | network | overlay network, across nodes | the cluster network |
-# | a port on `127.0.0.1` | the routing mesh, on every node | a Service of type LoadBalancer |
+# | a port on `127.0.0.1` | none: the routing mesh publishes on every node | a ClusterIP Service, reached with `kubectl port-forward` |
+# | a port on every interface | the routing mesh, on every node | a Service of type LoadBalancer |
 # | secret from a file | Swarm secret, stored by the managers | Secret |
 # | named volume | a volume on one node | PersistentVolumeClaim |
 #
@@ -250,7 +251,7 @@ print(sw.leave())
 #
 # - a **Deployment** keeps a number of identical **pods** running and replaces them on a change;
 # - a **Service** gives those pods one stable name and virtual IP: type **ClusterIP** inside the
-#   cluster, **LoadBalancer** for an address outside it;
+#   cluster, **LoadBalancer** for an address outside it (on a cloud, a public one);
 # - a **PersistentVolumeClaim** asks for storage that outlives pods; a **Secret** holds a password.
 #
 # There is **no Kubernetes cluster here**: `kube.manifests` writes the objects from the same
@@ -284,8 +285,12 @@ print(kube.to_yaml(kube.find(manifests, "Deployment", "products")))
 #   `readOnlyRootFilesystem`; `cap_drop` becomes `capabilities.drop`; and `no-new-privileges`,
 #   which Swarm could not keep, becomes `allowPrivilegeEscalation: false`.
 # - The `tmpfs` on `/tmp` becomes an **`emptyDir`** volume in memory.
+# - **`automountServiceAccountToken: false`**: by default Kubernetes mounts a token for the
+#   Kubernetes API into every pod, in `/var/run/secrets/kubernetes.io/serviceaccount/`. The shop
+#   never calls that API, so the token would only serve someone who broke into a pod, as a
+#   credential to try against the cluster. Every pod the generator writes goes without it.
 #
-# ### Services: ClusterIP inside, LoadBalancer outside
+# ### Services: ClusterIP inside, LoadBalancer only by choice
 #
 # Every service that listens gets a Service of the **same name**, so `http://users:8000` works in
 # the cluster as it did in Compose. `users` is only called by other services: a **ClusterIP**.
@@ -294,17 +299,33 @@ print(kube.to_yaml(kube.find(manifests, "Deployment", "products")))
 print(kube.to_yaml(kube.find(manifests, "Service", "users")))
 
 # %% [markdown]
-# The gateway is the one Compose published, so its Service is a **LoadBalancer**: the cloud
-# provider gives it an address outside the cluster and forwards to the pods.
+# The gateway is the one Compose published, with `ports: ["127.0.0.1::8000"]`: on this machine's
+# loopback only, where nobody else can connect. The generator keeps that promise, so the gateway
+# is a **ClusterIP** too, with a note (the well-known `kubernetes.io/description` annotation, which
+# `kubectl describe` shows) on how to reach it from your machine:
 
 # %%
 print(kube.to_yaml(kube.find(manifests, "Service", "gateway")))
 
 # %% [markdown]
-# Like the routing mesh, a LoadBalancer is meant to be reached from other machines. The nearest
-# thing to the kit's `127.0.0.1` rule is to keep the gateway a ClusterIP and use `kubectl
-# port-forward service/gateway 8000:8000`, which listens on `127.0.0.1` of your machine only.
+# `kubectl port-forward service/gateway :8000` listens on your machine's loopback (`127.0.0.1`
+# and `::1`) and tunnels each connection through the cluster's API server to one gateway pod. The
+# empty local port before `:8000` lets kubectl pick a free one and print it, as Docker picked one
+# for `127.0.0.1::8000`; write `8080:8000` to choose it yourself.
 #
+# A **LoadBalancer** asks the cloud provider for an address outside the cluster, by default a
+# public one: anyone on the internet can connect, as with the routing mesh. That is a choice to
+# make on purpose, for a service meant to be public, so the generator makes one only when the
+# Compose file asked for it, with a port published on all interfaces (`8080:8000`, no address):
+
+# %%
+import copy
+
+public = copy.deepcopy(compose)
+public["services"]["gateway"]["ports"] = ["8080:8000"]
+print(kube.summary([kube.find(kube.manifests(public), "Service", "gateway")]))
+
+# %% [markdown]
 # ### Secrets and state
 #
 # The password never appears in a manifest: the pods of `db` and `orders` mount a Secret called
@@ -364,11 +385,12 @@ labkit.exercises.check("05-swarm-deploy", answer)
 # does; `failure_action: rollback` returns to the old template when new tasks fail.
 
 # %% [markdown]
-# ### Exercise 2: which Service type?
+# ### Exercise 2: which Service type, and why?
 #
-# On Kubernetes, the shop's `gateway` must be reached from outside the cluster, and `orders` only
-# by other services. Set `answer` to a dict with the Service type of each, e.g.
-# `{"gateway": "...", "orders": "..."}`.
+# Compose publishes the shop's `gateway` on `127.0.0.1` only (`ports: ["127.0.0.1::8000"]`), and
+# `orders` nowhere: only other services call it. Which Service type does `kube.manifests` give
+# each, and with which command do you reach the gateway from your machine? Set `answer` to a dict,
+# `{"gateway": "...", "orders": "...", "reach": "kubectl ..."}`.
 
 # %% tags=["exercise-answer"]
 # labkit: answer 05-service-types
@@ -379,7 +401,12 @@ labkit.exercises.check("05-service-types", answer)
 # %% [markdown]
 # <!-- labkit: solution 05-service-types -->
 #
-# A ClusterIP has an address only inside the cluster; a LoadBalancer also gets one outside it.
+# Both are ClusterIP: an address only inside the cluster. For `orders` nothing else makes sense;
+# for the gateway it is what `127.0.0.1` meant in Compose, this machine and nobody else. A
+# LoadBalancer would give it an address outside the cluster (on a cloud, by default a public
+# one), so the generator makes one only for a port Compose published on all interfaces.
+# `kubectl port-forward` reaches a ClusterIP from your machine, listening on your loopback; any
+# free local port works (`8080:8000`), or none (`:8000`) to let kubectl pick.
 
 # %% [markdown]
 # ### Exercise 3: a probe from a healthcheck
@@ -412,9 +439,11 @@ labkit.exercises.check("05-probe", answer)
 #   and `failure_action: rollback` undoes a bad version on its own.
 # - Requests find replicas through Swarm's DNS (a virtual IP, or every task's address); the
 #   **routing mesh** publishes a port on every node, which is why this kit does not use it.
-# - On **Kubernetes**, a service becomes a Deployment plus a Service (ClusterIP inside,
-#   LoadBalancer outside); healthchecks become probes, secrets become mounted Secrets, volumes
-#   become claims, and the security settings become a `securityContext`.
+# - On **Kubernetes**, a service becomes a Deployment plus a Service: a ClusterIP inside the
+#   cluster, also for a port Compose kept on `127.0.0.1` (reached with `kubectl port-forward`), and
+#   a LoadBalancer only for a port you chose to make public. Healthchecks become probes, secrets
+#   become mounted Secrets, volumes become claims, the security settings become a
+#   `securityContext`, and no pod gets a Kubernetes API token it does not need.
 #
 # **Next:** [06 Push, build, deploy, monitor](06-push-build-deploy-monitor.ipynb) sends the
 # webhooks that build and deploy a new version on their own.

@@ -1,0 +1,73 @@
+"""Where labkit's files are: the kit's own (stacks, image recipes, lessons) and the learner's home.
+
+The kit's files live in two places, depending on how labkit was installed:
+
+- from a wheel (``pip install labkit``, Binder, a workshop image): inside the package, as
+  ``labkit/_kit/compose/`` and ``labkit/_kit/notebooks/``, put there by the build (setup.py)
+  and read with :mod:`importlib.resources`;
+- from a checkout (``pip install -e .``, ``./dev``): the checkout's own ``compose/`` and
+  ``notebooks/``, which are what an instructor edits.
+
+Nothing here imports the rest of labkit: every floor may use it.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+#: The folder inside the package that a wheel's build fills with the kit's files.
+PACKAGED = "_kit"
+
+
+def package_parent() -> Path:
+    """The folder that holds the ``labkit`` package (what ``PYTHONPATH`` needs to find it)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def checkout() -> Path | None:
+    """The source checkout labkit runs from (an editable install), or None."""
+    root = package_parent()
+    if (root / "pyproject.toml").is_file() and (root / "compose").is_dir():
+        return root
+    return None
+
+
+def kit_root() -> Path:
+    """The folder holding the kit's ``compose/`` and ``notebooks/`` (see the module's text)."""
+    packaged = resources.files("labkit") / PACKAGED
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return checkout() or package_parent()
+
+
+def stacks_dir() -> Path:
+    """The stacks: one folder with a ``compose.yaml`` each."""
+    return kit_root() / "compose"
+
+
+def recipes_dir() -> Path:
+    """The offline image recipes."""
+    return stacks_dir() / "images"
+
+
+def app_seed() -> Path:
+    """The web app every pipeline lesson starts from."""
+    return stacks_dir() / "pipeline" / "app"
+
+
+def lessons_dir() -> Path:
+    """The committed lessons (solution editions): ``$LABKIT_NOTEBOOKS``, else the kit's."""
+    env = os.environ.get("LABKIT_NOTEBOOKS")
+    return Path(env) if env else kit_root() / "notebooks"
+
+
+def labkit_home() -> Path:
+    """Where labkit keeps its own files: ``$LABKIT_HOME`` or ``~/.labkit``."""
+    return Path(os.environ.get("LABKIT_HOME") or Path.home() / ".labkit")
+
+
+def secrets_dir(project: str) -> Path:
+    """Where a stack's generated secrets live: under the learner's home, never in the kit."""
+    return labkit_home() / "secrets" / project

@@ -39,11 +39,20 @@ def redact(url: str) -> str:
 def cmd_listen(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from . import signing
     from .receiver import Receiver, docker_gateway, secret_from_env
     from .serving import MAX_CONCURRENCY, bind, with_header_deadline
 
     secret = args.secret or secret_from_env()
-    rx = Receiver(secret=secret, host=args.host, port=args.port, db=args.db,
+    tokens: dict[str, str | list[str]] = {}
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text().strip()
+        except OSError as exc:
+            raise LabkitError(f"Cannot read --token-file {args.token_file}: {exc.strerror}.") \
+                from None
+        tokens = {source: token for source in signing.TOKEN_SOURCES}
+    rx = Receiver(secret=secret, secrets=tokens, host=args.host, port=args.port, db=args.db,
                   max_body=args.max_body, sync=args.sync, for_containers=args.for_containers,
                   open=args.open or ())
     try:
@@ -70,7 +79,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
-    from . import events
+    from . import events, signing
     from .sender import send
 
     options = _options(args.set or [])
@@ -84,6 +93,12 @@ def cmd_trigger(args: argparse.Namespace) -> int:
         options[key] = args.delivery_id
     event = events.build(args.kind, **options)
     secret = args.secret or os.environ.get("LABKIT_WEBHOOK_SECRET") or None
+    if args.token:
+        secret = args.token
+    elif secret and event.source in signing.TOKEN_SOURCES:
+        # The secret `labkit listen` was given serves every source: a token source presents
+        # the token derived from it, never the secret itself.
+        secret = signing.token_for(secret)
     outcome = send(event, args.to, secret=secret, retries=args.retries, backoff=args.backoff,
                    timeout=args.timeout, allow_private=args.allow_private or None)
     for a in outcome.attempts:
@@ -220,7 +235,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--for-containers", action="store_true",
                    help="also listen on the Docker bridge gateway, where containers reach this "
                         "machine as host.docker.internal (never on 0.0.0.0)")
-    s.add_argument("--secret", help="verification secret (default: $LABKIT_WEBHOOK_SECRET)")
+    s.add_argument("--secret", help="verification secret (default: $LABKIT_WEBHOOK_SECRET); "
+                   "token sources must present the token derived from it (labkit trigger "
+                   "does), unless --token-file says otherwise")
+    s.add_argument("--token-file", metavar="FILE",
+                   help="the token Docker Hub, registry, Alertmanager and engine senders present, "
+                        "read from FILE (for example a stack's webhook_token)")
     s.add_argument("--open", action="append", metavar="SOURCE",
                    help="with a secret: accept this source unverified all the same (repeatable)")
     s.add_argument("--db", default="deliveries.db", help="SQLite delivery log")
@@ -236,7 +256,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("kind", help="SOURCE.EVENT, e.g. github.push, dockerhub.push, "
                                 "alertmanager.firing")
     s.add_argument("--to", required=True, help="receiver URL (base or full hook URL)")
-    s.add_argument("--secret", help="signing key or token (default: $LABKIT_WEBHOOK_SECRET)")
+    s.add_argument("--secret", help="the receiver's secret, as given to `labkit listen` "
+                   "(default: $LABKIT_WEBHOOK_SECRET); token sources send the token derived "
+                   "from it")
+    s.add_argument("--token", help="for a token source (dockerhub, registry, alertmanager, "
+                   "engine): the token to present, as it is")
     s.add_argument("--repo")
     s.add_argument("--ref")
     s.add_argument("--tag")

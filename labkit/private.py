@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
+
+#: Headers that carry a secret itself (signatures are derived, so they may be shown).
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+_FINGERPRINT = re.compile(r"sha256:[0-9a-f]{8}")
 
 
 def private_file(path: str | Path) -> Path:
@@ -24,3 +31,23 @@ def private_file(path: str | Path) -> Path:
     except FileExistsError:
         return private_file(path)  # made by another process just now
     return path
+
+
+def fingerprint(secret: str) -> str:
+    """How a log names a secret: ``sha256:`` and the first 8 hex digits of its SHA-256 (a
+    label to tell two secrets apart, not a way to keep a weak one safe)."""
+    if _FINGERPRINT.fullmatch(secret):
+        return secret
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:8]
+
+
+def fingerprinted_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Secret headers with only a fingerprint: ``Authorization: Bearer sha256:ab12cd34``."""
+    out = dict(headers)
+    for name, value in headers.items():
+        if name.lower() in SECRET_HEADERS:
+            scheme, space, token = value.partition(" ")
+            if not space or not name.lower().endswith("authorization"):
+                scheme, token = "", value
+            out[name] = f"{scheme} {fingerprint(token)}".lstrip()
+    return out

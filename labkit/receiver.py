@@ -62,7 +62,11 @@ class Settings:
     @classmethod
     def build(cls, secret: str | None, secrets: dict[str, str | list[str]] | None,
               max_body: int, tolerance: int, open: Iterable[str] = ()) -> Settings:
-        table: dict[str, list[str]] = {s: [secret] for s in SOURCES} if secret else {}
+        # One secret for every source: the signing sources use it as their key, the token
+        # sources get a token derived from it (signing.token_for), never the key itself.
+        table: dict[str, list[str]] = {
+            s: [signing.token_for(secret) if s in signing.TOKEN_SOURCES else secret]
+            for s in SOURCES} if secret else {}
         for source, value in (secrets or {}).items():
             if source not in SOURCES:
                 raise ValueError(f"Unknown source {source!r}; use one of {', '.join(SOURCES)}.")
@@ -701,9 +705,11 @@ class Receiver:
     >>> rx.url                                   # doctest: +SKIP
     'http://127.0.0.1:40123'
 
-    ``secret`` authenticates every source (GitHub and Standard Webhooks signatures, the Docker
-    Hub URL token, the registry/Alertmanager bearer token); ``secrets`` overrides it per source
-    (a list means several valid secrets, for key rotation). Starting a receiver stops any other
+    ``secret`` authenticates every source: it is the key of GitHub and Standard Webhooks
+    signatures, and the Docker Hub URL token and the registry/Alertmanager/engine bearer token
+    are derived from it (``rx.token(source)``, :func:`labkit.signing.token_for`), so a token
+    seen in a log cannot forge a signature. ``secrets`` gives a source its own value, taken as
+    it is (a list means several valid secrets, for key rotation). Starting a receiver stops any other
     running receiver of the same ``name`` first, so re-running a cell never leaks a server.
     """
 
@@ -789,6 +795,15 @@ class Receiver:
         self.check()
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    def token(self, source: str) -> str | None:
+        """What a token-presenting sender (Docker Hub, registry, Alertmanager, engine) must
+        present to this receiver: its ``Authorization: Bearer`` value or ``?token=``."""
+        if source not in signing.TOKEN_SOURCES:
+            raise ValueError(f"{source} signs its deliveries rather than presenting a token; "
+                             f"the token sources are {', '.join(sorted(signing.TOKEN_SOURCES))}.")
+        tokens = self.settings.secrets.get(source)
+        return tokens[0] if tokens else None
 
     def hook_url(self, source: str) -> str:
         """The URL a sender of ``source`` posts to (Docker Hub's carries its token)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import os
@@ -13,7 +12,7 @@ import sqlite3
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -28,8 +27,7 @@ from . import signing
 from .errors import BlockedAddressError, DeliveryError
 from .events import Event
 from .paths import labkit_home
-from .private import private_file
-from .store import SECRET_HEADERS
+from .private import SECRET_HEADERS, fingerprint, fingerprinted_headers, private_file
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 #: Cloud metadata endpoints that are not link-local (AWS IPv6, Alibaba).
@@ -166,28 +164,9 @@ _TOKEN_IN_URL = re.compile(r"([?&]token=)([^&#]+)")
 _LOGGED_TOKEN = re.compile(r"([?&]token=)sha256:[0-9a-f]{8}(?=[&#]|$)")
 
 
-def _fingerprint(secret: str) -> str:
-    """How the sent log names a secret: ``sha256:`` and the first 8 hex digits of its SHA-256."""
-    if _FINGERPRINT.fullmatch(secret):
-        return secret
-    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:8]
-
-
 def _redacted_url(url: str) -> str:
     """``url`` with a ``?token=`` value replaced by its fingerprint."""
-    return _TOKEN_IN_URL.sub(lambda m: m[1] + _fingerprint(unquote_plus(m[2])), url)
-
-
-def _redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Secret headers with only a fingerprint: ``Authorization: Bearer sha256:ab12cd34``."""
-    out = dict(headers)
-    for name, value in headers.items():
-        if name.lower() in SECRET_HEADERS:
-            scheme, space, token = value.partition(" ")
-            if not space or not name.lower().endswith("authorization"):
-                scheme, token = "", value
-            out[name] = f"{scheme} {_fingerprint(token)}".lstrip()
-    return out
+    return _TOKEN_IN_URL.sub(lambda m: m[1] + fingerprint(unquote_plus(m[2])), url)
 
 
 # --- the log of sent attempts ---------------------------------------------------------------
@@ -280,7 +259,7 @@ class SentLog:
         for delivery_id, url, headers in db.execute(
                 "SELECT delivery_id, url, headers FROM messages").fetchall():
             db.execute("UPDATE messages SET url = ?, headers = ? WHERE delivery_id = ?",
-                       (_redacted_url(url), json.dumps(_redacted_headers(json.loads(headers))),
+                       (_redacted_url(url), json.dumps(fingerprinted_headers(json.loads(headers))),
                         delivery_id))
         disabled = db.execute("SELECT url, since FROM disabled").fetchall()
         db.execute("DELETE FROM disabled")
@@ -296,7 +275,7 @@ class SentLog:
             self._db.execute(
                 "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (event.delivery_id, event.kind, event.source, event.path, _redacted_url(url),
-                 json.dumps(_redacted_headers(event.headers)), event.body, ""))
+                 json.dumps(fingerprinted_headers(event.headers)), event.body, ""))
 
     def add(self, delivery_id: str, attempt: Attempt) -> None:
         with self._lock:
@@ -517,7 +496,19 @@ def redeliver(delivery_id: str, *, to: str | None = None, secret: str | list[str
                 f"fingerprint. Pass the token again: labkit.redeliver({delivery_id!r}, "
                 f"secret=TOKEN), or `labkit redeliver {delivery_id} --secret TOKEN` (or set "
                 "LABKIT_WEBHOOK_SECRET).")
+        # The token it was sent with: the one given, or the one derived from a secret that
+        # serves every source (signing.token_for); the logged fingerprint tells which.
+        logged = set(_FINGERPRINT.findall(" ".join([url, *event.headers.values()])))
+        match = next((t for t in (token, signing.token_for(token)) if fingerprint(t) in logged),
+                     None)
+        if match is None:
+            raise DeliveryError(
+                f"Delivery {delivery_id} was sent with the token {sorted(logged)[0]}; the secret "
+                f"given is {fingerprint(token)} and does not derive it. Pass the token (or the "
+                "secret) it was sent with.")
+        token = match
         event = event.with_headers({name: _FINGERPRINT.sub(lambda _: token, event.headers[name])
                                     for name in hidden})
         url = _LOGGED_TOKEN.sub(lambda m: m[1] + quote(token, safe=""), url)
+        secret = token
     return send(event, url, secret=secret, log=sent, **options)

@@ -76,6 +76,23 @@ def verify_github(
 
 # --- Standard Webhooks ---------------------------------------------------------------------
 
+#: The sources that prove who they are with a token they present (a bearer header, or
+#: ``?token=`` in the URL) rather than with a signature.
+TOKEN_SOURCES = frozenset({"dockerhub", "registry", "alertmanager", "engine"})
+
+
+def token_for(secret: str | bytes) -> str:
+    """The token a token-presenting sender is given when one secret serves every source.
+
+    A bearer token travels in clear (a header, a URL, a proxy's log), so it must never be the
+    key that signs GitHub deliveries: whoever saw it could forge them. It is derived from the
+    secret instead (HMAC-SHA256 with a fixed label, base64url): the receiver and the kit's
+    senders compute the same token, and the token does not give the secret away.
+    """
+    digest = hmac.new(_key(secret), b"labkit bearer token v1", hashlib.sha256).digest()
+    return "lkt_" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 def standard_key(secret: str | bytes) -> bytes:
     """The HMAC key of a Standard Webhooks secret.
 

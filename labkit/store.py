@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .errors import StoreError
-from .private import private_file
+from .private import SECRET_HEADERS, fingerprinted_headers, private_file
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 
@@ -132,10 +132,6 @@ def redacted(headers: dict[str, str]) -> dict[str, str]:
             if k.lower() in SECRET_HEADERS else v for k, v in headers.items()}
 
 
-#: Headers that carry a secret itself (signatures are derived, so they may be shown).
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
-
-
 def now_iso() -> str:
     """The receive time with milliseconds, UTC."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -247,8 +243,10 @@ class DeliveryLog:
             for r in rows:
                 status, reason = r.status, r.reason
                 size = len(r.body) if r.size is None else r.size
+                # A bearer token or cookie is kept only as a fingerprint: the log may be a file.
+                headers = fingerprinted_headers(r.headers)
                 values = [r.id, r.source, r.event, status, reason, int(r.verified), received_at,
-                          json.dumps(r.headers), r.body, size, r.sha256]
+                          json.dumps(headers), r.body, size, r.sha256]
                 # Looked up first (inside the write lock and transaction) rather than left to the
                 # unique index, so a duplicate takes the next number and the log has no gaps.
                 if status == ACCEPTED and db.execute(_SEEN, (r.source, r.id)).fetchone():
@@ -258,7 +256,7 @@ class DeliveryLog:
                 out.append(Delivery(
                     seq=int(cur.lastrowid or 0), id=r.id, source=r.source, event=r.event,
                     status=status, reason=reason, verified=r.verified, received_at=received_at,
-                    headers=dict(r.headers), body=r.body, size=size, sha256=r.sha256))
+                    headers=headers, body=r.body, size=size, sha256=r.sha256))
         for delivery in out:
             self._publish(delivery)
         return out

@@ -8,7 +8,6 @@ HTTP parser (uvicorn/h11) or the router before labkit sees them; those are marke
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 import uuid
@@ -23,6 +22,9 @@ from support import RawResponse, poll, raw_exchange, request_bytes
 
 import labkit.receiver as receiver_module
 from labkit import Receiver, signing
+
+#: What token sources present to a receiver whose one secret serves every source.
+TOKEN = signing.token_for(SECRET)
 
 CAP = 64 * 1024
 BODY_TIMEOUT = 1.0
@@ -91,7 +93,7 @@ def std_post(body: bytes, **kw: Any) -> Callable[[int], RawResponse]:
     return lambda port: post("/hooks/standard", std(body, **kw), body)(port)
 
 
-def bearer(token: str | None = SECRET, ctype: str = "application/json") -> Headers:
+def bearer(token: str | None = TOKEN, ctype: str = "application/json") -> Headers:
     headers: Headers = [("Content-Type", ctype)]
     if token is not None:
         headers.append(("Authorization", token if " " in token or not token else f"Bearer {token}"))
@@ -225,7 +227,7 @@ CASES: list[Case] = [
     Case("reg-empty-bearer", "registry", 401,
          post("/hooks/registry", bearer("Bearer ", REG_CT), j({"events": [REG_EVENT]}))),
     Case("reg-bearer-with-secret-prefix-only", "registry", 401,
-         post("/hooks/registry", bearer(SECRET[:-1], REG_CT), j({"events": [REG_EVENT]}))),
+         post("/hooks/registry", bearer(TOKEN[:-1], REG_CT), j({"events": [REG_EVENT]}))),
     Case("reg-empty-events", "registry", 400, post("/hooks/registry", bearer(ctype=REG_CT),
                                                    j({"events": []}))),
     Case("reg-no-events-key", "registry", 400, post("/hooks/registry", bearer(ctype=REG_CT),
@@ -266,9 +268,9 @@ CASES: list[Case] = [
     Case("dh-token-in-header-not-url", "dockerhub", 401,
          post("/hooks/dockerhub", bearer(), j(HUB))),
     Case("dh-not-a-hub-payload", "dockerhub", 400,
-         post(f"/hooks/dockerhub?token={SECRET}", bearer(None), j({"hello": "world"}))),
+         post(f"/hooks/dockerhub?token={TOKEN}", bearer(None), j({"hello": "world"}))),
     Case("dh-json-array", "dockerhub", 400,
-         post(f"/hooks/dockerhub?token={SECRET}", bearer(None), j([HUB]))),
+         post(f"/hooks/dockerhub?token={TOKEN}", bearer(None), j([HUB]))),
     # --- routing: refused before any labkit code runs ---
     Case("get-on-a-hook-route", None, frozenset({404, 405}),
          lambda port: raw_exchange(port, request_bytes("GET", "/hooks/github", [], b"",
@@ -292,20 +294,20 @@ def _http_impls() -> list[str]:
 @pytest.fixture(scope="module", params=_http_impls())
 def bad_rx(request: pytest.FixtureRequest) -> Iterator[Receiver]:
     """One receiver per HTTP parser uvicorn can use (`labkit listen --http h11|httptools`)."""
-    import uvicorn
 
     before = receiver_module.BODY_TIMEOUT
     receiver_module.BODY_TIMEOUT = BODY_TIMEOUT  # slow-body cases take 1 s, not 10
     rx = Receiver(SECRET, max_body=CAP, name=f"bad-requests-{request.param}")
-    real_config = uvicorn.Config
-    uvicorn.Config = functools.partial(real_config, http=request.param)  # type: ignore[misc,assignment]
-    try:
-        rx.start()
-    finally:
-        uvicorn.Config = real_config  # type: ignore[misc]
+    from uvicorn.config import HTTP_PROTOCOLS
+    from uvicorn.importer import import_from_string
+
+    rx._serving.config["http"] = request.param  # wrapped in the kit's header deadline
+    rx.start()
     try:
         server = rx._serving._server
-        assert server is not None and server.config.http == request.param
+        assert server is not None
+        assert issubclass(server.config.http, import_from_string(HTTP_PROTOCOLS[request.param]))
+        assert server.config.http.header_deadline
         yield rx
     finally:
         rx.stop()

@@ -274,7 +274,7 @@ def test_an_alert_about_a_version_that_no_longer_serves_fails_nothing(lab: Lab) 
              "startsAt": "2026-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
              "generatorURL": "http://prometheus:9090/graph", "fingerprint": "0" * 16}
     outcome = labkit.send(events.alertmanager.alert("firing", alerts=[stale]), lab.rx,
-                          secret=SECRET)
+                          secret=lab.rx.token("alertmanager"))
     assert outcome.ok
     lab.rx.idle()
     poll(lambda: "which no longer serves" in lab.pipeline.run_of(commit).stage("monitor").log,
@@ -283,7 +283,7 @@ def test_an_alert_about_a_version_that_no_longer_serves_fails_nothing(lab: Lab) 
     # The same alert about the serving version does fail the run.
     current = {**stale, "labels": {**labels, "version": serving.tag}}
     assert labkit.send(events.alertmanager.alert("firing", alerts=[current]), lab.rx,
-                       secret=SECRET).ok
+                       secret=lab.rx.token("alertmanager")).ok
     poll(lambda: lab.pipeline.run_of(commit).status == "failed", timeout=10,
          what="the alert about the serving version to fail the run")
 

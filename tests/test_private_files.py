@@ -50,7 +50,7 @@ def test_the_command_line_never_prints_a_url_token(tmp_path: Path,
     rx = Receiver(secrets={"dockerhub": token}).start()
     try:
         cli = [sys.executable, "-m", "labkit.cli"]
-        sent = subprocess.run([*cli, "trigger", "dockerhub.push", "--to", rx.url, "--secret",
+        sent = subprocess.run([*cli, "trigger", "dockerhub.push", "--to", rx.url, "--token",
                                token], capture_output=True, text=True, timeout=60)
         listed = subprocess.run([*cli, "deliveries"], capture_output=True, text=True, timeout=60)
     finally:
@@ -59,3 +59,48 @@ def test_the_command_line_never_prints_a_url_token(tmp_path: Path,
     assert "token=***" in sent.stdout and "token=***" in listed.stdout
     assert token not in sent.stdout + sent.stderr + listed.stdout + listed.stderr
     assert _mode(tmp_path / "sent.db") == 0o600
+
+
+def test_no_secret_or_token_lies_in_clear_in_any_file_or_output(tmp_path: Path) -> None:
+    """`labkit listen --db` with one secret, then every token source triggered with it: the
+    secret and the token derived from it appear in no file under LABKIT_HOME (nor the
+    receiver's log, -wal included) and in no output of the command line."""
+    from labkit import signing
+
+    from support import Listener
+
+    secret = "one-secret-4e1d-never-stored"
+    token = signing.token_for(secret)
+    home = tmp_path / "home"
+    env = {"LABKIT_HOME": str(home)}
+    home.mkdir(mode=0o700)
+    listener = Listener(home / "deliveries.db", secret=secret, env=env).start()
+    cli = [sys.executable, "-m", "labkit.cli"]
+    outputs = []
+    try:
+        for kind in ("dockerhub.push", "registry.push", "alertmanager.firing", "engine.start",
+                     "github.push"):
+            done = subprocess.run([*cli, "trigger", kind, "--to", listener.url, "--secret", secret],
+                                  capture_output=True, text=True, timeout=60, env={**env, **_path()})
+            assert done.returncode == 0 and "delivered" in done.stdout, done.stdout + done.stderr
+            outputs.append(done.stdout + done.stderr)
+        for extra in ([], ["--json"]):
+            done = subprocess.run([*cli, "deliveries", *extra], capture_output=True, text=True,
+                                  timeout=60, env={**env, **_path()})
+            outputs.append(done.stdout + done.stderr)
+    finally:
+        listener.stop()
+    outputs.append(listener.output())
+    for text in outputs:
+        assert secret not in text and token not in text
+    files = [p for p in home.rglob("*") if p.is_file()]
+    assert any(p.name == "sent.db" for p in files) and any(p.name == "deliveries.db" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        assert secret.encode() not in data and token.encode() not in data, path
+
+
+def _path() -> dict[str, str]:
+    import os
+
+    return {"PATH": os.environ.get("PATH", "")}

@@ -241,7 +241,13 @@ def test_bearer_sources(rx: Receiver, kind: str) -> None:
     assert httpx.post(url, content=event.body, headers=headers).status_code == 401
     wrong = {**headers, "Authorization": "Bearer nope"}
     assert httpx.post(url, content=event.body, headers=wrong).status_code == 401
-    right = {**headers, "Authorization": f"Bearer {SECRET}"}
+    # One secret serves every source, and a bearer source presents the token derived from
+    # it: never the secret itself, which signs GitHub deliveries.
+    the_secret = {**headers, "Authorization": f"Bearer {SECRET}"}
+    assert httpx.post(url, content=event.body, headers=the_secret).status_code == 401
+    token = rx.token(event.source)
+    assert token == signing.token_for(SECRET) and SECRET not in token
+    right = {**headers, "Authorization": f"Bearer {token}"}
     response = httpx.post(url, content=event.body, headers=right)
     assert response.status_code == 202, response.text
     assert newest(rx)["source"] == kind.split(".")[0]
@@ -473,14 +479,17 @@ def test_an_empty_secret_list_does_not_switch_authentication_off(
 @pytest.mark.parametrize("kind", ["registry.push", "alertmanager.firing", "engine.start"])
 def test_read_api_does_not_reveal_the_bearer_secret(rx: Receiver, kind: str) -> None:
     """GET /deliveries/{id} is unauthenticated: it must not hand out the receiver's secret."""
-    event = events.build(kind).signed(SECRET)
+    event = events.build(kind)
+    token = rx.token(event.source)
+    assert token
+    event = event.signed(token)
     response = httpx.post(f"{rx.url}{event.path}", content=event.body, headers=dict(event.headers))
     assert response.status_code == 202
     delivery_id = response.json()["id"]
     detail = httpx.get(f"{rx.url}/deliveries/{delivery_id}")
     assert detail.status_code == 200
     assert "authorization" in {k.lower() for k in detail.json()["headers"]}  # still shown ...
-    assert SECRET not in detail.text  # ... but redacted
+    assert token not in detail.text and SECRET not in detail.text  # ... but redacted
 
 
 @pytest.mark.parametrize("value", [[""], ["real-secret", ""]])

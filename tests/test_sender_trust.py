@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from support import HOST, ScriptedServer
 
-from labkit import BlockedAddressError, DeliveryError, Receiver, events, redeliver, send
+from labkit import BlockedAddressError, DeliveryError, Receiver, events, redeliver, send, signing
 from labkit.sender import SentLog, check_address, default_log
 
 FAST: dict[str, Any] = {"retries": 1, "backoff": 0.01, "timeout": 2.0}
@@ -225,7 +225,20 @@ def _holds(home: Path, text: str) -> bool:
 
 @pytest.fixture
 def token_rx(make_receiver: Callable[..., Receiver]) -> Receiver:
-    return make_receiver(TOKEN)
+    """Each token source given TOKEN itself (a value given per source is taken as it is)."""
+    return make_receiver(None, secrets={s: TOKEN for s in signing.TOKEN_SOURCES})
+
+
+def test_redelivery_with_the_one_secret_finds_the_token_derived_from_it(
+        make_receiver: Callable[..., Receiver], labkit_home: Path) -> None:
+    rx = make_receiver(TOKEN)  # one secret for every source: registry gets a derived token
+    first = send(events.build("registry.push"), rx, secret=rx.token("registry"), **FAST)
+    assert first.ok, first.response
+    again = redeliver(first.delivery_id, secret=TOKEN, **FAST)  # what `labkit listen` was given
+    assert again.ok, again.response
+    with pytest.raises(DeliveryError, match="does not derive it"):
+        redeliver(first.delivery_id, secret="another-secret", **FAST)
+    assert _leaks(labkit_home, rx.token("registry") or "") == []
 
 
 def test_tokens_are_kept_only_as_fingerprints(token_rx: Receiver, labkit_home: Path) -> None:
@@ -268,9 +281,11 @@ def test_redelivery_takes_the_token_again(token_rx: Receiver, labkit_home: Path,
     assert _leaks(labkit_home, TOKEN) == []
 
 
-def test_redelivery_of_a_github_push_needs_no_secret(token_rx: Receiver) -> None:
+def test_redelivery_of_a_github_push_needs_no_secret(make_receiver: Callable[..., Receiver]
+                                                    ) -> None:
     """GitHub's signature is no secret (it only proves the body), so the log keeps it."""
-    first = send(events.github.push(), token_rx, secret=TOKEN, **FAST)
+    rx = make_receiver(TOKEN)
+    first = send(events.github.push(), rx, secret=TOKEN, **FAST)
     assert first.ok
     assert redeliver(first.delivery_id, **FAST).ok
 

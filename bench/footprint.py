@@ -39,8 +39,11 @@ def main() -> int:
     t0 = time.perf_counter()
     with httpx.Client() as client:
         for i in range(args.deliveries):
-            client.post(rx.hook_url("github"), content=event.body,
-                        headers={**event.headers, "X-GitHub-Delivery": f"fp-{i}"})
+            client.post(
+                rx.hook_url("github"),
+                content=event.body,
+                headers={**event.headers, "X-GitHub-Delivery": f"fp-{i}"},
+            )
     elapsed = time.perf_counter() - t0
     loaded = rss_mib()
     accepted = rx.log.count("accepted")
@@ -52,10 +55,14 @@ def main() -> int:
     print(f"| bare interpreter | {before:.1f} |")
     print(f"| after `import labkit` | {imported:.1f} |")
     print(f"| receiver started | {started:.1f} |")
-    print(f"| after {args.deliveries} deliveries kept in the in-memory log "
-          f"({len(event.body)} bytes each) | {loaded:.1f} |")
-    print(f"\n{accepted} accepted; sequential client in the same process: "
-          f"{args.deliveries / elapsed:.0f} deliveries/s.")
+    print(
+        f"| after {args.deliveries} deliveries kept in the in-memory log "
+        f"({len(event.body)} bytes each) | {loaded:.1f} |"
+    )
+    print(
+        f"\n{accepted} accepted; sequential client in the same process: "
+        f"{args.deliveries / elapsed:.0f} deliveries/s."
+    )
     return 0
 
 

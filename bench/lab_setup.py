@@ -29,7 +29,10 @@ TOKEN = "bench-token"
 
 
 def _size_mb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink()) / 2**20
+    return (
+        sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+        / 2**20
+    )
 
 
 def one_round(cache: Path, work: Path) -> tuple[float, float]:
@@ -37,21 +40,32 @@ def one_round(cache: Path, work: Path) -> tuple[float, float]:
     clone = work / "labkit"
     shutil.rmtree(clone, ignore_errors=True)
     port = free_port()
-    env = {**os.environ, "PIP_CACHE_DIR": str(cache), "PIP_FIND_LINKS": "",
-           "LABKIT_LAB_TOKEN": TOKEN, "LABKIT_HOME": str(work / "home"),
-           "JUPYTER_RUNTIME_DIR": str(work / "runtime")}
+    env = {
+        **os.environ,
+        "PIP_CACHE_DIR": str(cache),
+        "PIP_FIND_LINKS": "",
+        "LABKIT_LAB_TOKEN": TOKEN,
+        "LABKIT_HOME": str(work / "home"),
+        "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
+    }
     env.pop("VIRTUAL_ENV", None)
     began = time.monotonic()
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
-    lab = subprocess.Popen(["./dev", "lab", "--no-browser", "--port", str(port)], cwd=clone,
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lab = subprocess.Popen(
+        ["./dev", "lab", "--no-browser", "--port", str(port)],
+        cwd=clone,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while True:
             if lab.poll() is not None:
                 raise SystemExit(f"./dev lab exited with {lab.returncode}")
             try:
-                r = httpx.get(f"http://127.0.0.1:{port}/api/status", params={"token": TOKEN},
-                              timeout=1)
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/api/status", params={"token": TOKEN}, timeout=1
+                )
                 if r.status_code == 200:
                     break
             except httpx.HTTPError:
@@ -75,10 +89,12 @@ def main() -> int:
         cold, size = one_round(cache, work)
         warm = [one_round(cache, work)[0] for _ in range(args.rounds)]
     print("## Fresh clone to a running lab (`./dev lab`, the learner install)\n")
-    print("Command: `.venv/bin/python bench/lab_setup.py`. From `git clone` to JupyterLab's "
-          "`/api/status` answering 200 with the token: venv, `pip install -e .` (no test tools), "
-          "the workspace of student editions, JupyterLab started. Cold: an empty pip cache. "
-          "Warm: the cache of the cold round (goal <= 60 s).\n")
+    print(
+        "Command: `.venv/bin/python bench/lab_setup.py`. From `git clone` to JupyterLab's "
+        "`/api/status` answering 200 with the token: venv, `pip install -e .` (no test tools), "
+        "the workspace of student editions, JupyterLab started. Cold: an empty pip cache. "
+        "Warm: the cache of the cold round (goal <= 60 s).\n"
+    )
     print("| pip cache | seconds |")
     print("|---|---|")
     print(f"| cold | {cold:.1f} |")

@@ -39,8 +39,13 @@ def remove_lab_images() -> None:
 
 def build_images() -> float:
     t0 = time.perf_counter()
-    subprocess.run([str(ROOT / ".venv" / "bin" / "labkit"), "images", "build"], cwd=ROOT,
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "labkit"), "images", "build"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return time.perf_counter() - t0
 
 
@@ -55,11 +60,19 @@ def main() -> int:
         built = build_images()
     rows = []
     for runtime in args.runtime or ["docker", "local"]:
-        env = {**os.environ, "LABKIT_RUNTIME": runtime,
-               "LABKIT_HOME": tempfile.mkdtemp(prefix="labkit-bench-")}
+        env = {
+            **os.environ,
+            "LABKIT_RUNTIME": runtime,
+            "LABKIT_HOME": tempfile.mkdtemp(prefix="labkit-bench-"),
+        }
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "notebooks/"], cwd=ROOT,
-                              env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "notebooks/"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - t0
         summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
         rows.append((runtime, seconds, summary))
@@ -67,8 +80,10 @@ def main() -> int:
     print(f"## Lesson suite wall time (nbval strict over notebooks/, {state})\n")
     print(f"Command: `.venv/bin/python bench/lessons.py{' --cold' if args.cold else ''}`\n")
     if built is not None:
-        print(f"`labkit images build` from no lab image at all: {built:.0f} s (once per machine; "
-              "the suite below then runs warm).\n")
+        print(
+            f"`labkit images build` from no lab image at all: {built:.0f} s (once per machine; "
+            "the suite below then runs warm).\n"
+        )
     print("| runtime | wall time s | pytest summary |")
     print("|---|---|---|")
     for runtime, seconds, summary in rows:

@@ -53,9 +53,14 @@ def measure(runtime_name: str, pushes: int, cold: bool = False) -> dict[str, flo
                 latencies.append(time.monotonic() - t1)
                 pipeline.wait(commit, 120)
         q = statistics.quantiles(latencies, n=20, method="inclusive")
-        return {"p50": statistics.median(latencies), "p95": q[18], "max": max(latencies),
-                "push": statistics.median(push_times), "requests": traffic.total,
-                "failed": traffic.failed}
+        return {
+            "p50": statistics.median(latencies),
+            "p95": q[18],
+            "max": max(latencies),
+            "push": statistics.median(push_times),
+            "requests": traffic.total,
+            "failed": traffic.failed,
+        }
     finally:
         pipeline.stop()
         runtime.stop()
@@ -71,17 +76,23 @@ def main() -> int:
     names = args.runtime or ["local", "docker"]
     cache = "cold build cache: every image step built again" if args.cold else "warm build cache"
     print(f"## Pipeline: push-to-serving latency ({cache})\n")
-    print(f"Command: `.venv/bin/python bench/pipeline.py --pushes {args.pushes}"
-          f"{' --cold' if args.cold else ''}`  ")
-    print("Time from `git push` returning to the new version answering `/version` through the "
-          "stable front; a 2-client request loop runs through every rollout. Target: p50 < 3 s, "
-          "0 failed requests.\n")
+    print(
+        f"Command: `.venv/bin/python bench/pipeline.py --pushes {args.pushes}"
+        f"{' --cold' if args.cold else ''}`  "
+    )
+    print(
+        "Time from `git push` returning to the new version answering `/version` through the "
+        "stable front; a 2-client request loop runs through every rollout. Target: p50 < 3 s, "
+        "0 failed requests.\n"
+    )
     print("| runtime | pushes | p50 s | p95 s | max s | `git push` itself s | requests | failed |")
     print("|---|---|---|---|---|---|---|---|")
     for name in names:
         r = measure(name, args.pushes, args.cold)
-        print(f"| {name} | {args.pushes} | {r['p50']:.2f} | {r['p95']:.2f} | {r['max']:.2f} | "
-              f"{r['push']:.2f} | {r['requests']:.0f} | {r['failed']:.0f} |")
+        print(
+            f"| {name} | {args.pushes} | {r['p50']:.2f} | {r['p95']:.2f} | {r['max']:.2f} | "
+            f"{r['push']:.2f} | {r['requests']:.0f} | {r['failed']:.0f} |"
+        )
     return 0
 
 

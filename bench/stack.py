@@ -60,11 +60,15 @@ def main() -> int:
     services = sorted(rounds[0][2])
     print("## The pipeline stack: start-up, stop and memory\n")
     print(f"Command: `.venv/bin/python bench/stack.py --rounds {args.rounds}`  ")
-    print("`Stack(\"pipeline\").up(wait=True)` from nothing running (images built) until every "
-          "service is healthy, then `down()`; memory is each container's usage minus its page "
-          "cache (as `docker stats` shows it), 5 s after healthy, median of the rounds.\n")
-    print(f"- up to healthy: median {statistics.median(ups):.1f} s "
-          f"(rounds: {', '.join(f'{u:.1f}' for u in ups)})")
+    print(
+        '`Stack("pipeline").up(wait=True)` from nothing running (images built) until every '
+        "service is healthy, then `down()`; memory is each container's usage minus its page "
+        "cache (as `docker stats` shows it), 5 s after healthy, median of the rounds.\n"
+    )
+    print(
+        f"- up to healthy: median {statistics.median(ups):.1f} s "
+        f"(rounds: {', '.join(f'{u:.1f}' for u in ups)})"
+    )
     print(f"- down: median {statistics.median(downs):.1f} s\n")
     print("| service | resident MiB |")
     print("|---|---|")

@@ -36,7 +36,9 @@ class Background:
     def __init__(self, command: str | list[str], *, name: str) -> None:
         self.argv = shlex.split(command) if isinstance(command, str) else list(command)
         if not self.argv:
-            raise LabkitError("labkit.background needs a command, e.g. \"labkit listen --port 8000\".")
+            raise LabkitError(
+                'labkit.background needs a command, e.g. "labkit listen --port 8000".'
+            )
         self.name = name
         folder = Path(tempfile.mkdtemp(prefix=f"labkit-{name}-"))
         self.log = folder / "output.log"
@@ -49,8 +51,13 @@ class Background:
         with open(self.log, "wb") as out:
             try:
                 self.process = subprocess.Popen(
-                    self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    start_new_session=True, preexec_fn=_die_with_parent)
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
             except FileNotFoundError:
                 raise LabkitError(f"No command {self.argv[0]!r} on this machine's PATH.") from None
         _RUNNING[self.name] = self
@@ -77,11 +84,15 @@ class Background:
                     return line
             if not self.running:
                 code = self.process.returncode if self.process is not None else None
-                raise LabkitError(f"{self.argv[0]} ended (exit code {code}) before printing "
-                                  f"{text!r}. It printed:\n{self.output()}")
+                raise LabkitError(
+                    f"{self.argv[0]} ended (exit code {code}) before printing "
+                    f"{text!r}. It printed:\n{self.output()}"
+                )
             if time.monotonic() > deadline:
-                raise LabkitError(f"{self.argv[0]} printed no {text!r} within {timeout:g} s. "
-                                  f"It printed:\n{self.output()}")
+                raise LabkitError(
+                    f"{self.argv[0]} printed no {text!r} within {timeout:g} s. "
+                    f"It printed:\n{self.output()}"
+                )
             time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> int | None:

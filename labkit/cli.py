@@ -49,12 +49,21 @@ def cmd_listen(args: argparse.Namespace) -> int:
         try:
             token = Path(args.token_file).read_text().strip()
         except OSError as exc:
-            raise LabkitError(f"Cannot read --token-file {args.token_file}: {exc.strerror}.") \
-                from None
+            raise LabkitError(
+                f"Cannot read --token-file {args.token_file}: {exc.strerror}."
+            ) from None
         tokens = {source: token for source in signing.TOKEN_SOURCES}
-    rx = Receiver(secret=secret, secrets=tokens, host=args.host, port=args.port, db=args.db,
-                  max_body=args.max_body, sync=args.sync, for_containers=args.for_containers,
-                  open=args.open or ())
+    rx = Receiver(
+        secret=secret,
+        secrets=tokens,
+        host=args.host,
+        port=args.port,
+        db=args.db,
+        max_body=args.max_body,
+        sync=args.sync,
+        for_containers=args.for_containers,
+        open=args.open or (),
+    )
     try:
         sockets = [bind(args.host, args.port)]
         also = ""
@@ -63,16 +72,29 @@ def cmd_listen(args: argparse.Namespace) -> int:
             if gateway is None:
                 raise LabkitError("--for-containers: no Docker bridge found (is Docker running?).")
             sockets.append(bind(gateway, args.port))
-            also = (f"  containers: http://host.docker.internal:{args.port} (bridge gateway "
-                    f"{gateway})")
+            also = (
+                f"  containers: http://host.docker.internal:{args.port} (bridge gateway {gateway})"
+            )
     except OSError as exc:
-        raise LabkitError(f"Cannot listen on port {args.port} ({exc.strerror}): another program "
-                          "uses it; choose another with --port.") from None
-    print(f"labkit receiver on http://{args.host}:{args.port}{also}  log: {args.db}  "
-          f"secret: {'set' if secret else 'NOT set (deliveries are not verified)'}", flush=True)
-    config = uvicorn.Config(rx.app, log_level="warning", access_log=False, lifespan="off",
-                            loop=args.loop, http=with_header_deadline(args.http), backlog=2048,
-                            limit_concurrency=MAX_CONCURRENCY)
+        raise LabkitError(
+            f"Cannot listen on port {args.port} ({exc.strerror}): another program "
+            "uses it; choose another with --port."
+        ) from None
+    print(
+        f"labkit receiver on http://{args.host}:{args.port}{also}  log: {args.db}  "
+        f"secret: {'set' if secret else 'NOT set (deliveries are not verified)'}",
+        flush=True,
+    )
+    config = uvicorn.Config(
+        rx.app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        loop=args.loop,
+        http=with_header_deadline(args.http),
+        backlog=2048,
+        limit_concurrency=MAX_CONCURRENCY,
+    )
     uvicorn.Server(config).run(sockets=sockets)
     rx.dispatcher.stop()
     return 0
@@ -99,16 +121,26 @@ def cmd_trigger(args: argparse.Namespace) -> int:
         # The secret `labkit listen` was given serves every source: a token source presents
         # the token derived from it, never the secret itself.
         secret = signing.token_for(secret)
-    outcome = send(event, args.to, secret=secret, retries=args.retries, backoff=args.backoff,
-                   timeout=args.timeout, allow_private=args.allow_private or None)
+    outcome = send(
+        event,
+        args.to,
+        secret=secret,
+        retries=args.retries,
+        backoff=args.backoff,
+        timeout=args.timeout,
+        allow_private=args.allow_private or None,
+    )
     for a in outcome.attempts:
-        print(f"attempt {a.number}: {a.status if a.status is not None else a.error} "
-              f"({a.duration_ms:.0f} ms)")
+        print(
+            f"attempt {a.number}: {a.status if a.status is not None else a.error} "
+            f"({a.duration_ms:.0f} ms)"
+        )
     # Only GitHub and Standard Webhooks put a delivery id on the wire; for the others it is
     # labkit's own bookkeeping and would only mislead.
     shown = f" {event.delivery_id}" if event.source in ("github", "standard") else ""
-    print(f"{event.kind}{shown} -> {redact(outcome.url)}: "
-          f"{'delivered' if outcome.ok else 'FAILED'}")
+    print(
+        f"{event.kind}{shown} -> {redact(outcome.url)}: {'delivered' if outcome.ok else 'FAILED'}"
+    )
     if outcome.response and not args.quiet:
         print(outcome.response)
     return 0 if outcome.ok else 1
@@ -128,8 +160,10 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
         print("No deliveries sent yet: try `labkit trigger github.ping --to URL`.")
     for r in rows:
         status = r["status"] if r["status"] is not None else r["error"]
-        print(f"{r['sent_at']}  {r['delivery_id']}  {r['kind']:<22} #{r['attempt']}  {status}  "
-              f"{redact(r['url'])}")
+        print(
+            f"{r['sent_at']}  {r['delivery_id']}  {r['kind']:<22} #{r['attempt']}  {status}  "
+            f"{redact(r['url'])}"
+        )
     return 0
 
 
@@ -137,10 +171,17 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
     from .sender import redeliver
 
     secret = args.secret or os.environ.get("LABKIT_WEBHOOK_SECRET") or None
-    outcome = redeliver(args.delivery_id, to=args.to, secret=secret, retries=args.retries,
-                        allow_private=args.allow_private or None)
-    print(f"{outcome.kind} {outcome.delivery_id} -> {redact(outcome.url)}: "
-          f"{'delivered' if outcome.ok else 'FAILED'} (HTTP {outcome.status})")
+    outcome = redeliver(
+        args.delivery_id,
+        to=args.to,
+        secret=secret,
+        retries=args.retries,
+        allow_private=args.allow_private or None,
+    )
+    print(
+        f"{outcome.kind} {outcome.delivery_id} -> {redact(outcome.url)}: "
+        f"{'delivered' if outcome.ok else 'FAILED'} (HTTP {outcome.status})"
+    )
     return 0 if outcome.ok else 1
 
 
@@ -185,8 +226,11 @@ def cmd_images(args: argparse.Namespace) -> int:
         images.build(args.names or None, force=args.force, progress=True)
     elif args.action == "list":
         for image in images.list_images():
-            state = (f"{image.id.split(':')[-1][:12]}  {image.size_mb:>6.0f} MB" if image.present
-                     else "not built: run `labkit images build`")
+            state = (
+                f"{image.id.split(':')[-1][:12]}  {image.size_mb:>6.0f} MB"
+                if image.present
+                else "not built: run `labkit images build`"
+            )
             print(f"{image.tag:<28} {state}")
     elif args.action == "save":
         images.save(args.path, args.names or None)
@@ -225,49 +269,78 @@ def cmd_student(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="labkit", description="A hands-on lab kit for webhooks "
-                                "and services in Docker.")
+    p = argparse.ArgumentParser(
+        prog="labkit", description="A hands-on lab kit for webhooks and services in Docker."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("listen", help="run the webhook receiver")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--for-containers", action="store_true",
-                   help="also listen on the Docker bridge gateway, where containers reach this "
-                        "machine as host.docker.internal (never on 0.0.0.0)")
-    s.add_argument("--secret", help="verification secret (default: $LABKIT_WEBHOOK_SECRET); "
-                   "token sources must present the token derived from it (labkit trigger "
-                   "does), unless --token-file says otherwise")
-    s.add_argument("--token-file", metavar="FILE",
-                   help="the token Docker Hub, registry, Alertmanager and engine senders present, "
-                        "read from FILE (for example a stack's webhook_token)")
-    s.add_argument("--open", action="append", metavar="SOURCE",
-                   help="with a secret: accept this source unverified all the same (repeatable)")
+    s.add_argument(
+        "--for-containers",
+        action="store_true",
+        help="also listen on the Docker bridge gateway, where containers reach this "
+        "machine as host.docker.internal (never on 0.0.0.0)",
+    )
+    s.add_argument(
+        "--secret",
+        help="verification secret (default: $LABKIT_WEBHOOK_SECRET); "
+        "token sources must present the token derived from it (labkit trigger "
+        "does), unless --token-file says otherwise",
+    )
+    s.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="the token Docker Hub, registry, Alertmanager and engine senders present, "
+        "read from FILE (for example a stack's webhook_token)",
+    )
+    s.add_argument(
+        "--open",
+        action="append",
+        metavar="SOURCE",
+        help="with a secret: accept this source unverified all the same (repeatable)",
+    )
     s.add_argument("--db", default="deliveries.db", help="SQLite delivery log")
-    s.add_argument("--sync", choices=("normal", "full"), default="normal",
-                   help="normal: an acknowledged delivery survives a killed receiver; full: "
-                        "also power loss (an fsync per commit, slower)")
+    s.add_argument(
+        "--sync",
+        choices=("normal", "full"),
+        default="normal",
+        help="normal: an acknowledged delivery survives a killed receiver; full: "
+        "also power loss (an fsync per commit, slower)",
+    )
     s.add_argument("--max-body", type=int, default=25 * 1024 * 1024)
     s.add_argument("--loop", default="auto", help="asyncio, uvloop or auto")
     s.add_argument("--http", default="auto", help="h11, httptools or auto")
     s.set_defaults(func=cmd_listen)
 
     s = sub.add_parser("trigger", help="send one event of the catalog (e.g. github.push)")
-    s.add_argument("kind", help="SOURCE.EVENT, e.g. github.push, dockerhub.push, "
-                                "alertmanager.firing")
+    s.add_argument(
+        "kind", help="SOURCE.EVENT, e.g. github.push, dockerhub.push, alertmanager.firing"
+    )
     s.add_argument("--to", required=True, help="receiver URL (base or full hook URL)")
-    s.add_argument("--secret", help="the receiver's secret, as given to `labkit listen` "
-                   "(default: $LABKIT_WEBHOOK_SECRET); token sources send the token derived "
-                   "from it")
-    s.add_argument("--token", help="for a token source (dockerhub, registry, alertmanager, "
-                   "engine): the token to present, as it is")
+    s.add_argument(
+        "--secret",
+        help="the receiver's secret, as given to `labkit listen` "
+        "(default: $LABKIT_WEBHOOK_SECRET); token sources send the token derived "
+        "from it",
+    )
+    s.add_argument(
+        "--token",
+        help="for a token source (dockerhub, registry, alertmanager, "
+        "engine): the token to present, as it is",
+    )
     s.add_argument("--repo")
     s.add_argument("--ref")
     s.add_argument("--tag")
     s.add_argument("--action")
     s.add_argument("--delivery-id")
-    s.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="any other builder option (JSON values allowed)")
+    s.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other builder option (JSON values allowed)",
+    )
     s.add_argument("--retries", type=int, default=4)
     s.add_argument("--backoff", type=float, default=0.5, help="first backoff in seconds")
     s.add_argument("--timeout", type=float, default=10.0)
@@ -294,12 +367,18 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("lab", help="open JupyterLab on your workspace of the lessons")
     s.add_argument("--port", type=int, default=8888)
     s.add_argument("--no-browser", action="store_true")
-    s.add_argument("--solutions", action="store_true",
-                   help="open the solution editions instead (instructors)")
-    s.add_argument("--reset", metavar="NN", help="put lesson NN back to a fresh copy (yours is kept)")
+    s.add_argument(
+        "--solutions", action="store_true", help="open the solution editions instead (instructors)"
+    )
+    s.add_argument(
+        "--reset", metavar="NN", help="put lesson NN back to a fresh copy (yours is kept)"
+    )
     s.add_argument("--yes", action="store_true", help="with --reset: do not ask")
-    s.add_argument("--prepare-only", action="store_true",
-                   help="create or update the workspace, then exit (Binder, devcontainers)")
+    s.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="create or update the workspace, then exit (Binder, devcontainers)",
+    )
     s.set_defaults(func=cmd_lab)
 
     s = sub.add_parser("progress", help="your exercises per lesson: done, tried, not started")
@@ -309,8 +388,12 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("student", help="write student editions of the lessons (answers removed)")
     s.add_argument("out_dir", help="folder for the student copies (created if missing)")
-    s.add_argument("--from", dest="source", metavar="DIR",
-                   help="the lessons to copy (default: the kit's notebooks folder)")
+    s.add_argument(
+        "--from",
+        dest="source",
+        metavar="DIR",
+        help="the lessons to copy (default: the kit's notebooks folder)",
+    )
     s.set_defaults(func=cmd_student)
 
     s = sub.add_parser("images", help="build, list, save or load the lab's images (no pulls)")

@@ -55,8 +55,10 @@ def compose_command() -> tuple[str, ...]:
             continue
         if done.returncode == 0:
             return cmd
-    raise StackError("Neither `docker compose` nor `docker-compose` is installed: install the "
-                     "Compose plugin, or `apt-get install -y docker-compose`, then try again.")
+    raise StackError(
+        "Neither `docker compose` nor `docker-compose` is installed: install the "
+        "Compose plugin, or `apt-get install -y docker-compose`, then try again."
+    )
 
 
 class Stack:
@@ -67,17 +69,23 @@ class Stack:
     a context manager, the stack is up inside the ``with`` block and down after it.
     """
 
-    def __init__(self, name: str, *, env: dict[str, str] | None = None,
-                 project: str | None = None) -> None:
+    def __init__(
+        self, name: str, *, env: dict[str, str] | None = None, project: str | None = None
+    ) -> None:
         folder = STACKS_DIR / name
         if not (folder / "compose.yaml").is_file():
-            raise StackError(f"There is no stack called {name!r}: choose one of "
-                             f"{', '.join(stacks()) or '(none found in ' + str(STACKS_DIR) + ')'}.")
+            raise StackError(
+                f"There is no stack called {name!r}: choose one of "
+                f"{', '.join(stacks()) or '(none found in ' + str(STACKS_DIR) + ')'}."
+            )
         self.name = name
         self.folder = folder
         self.file = folder / "compose.yaml"
         # One project per stack by default; a runtime that runs its own copy names its own.
         self.project = project or f"labkit-{name}"
+        # Fixed when the stack is made: a secret's path that changed between two `up`s would
+        # make Compose recreate every service with a new random password.
+        self._secrets_folder = secrets_dir(self.project)
         self.env = dict(env or {})
 
     @property
@@ -86,7 +94,7 @@ class Stack:
         listens): the ones given, over the kit's defaults. Generated secrets live under the
         learner's home (0700), never in the kit's folder, which an installed wheel may not even
         let us write."""
-        folder = secrets_dir(self.project)
+        folder = self._secrets_folder
         defaults = {"LABKIT_SECRETS": str(folder)}
         if "LABKIT_WEBHOOK_TOKEN_FILE" not in os.environ:
             defaults["LABKIT_WEBHOOK_TOKEN_FILE"] = str(folder / "webhook_token")
@@ -102,8 +110,12 @@ class Stack:
     def __enter__(self) -> Stack:
         return self.up()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.down()
 
     # -- what the stack declares ----------------------------------------------------------------
@@ -123,9 +135,16 @@ class Stack:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def up(self, *, wait: bool = True, timeout: float = 180.0, build: bool = True,
-           services: list[str] | None = None, recreate: bool = False,
-           progress: ProgressArg = True) -> Stack:
+    def up(
+        self,
+        *,
+        wait: bool = True,
+        timeout: float = 180.0,
+        build: bool = True,
+        services: list[str] | None = None,
+        recreate: bool = False,
+        progress: ProgressArg = True,
+    ) -> Stack:
         """Create or update every service (or only ``services``); with ``wait``, return once all
         of them are healthy.
 
@@ -151,16 +170,26 @@ class Stack:
             doing = f"compose up{' --build' if build else ''}:"
             bar.status(f"{doing} creating the containers")
             with self._reporting(names, bar, doing) if wait else contextlib.nullcontext():
-                self._compose("up", "-d", *([] if services else ["--remove-orphans"]),
-                              *(["--build"] if build else []),
-                              *(["--force-recreate"] if recreate else []),
-                              *(services or []), timeout=max(timeout, 60.0) + 600.0)
+                self._compose(
+                    "up",
+                    "-d",
+                    *([] if services else ["--remove-orphans"]),
+                    *(["--build"] if build else []),
+                    *(["--force-recreate"] if recreate else []),
+                    *(services or []),
+                    timeout=max(timeout, 60.0) + 600.0,
+                )
             if wait:
                 self.wait(timeout=timeout, services=services, progress=bar)
         return self
 
-    def wait(self, *, timeout: float = 180.0, services: list[str] | None = None,
-             progress: ProgressArg = True) -> list[dict[str, Any]]:
+    def wait(
+        self,
+        *,
+        timeout: float = 180.0,
+        services: list[str] | None = None,
+        progress: ProgressArg = True,
+    ) -> list[dict[str, Any]]:
         """Block until every container of the services is running and healthy; returns ``ps()``.
 
         ``progress`` counts the services that are healthy, names each one as it gets there and
@@ -173,30 +202,36 @@ class Stack:
             bar.finish(f"{len(names)} of {len(names)} services healthy")
             return rows
 
-    def _wait_healthy(self, names: list[str], timeout: float,
-                      bar: Progress) -> list[dict[str, Any]]:
+    def _wait_healthy(
+        self, names: list[str], timeout: float, bar: Progress
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
             rows = self.ps()
             for row in rows:
-                if row["service"] in names and (row["state"] in ("exited", "dead")
-                                                or row["health"] == "unhealthy"):
+                if row["service"] in names and (
+                    row["state"] in ("exited", "dead") or row["health"] == "unhealthy"
+                ):
                     raise StackError(
                         f"{row['container']} ({row['service']}) is {row['health'] or row['state']}"
                         f". Its last log lines:\n{self.logs(row['service'], tail=15)}\n"
-                        f"Fix the cause, then run up() again.")
+                        f"Fix the cause, then run up() again."
+                    )
             waiting = self._report(names, rows, bar)
             if not waiting:
                 return rows
             if time.monotonic() > deadline:
-                raise StackError(f"{self.name}: not healthy after {timeout:.0f} s, still waiting "
-                                 f"for {', '.join(sorted(waiting))}.\n{format_ps(rows)}\nSee "
-                                 f"stack.logs({sorted(waiting)[0]!r}) for why.")
+                raise StackError(
+                    f"{self.name}: not healthy after {timeout:.0f} s, still waiting "
+                    f"for {', '.join(sorted(waiting))}.\n{format_ps(rows)}\nSee "
+                    f"stack.logs({sorted(waiting)[0]!r}) for why."
+                )
             time.sleep(0.5)
 
     @staticmethod
-    def _report(names: list[str], rows: list[dict[str, Any]], bar: Progress,
-                doing: str = "") -> list[str]:
+    def _report(
+        names: list[str], rows: list[dict[str, Any]], bar: Progress, doing: str = ""
+    ) -> list[str]:
         """Show how many services are healthy now; returns those that are not."""
         ready = {name: [r for r in rows if r["service"] == name] for name in names}
         healthy = [n for n in names if ready[n] and all(_is_ready(r) for r in ready[n])]
@@ -207,8 +242,11 @@ class Stack:
             bar.first(name, f"{name}: {_readiness(ready[name])} after {bar.state.seconds:.0f} s")
         waiting = [n for n in names if n not in healthy]
         if waiting:
-            bar.status(" ".join(p for p in (doing, "waiting for") if p) + " "
-                       + ", ".join(_waiting_for(n, ready[n]) for n in waiting))
+            bar.status(
+                " ".join(p for p in (doing, "waiting for") if p)
+                + " "
+                + ", ".join(_waiting_for(n, ready[n]) for n in waiting)
+            )
         return waiting
 
     @contextlib.contextmanager
@@ -231,17 +269,27 @@ class Stack:
             stop.set()
             thread.join(timeout=10)
 
-    def scale(self, service: str, replicas: int, *, wait: bool = True,
-              timeout: float = 120.0) -> Stack:
+    def scale(
+        self, service: str, replicas: int, *, wait: bool = True, timeout: float = 120.0
+    ) -> Stack:
         """Run ``replicas`` containers of one service (the others are left as they are)."""
         declared = self.services
         if service not in declared:
-            raise StackError(f"{self.name} has no service {service!r}: it has "
-                             f"{', '.join(declared)}.")
+            raise StackError(
+                f"{self.name} has no service {service!r}: it has {', '.join(declared)}."
+            )
         if replicas < 0:
             raise StackError("replicas must be 0 or more.")
-        self._compose("up", "-d", "--no-deps", "--no-recreate", "--scale",
-                      f"{service}={replicas}", service, timeout=timeout + 60.0)
+        self._compose(
+            "up",
+            "-d",
+            "--no-deps",
+            "--no-recreate",
+            "--scale",
+            f"{service}={replicas}",
+            service,
+            timeout=timeout + 60.0,
+        )
         if wait and replicas:
             self.wait(timeout=timeout, services=[service])
         return self
@@ -253,8 +301,14 @@ class Stack:
         ``volumes=False`` to keep it for the next ``up``.
         """
         client = self._client()
-        self._compose("down", "--remove-orphans", "--timeout", "5", *(["-v"] if volumes else []),
-                      timeout=timeout)
+        self._compose(
+            "down",
+            "--remove-orphans",
+            "--timeout",
+            "5",
+            *(["-v"] if volumes else []),
+            timeout=timeout,
+        )
         # Compose only removes what the current file declares; sweep anything left by the labels.
         selector = {"label": f"{PROJECT}={self.project}"}
         for container in client.containers.list(all=True, filters=selector):
@@ -278,14 +332,16 @@ class Stack:
         for attrs in self._containers():
             labels = attrs["Config"].get("Labels") or {}
             state = attrs.get("State") or {}
-            rows.append({
-                "service": labels.get(SERVICE, "?"),
-                "replica": int(labels.get(NUMBER, "0") or 0),
-                "container": attrs["Name"].lstrip("/"),
-                "state": state.get("Status", "?"),
-                "health": (state.get("Health") or {}).get("Status", ""),
-                "ports": _ports(attrs),
-            })
+            rows.append(
+                {
+                    "service": labels.get(SERVICE, "?"),
+                    "replica": int(labels.get(NUMBER, "0") or 0),
+                    "container": attrs["Name"].lstrip("/"),
+                    "state": state.get("Status", "?"),
+                    "health": (state.get("Health") or {}).get("Status", ""),
+                    "ports": _ports(attrs),
+                }
+            )
         rows.sort(key=lambda r: (r["service"], r["replica"]))
         return rows
 
@@ -298,31 +354,42 @@ class Stack:
         published: dict[str, str] = {}
         for attrs in self._containers():
             labels = attrs["Config"].get("Labels") or {}
-            if labels.get(SERVICE) != service or (attrs.get("State") or {}).get("Status") != \
-                    "running":
+            if (
+                labels.get(SERVICE) != service
+                or (attrs.get("State") or {}).get("Status") != "running"
+            ):
                 continue
             for key, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
                 for binding in bindings or []:
                     if binding.get("HostIp") == "127.0.0.1":
                         published.setdefault(key.split("/")[0], binding["HostPort"])
         if not published:
-            raise StackError(f"{service} has no port published on 127.0.0.1 (is the stack up? "
-                             f"Only some services publish one: see stack.ps()).")
+            raise StackError(
+                f"{service} has no port published on 127.0.0.1 (is the stack up? "
+                f"Only some services publish one: see stack.ps())."
+            )
         if port is None:
             if len(published) > 1:
-                raise StackError(f"{service} publishes ports {', '.join(sorted(published))}: "
-                                 "say which with url(service, port).")
+                raise StackError(
+                    f"{service} publishes ports {', '.join(sorted(published))}: "
+                    "say which with url(service, port)."
+                )
             return f"http://127.0.0.1:{next(iter(published.values()))}"
         if str(port) not in published:
-            raise StackError(f"{service} does not publish port {port}; it publishes "
-                             f"{', '.join(sorted(published))}.")
+            raise StackError(
+                f"{service} does not publish port {port}; it publishes "
+                f"{', '.join(sorted(published))}."
+            )
         return f"http://127.0.0.1:{published[str(port)]}"
 
     def hostnames(self, service: str) -> list[str]:
         """The hostnames (short container ids) of a service's running replicas."""
-        return sorted(str(a["Config"].get("Hostname", "")) for a in self._containers()
-                      if (a["Config"].get("Labels") or {}).get(SERVICE) == service
-                      and (a.get("State") or {}).get("Status") == "running")
+        return sorted(
+            str(a["Config"].get("Hostname", ""))
+            for a in self._containers()
+            if (a["Config"].get("Labels") or {}).get(SERVICE) == service
+            and (a.get("State") or {}).get("Status") == "running"
+        )
 
     def logs(self, service: str | None = None, *, tail: int = 20) -> str:
         """The last ``tail`` log lines of each container (of one service, or all), oldest first."""
@@ -344,18 +411,37 @@ class Stack:
     # -- plumbing -------------------------------------------------------------------------------
 
     def _compose(self, *args: str, timeout: float = 300.0) -> str:
-        cmd = [*compose_command(), "--ansi", "never", "-p", self.project, "-f", str(self.file),
-               "--project-directory", str(self.folder), *args]
+        cmd = [
+            *compose_command(),
+            "--ansi",
+            "never",
+            "-p",
+            self.project,
+            "-f",
+            str(self.file),
+            "--project-directory",
+            str(self.folder),
+            *args,
+        ]
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                  cwd=self.folder, env={**os.environ, **self.env})
+            done = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=self.folder,
+                env={**os.environ, **self.env},
+            )
         except subprocess.TimeoutExpired as exc:
-            raise StackError(f"`{' '.join(compose_command())} {args[0]}` for {self.name} took "
-                             f"longer than {timeout:.0f} s: see stack.logs().") from exc
+            raise StackError(
+                f"`{' '.join(compose_command())} {args[0]}` for {self.name} took "
+                f"longer than {timeout:.0f} s: see stack.logs()."
+            ) from exc
         if done.returncode != 0:
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
-            raise StackError(f"`compose {' '.join(args)}` failed for the {self.name} stack:\n"
-                             f"{tail}")
+            raise StackError(
+                f"`compose {' '.join(args)}` failed for the {self.name} stack:\n{tail}"
+            )
         return done.stdout
 
     def _client(self) -> Any:
@@ -366,17 +452,20 @@ class Stack:
             client.ping()
             return client
         except Exception as exc:
-            raise StackError("No Docker engine answers: start Docker (`sudo systemctl start "
-                             "docker`) and run this again. Without Docker, the lessons use the "
-                             "local runtime.") from exc
+            raise StackError(
+                "No Docker engine answers: start Docker (`sudo systemctl start "
+                "docker`) and run this again. Without Docker, the lessons use the "
+                "local runtime."
+            ) from exc
 
     def _containers(self) -> list[dict[str, Any]]:
         import docker.errors
 
         client = self._client()
         out = []
-        for summary in client.api.containers(all=True, filters={
-                "label": [f"{PROJECT}={self.project}"]}):
+        for summary in client.api.containers(
+            all=True, filters={"label": [f"{PROJECT}={self.project}"]}
+        ):
             if (summary.get("Labels") or {}).get(ONEOFF) == "True":
                 continue
             try:
@@ -394,8 +483,11 @@ class Stack:
             build = spec.get("build")
             if build:
                 context = Path(build["context"] if isinstance(build, dict) else build)
-                dockerfile = context / (build.get("dockerfile", "Dockerfile")
-                                        if isinstance(build, dict) else "Dockerfile")
+                dockerfile = context / (
+                    build.get("dockerfile", "Dockerfile")
+                    if isinstance(build, dict)
+                    else "Dockerfile"
+                )
                 if dockerfile.is_file():
                     text = dockerfile.read_text()
                     stages = set(re.findall(r"(?im)^\s*FROM\s+\S+\s+AS\s+(\S+)", text))
@@ -407,13 +499,17 @@ class Stack:
         lab = [t for t in absent if t in lab_tags]
         other = [t for t in absent if t not in lab_tags]
         if lab:
-            raise StackError(f"The {self.name} stack needs images that are not built yet: "
-                             f"{', '.join(lab)}. Run `labkit images build` (offline, a few "
-                             "minutes the first time) or `labkit images load FILE`.")
+            raise StackError(
+                f"The {self.name} stack needs images that are not built yet: "
+                f"{', '.join(lab)}. Run `labkit images build` (offline, a few "
+                "minutes the first time) or `labkit images load FILE`."
+            )
         if other:
-            raise StackError(f"The {self.name} stack needs {', '.join(other)}, which this machine "
-                             "does not have and labkit does not build: `docker pull` it where "
-                             "pulls work, or `docker load` it from a file.")
+            raise StackError(
+                f"The {self.name} stack needs {', '.join(other)}, which this machine "
+                "does not have and labkit does not build: `docker pull` it where "
+                "pulls work, or `docker load` it from a file."
+            )
 
     def _make_secrets(self, config: dict[str, Any]) -> None:
         """Create each missing file secret of ``$LABKIT_SECRETS`` with a random value.
@@ -430,8 +526,11 @@ class Stack:
             if not path.is_absolute() or path.parent != secret_dir or path.exists():
                 continue
             readers = [s for s in services if name in composefile.names(s.get("secrets"))]
-            mode = 0o600 if all(str(s.get("user", "")).split(":")[0] in ("root", "0")
-                                for s in readers) else 0o644
+            mode = (
+                0o600
+                if all(str(s.get("user", "")).split(":")[0] in ("root", "0") for s in readers)
+                else 0o644
+            )
             secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             secret_dir.chmod(0o700)
             if secret_dir.parent.name == "secrets":  # $LABKIT_HOME/secrets: ours, private too
@@ -445,11 +544,24 @@ class Stack:
 def format_ps(rows: list[dict[str, Any]]) -> str:
     """A text table of ``Stack.ps()`` rows."""
     header = ("SERVICE", "REPLICA", "STATE", "HEALTH", "PORTS")
-    table = [header, *((r["service"], str(r["replica"]), r["state"], r["health"] or "-",
-                        ", ".join(r["ports"]) or "-") for r in rows)]
+    table = [
+        header,
+        *(
+            (
+                r["service"],
+                str(r["replica"]),
+                r["state"],
+                r["health"] or "-",
+                ", ".join(r["ports"]) or "-",
+            )
+            for r in rows
+        ),
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-                     for row in table)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )
 
 
 def _is_ready(row: dict[str, Any]) -> bool:

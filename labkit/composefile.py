@@ -70,8 +70,9 @@ def seconds(value: Any) -> int:
         return max(0, round(value))
     total = 0.0
     for amount, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|us|ns|h|m|s)", str(value)):
-        total += float(amount) * {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6,
-                                  "ns": 1e-9}[unit]
+        total += (
+            float(amount) * {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}[unit]
+        )
     return max(0, round(total))
 
 
@@ -80,16 +81,27 @@ def ports(spec: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for entry in spec.get("ports") or []:
         if isinstance(entry, dict):
-            out.append({"target": int(entry["target"]),
-                        "published": int(entry["published"]) if entry.get("published") else None,
-                        "host_ip": entry.get("host_ip"), "protocol": entry.get("protocol", "tcp")})
+            out.append(
+                {
+                    "target": int(entry["target"]),
+                    "published": int(entry["published"]) if entry.get("published") else None,
+                    "host_ip": entry.get("host_ip"),
+                    "protocol": entry.get("protocol", "tcp"),
+                }
+            )
             continue
         text, _, protocol = str(entry).partition("/")
         parts = text.rsplit(":", 2) if text.count(":") >= 2 else text.split(":")
         host_ip = parts[0] if len(parts) == 3 else None
         published = parts[-2] if len(parts) >= 2 else ""
-        out.append({"target": int(parts[-1]), "published": int(published) if published else None,
-                    "host_ip": host_ip or None, "protocol": protocol or "tcp"})
+        out.append(
+            {
+                "target": int(parts[-1]),
+                "published": int(published) if published else None,
+                "host_ip": host_ip or None,
+                "protocol": protocol or "tcp",
+            }
+        )
     return out
 
 
@@ -107,8 +119,10 @@ def depends_on(spec: dict[str, Any]) -> dict[str, str]:
     """``depends_on`` as ``{service: condition}``; the short list form means ``service_started``."""
     value = spec.get("depends_on") or {}
     if isinstance(value, dict):
-        return {name: str((cond or {}).get("condition", "service_started"))
-                for name, cond in value.items()}
+        return {
+            name: str((cond or {}).get("condition", "service_started"))
+            for name, cond in value.items()
+        }
     return {str(name): "service_started" for name in value}
 
 
@@ -126,14 +140,26 @@ def volumes(spec: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for entry in spec.get("volumes") or []:
         if isinstance(entry, dict):
-            out.append({"type": entry.get("type", "volume"), "source": entry.get("source"),
-                        "target": entry["target"], "read_only": bool(entry.get("read_only"))})
+            out.append(
+                {
+                    "type": entry.get("type", "volume"),
+                    "source": entry.get("source"),
+                    "target": entry["target"],
+                    "read_only": bool(entry.get("read_only")),
+                }
+            )
             continue
         parts = str(entry).split(":")
         source, target = (parts[0], parts[1]) if len(parts) > 1 else (None, parts[0])
         kind = "bind" if source and source.startswith(("/", ".", "~")) else "volume"
-        out.append({"type": kind, "source": source, "target": target,
-                    "read_only": len(parts) > 2 and "ro" in parts[2].split(",")})
+        out.append(
+            {
+                "type": kind,
+                "source": source,
+                "target": target,
+                "read_only": len(parts) > 2 and "ro" in parts[2].split(","),
+            }
+        )
     return out
 
 
@@ -145,12 +171,17 @@ def healthcheck(spec: dict[str, Any]) -> dict[str, Any] | None:
     test = check.get("test")
     if isinstance(test, str):
         test = ["CMD-SHELL", test]
-    return {"test": list(test or []), "interval": seconds(check.get("interval", "30s")),
-            "timeout": seconds(check.get("timeout", "30s")), "retries": int(check.get("retries", 3)),
-            "start_period": seconds(check.get("start_period", 0))}
+    return {
+        "test": list(test or []),
+        "interval": seconds(check.get("interval", "30s")),
+        "timeout": seconds(check.get("timeout", "30s")),
+        "retries": int(check.get("retries", 3)),
+        "start_period": seconds(check.get("start_period", 0)),
+    }
 
 
 # -- what the images say: read from the kit's own Dockerfiles, never from an engine -------------------
+
 
 def dockerfile(spec: dict[str, Any]) -> Path | None:
     """The Dockerfile a service is built from, or the kit's recipe for its image, if there is one."""
@@ -180,8 +211,9 @@ def user_ids(spec: dict[str, Any]) -> dict[str, int]:
         joined = re.sub(r"\\\s*\n", " ", text)  # continuation lines joined
         for command in re.findall(r"useradd\s+([^\n&;|]+)", joined):
             words = command.split()
-            uid = next((words[i + 1] for i, w in enumerate(words[:-1]) if w in ("--uid", "-u")),
-                       None)
+            uid = next(
+                (words[i + 1] for i, w in enumerate(words[:-1]) if w in ("--uid", "-u")), None
+            )
             if uid and uid.isdigit():
                 found.setdefault(words[-1], int(uid))
     return found
@@ -218,8 +250,12 @@ def yaml_text(data: Any, *, documents: bool = False, flow: bool | None = False) 
         def ignore_aliases(self, data: Any) -> bool:
             return True
 
-    options: dict[str, Any] = {"Dumper": NoAnchors, "sort_keys": False, "width": 100,
-                               "default_flow_style": flow}
+    options: dict[str, Any] = {
+        "Dumper": NoAnchors,
+        "sort_keys": False,
+        "width": 100,
+        "default_flow_style": flow,
+    }
     if documents:
         return str(yaml.dump_all(data, explicit_start=len(data) > 1, **options))
     return str(yaml.dump(data, **options))

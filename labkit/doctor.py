@@ -38,8 +38,11 @@ class Report:
         return all(c.ok for c in self.checks)
 
     def __str__(self) -> str:
-        verdict = ("Everything is ready." if self.ok
-                   else "Fix the lines marked FIX, then run the check again.")
+        verdict = (
+            "Everything is ready."
+            if self.ok
+            else "Fix the lines marked FIX, then run the check again."
+        )
         return "\n".join([*(c.line() for c in self.checks), "", verdict])
 
     def __repr__(self) -> str:
@@ -55,8 +58,12 @@ PACKAGES = ("fastapi", "uvicorn", "httpx", "ipywidgets", "docker", "jupyterlab")
 def _python() -> Check:
     v = sys.version_info
     ok = v >= (3, 11)
-    return Check("python", ok, f"{v.major}.{v.minor}.{v.micro}",
-                 "install Python 3.11 or newer and re-create the .venv")
+    return Check(
+        "python",
+        ok,
+        f"{v.major}.{v.minor}.{v.micro}",
+        "install Python 3.11 or newer and re-create the .venv",
+    )
 
 
 def _packages() -> list[Check]:
@@ -70,7 +77,10 @@ def _packages() -> list[Check]:
 
 
 def _compose() -> Check:
-    for cmd in (["docker", "compose", "version", "--short"], ["docker-compose", "version", "--short"]):
+    for cmd in (
+        ["docker", "compose", "version", "--short"],
+        ["docker-compose", "version", "--short"],
+    ):
         if shutil.which(cmd[0]) is None:
             continue
         try:
@@ -79,9 +89,13 @@ def _compose() -> Check:
             continue
         if done.returncode == 0 and done.stdout.strip():
             return Check("compose", True, f"{' '.join(cmd[:-2])} {done.stdout.strip()}")
-    return Check("compose", False, "not found",
-                 "install the Docker Compose plugin (docker compose) or docker-compose; "
-                 "lessons 04+ use the local runtime without it")
+    return Check(
+        "compose",
+        False,
+        "not found",
+        "install the Docker Compose plugin (docker compose) or docker-compose; "
+        "lessons 04+ use the local runtime without it",
+    )
 
 
 def _port_free(port: int) -> Check:
@@ -89,9 +103,13 @@ def _port_free(port: int) -> Check:
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
-            return Check(f"port {port}", False, "in use",
-                         f"stop the program on port {port} (lsof -i :{port}) or let labkit pick "
-                         "a free port (port=0, the default)")
+            return Check(
+                f"port {port}",
+                False,
+                "in use",
+                f"stop the program on port {port} (lsof -i :{port}) or let labkit pick "
+                "a free port (port=0, the default)",
+            )
     return Check(f"port {port}", True, "free")
 
 
@@ -99,9 +117,15 @@ def doctor(ports: tuple[int, ...] = (8888,)) -> Report:
     """Run every preflight check (``labkit doctor`` on the command line)."""
     checks = [_python(), *_packages()]
     engine = runtime.docker_engine_version()
-    checks.append(Check("docker engine", True, f"{engine} answers" if engine else
-                        "not answering: lessons use the local runtime (start Docker for real "
-                        "containers)"))
+    checks.append(
+        Check(
+            "docker engine",
+            True,
+            f"{engine} answers"
+            if engine
+            else "not answering: lessons use the local runtime (start Docker for real containers)",
+        )
+    )
     checks.append(_compose() if engine else Check("compose", True, "not needed without Docker"))
     choice = runtime.choose()
     checks.append(Check("runtime", True, str(choice)))

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import LabkitError
-from .private import private_file
 from .paths import app_seed, package_parent
+from .private import private_file
 
 #: The app every pipeline lesson starts from.
 APP_SEED = app_seed()
@@ -51,27 +51,45 @@ class Pushed(str):
     @property
     def hook(self) -> str:
         """The ``remote:`` lines (what the post-receive hook printed), without the prefix."""
-        return "\n".join(line.removeprefix("remote:").strip() for line in self.splitlines()
-                         if line.startswith("remote:"))
+        return "\n".join(
+            line.removeprefix("remote:").strip()
+            for line in self.splitlines()
+            if line.startswith("remote:")
+        )
 
 
 class _HasHookUrl(Protocol):
     def hook_url(self, source: str) -> str: ...
 
 
-def git(*args: str, cwd: Path | str, input: str | None = None,
-        env: dict[str, str] | None = None, check: bool = True) -> str:
+def git(
+    *args: str,
+    cwd: Path | str,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+) -> str:
     """Run ``git args`` in ``cwd``; return what it printed (stdout then stderr)."""
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
-                              text=True, env=env, timeout=60)
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
     except FileNotFoundError:
-        raise GitSourceError("git is not installed: install it (`apt-get install -y git`, or "
-                             "https://git-scm.com), then run the cell again.") from None
+        raise GitSourceError(
+            "git is not installed: install it (`apt-get install -y git`, or "
+            "https://git-scm.com), then run the cell again."
+        ) from None
     output = done.stdout + done.stderr
     if check and done.returncode != 0:
-        raise GitSourceError(f"`git {' '.join(args)}` failed (exit {done.returncode}):\n"
-                             f"{output.strip()}")
+        raise GitSourceError(
+            f"`git {' '.join(args)}` failed (exit {done.returncode}):\n{output.strip()}"
+        )
     return output
 
 
@@ -89,8 +107,14 @@ class GitSource:
     >>> print(src.push())                              # doctest: +SKIP
     """
 
-    def __init__(self, name: str = "web", *, root: Path | str | None = None,
-                 branch: str = "main", owner: str = "lab") -> None:
+    def __init__(
+        self,
+        name: str = "web",
+        *,
+        root: Path | str | None = None,
+        branch: str = "main",
+        owner: str = "lab",
+    ) -> None:
         from .paths import labkit_home
 
         self.name, self.branch, self.owner = name, branch, owner
@@ -110,9 +134,17 @@ class GitSource:
 
     # --- making it ------------------------------------------------------------------------
     @classmethod
-    def create(cls, receiver: _HasHookUrl | None = None, *, name: str = "web",
-               seed: Path | str = APP_SEED, secret: str | None = None, url: str | None = None,
-               root: Path | str | None = None, branch: str = "main") -> GitSource:
+    def create(
+        cls,
+        receiver: _HasHookUrl | None = None,
+        *,
+        name: str = "web",
+        seed: Path | str = APP_SEED,
+        secret: str | None = None,
+        url: str | None = None,
+        root: Path | str | None = None,
+        branch: str = "main",
+    ) -> GitSource:
         """A fresh bare repository and clone holding ``seed``'s files in one commit, not pushed.
 
         With ``receiver`` (or ``url`` and ``secret``) the push hook is installed at once; the
@@ -124,8 +156,15 @@ class GitSource:
         shutil.rmtree(src.workdir, ignore_errors=True)
         src.root.mkdir(parents=True, exist_ok=True)
         env = _git_env()
-        git("init", "--quiet", "--bare", f"--initial-branch={branch}", str(src.bare),
-            cwd=src.root, env=env)
+        git(
+            "init",
+            "--quiet",
+            "--bare",
+            f"--initial-branch={branch}",
+            str(src.bare),
+            cwd=src.root,
+            env=env,
+        )
         git("clone", "--quiet", str(src.bare), str(src.workdir), cwd=src.root, env=env)
         git("config", "user.name", "Lab Learner", cwd=src.workdir, env=env)
         git("config", "user.email", "learner@lab.invalid", cwd=src.workdir, env=env)
@@ -141,8 +180,13 @@ class GitSource:
             src.connect(receiver, secret=secret, url=url)
         return src
 
-    def connect(self, receiver: _HasHookUrl | None = None, *, secret: str | None = None,
-                url: str | None = None) -> None:
+    def connect(
+        self,
+        receiver: _HasHookUrl | None = None,
+        *,
+        secret: str | None = None,
+        url: str | None = None,
+    ) -> None:
         """Point the push webhook at ``receiver`` (or ``url``) and install the hook.
 
         Like adding a webhook on GitHub: the settings (URL, secret) are stored with the
@@ -169,8 +213,11 @@ class GitSource:
         git("config", "labkit.repository", self.full_name, cwd=self.bare, env=env)
         git("config", "labkit.pusher", _login(), cwd=self.bare, env=env)
         hook = self.bare / "hooks" / "post-receive"
-        hook.write_text(_HOOK.format(kit_root=_sh_quote(str(package_parent())),
-                                     python=_sh_quote(sys.executable)))
+        hook.write_text(
+            _HOOK.format(
+                kit_root=_sh_quote(str(package_parent())), python=_sh_quote(sys.executable)
+            )
+        )
         hook.chmod(0o755)
 
     # --- working in the clone --------------------------------------------------------------
@@ -216,19 +263,26 @@ class GitSource:
 
     def pushed(self) -> str | None:
         """The commit the bare repository's branch points at (``None`` before the first push)."""
-        out = git("rev-parse", "--verify", "--quiet", self.ref, cwd=self.bare, env=_git_env(),
-                  check=False).strip()
+        out = git(
+            "rev-parse", "--verify", "--quiet", self.ref, cwd=self.bare, env=_git_env(), check=False
+        ).strip()
         return out or None
 
     def export(self, commit: str, dest: Path | str) -> Path:
         """Write the files of ``commit`` (from the bare repository) into ``dest``."""
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["git", "archive", "--format=tar", commit], cwd=self.bare,
-                              capture_output=True, env=_git_env(), timeout=60)
+        done = subprocess.run(
+            ["git", "archive", "--format=tar", commit],
+            cwd=self.bare,
+            capture_output=True,
+            env=_git_env(),
+            timeout=60,
+        )
         if done.returncode != 0:
-            raise GitSourceError(f"`git archive {commit}` failed: "
-                                 f"{done.stderr.decode(errors='replace').strip()}")
+            raise GitSourceError(
+                f"`git archive {commit}` failed: {done.stderr.decode(errors='replace').strip()}"
+            )
         with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
             tar.extractall(dest, filter="data")
         return dest
@@ -253,6 +307,7 @@ def _login() -> str:
 
 # --- the hook ---------------------------------------------------------------------------------
 
+
 def _config(key: str, git_dir: Path) -> str | None:
     out = git("config", "--get", key, cwd=git_dir, check=False).strip()
     return out or None
@@ -263,15 +318,26 @@ def _commits(git_dir: Path, old: str, new: str, ref: str) -> list[dict[str, Any]
     if new == ZERO:
         return []
     if old == ZERO:
-        others = [line.split()[1] for line in
-                  git("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads",
-                      cwd=git_dir).splitlines() if line.split()[1] != ref]
+        others = [
+            line.split()[1]
+            for line in git(
+                "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", cwd=git_dir
+            ).splitlines()
+            if line.split()[1] != ref
+        ]
         revs = [new, *(f"^{r}" for r in others)]
     else:
         revs = [f"{old}..{new}"]
     fmt = _FIELD.join(("%H", "%T", "%an", "%ae", "%cn", "%ce", "%aI", "%B")) + _RECORD
-    out = git("log", "--reverse", f"--max-count={MAX_COMMITS}", f"--format={fmt}", *revs,
-              "--", cwd=git_dir)
+    out = git(
+        "log",
+        "--reverse",
+        f"--max-count={MAX_COMMITS}",
+        f"--format={fmt}",
+        *revs,
+        "--",
+        cwd=git_dir,
+    )
     commits = []
     for record in out.split(_RECORD):
         record = record.strip("\n")
@@ -279,18 +345,24 @@ def _commits(git_dir: Path, old: str, new: str, ref: str) -> list[dict[str, Any]
             continue
         sha, tree, an, ae, cn, ce, when, message = record.split(_FIELD)
         changes: dict[str, list[str]] = {"added": [], "removed": [], "modified": []}
-        status = git("diff-tree", "--no-commit-id", "--name-status", "-r", "--root", sha,
-                     cwd=git_dir)
+        status = git(
+            "diff-tree", "--no-commit-id", "--name-status", "-r", "--root", sha, cwd=git_dir
+        )
         for line in status.splitlines():
             kind, _, path = line.partition("\t")
             bucket = {"A": "added", "D": "removed"}.get(kind[:1], "modified")
             changes[bucket].append(path.split("\t")[-1])
-        commits.append({
-            "id": sha, "tree_id": tree, "message": message.strip(), "timestamp": when,
-            "author": {"name": an, "email": ae, "username": _username(an)},
-            "committer": {"name": cn, "email": ce, "username": _username(cn)},
-            **changes,
-        })
+        commits.append(
+            {
+                "id": sha,
+                "tree_id": tree,
+                "message": message.strip(),
+                "timestamp": when,
+                "author": {"name": an, "email": ae, "username": _username(an)},
+                "committer": {"name": cn, "email": ce, "username": _username(cn)},
+                **changes,
+            }
+        )
     return commits
 
 
@@ -324,11 +396,20 @@ def deliver(git_dir: Path, lines: Sequence[str]) -> list[str]:
         elif old == ZERO:
             kind = "new_branch"
         else:
-            ancestor = subprocess.run(["git", "merge-base", "--is-ancestor", old, new],
-                                      cwd=git_dir, capture_output=True, timeout=30)
+            ancestor = subprocess.run(
+                ["git", "merge-base", "--is-ancestor", old, new],
+                cwd=git_dir,
+                capture_output=True,
+                timeout=30,
+            )
             kind = "normal" if ancestor.returncode == 0 else "force"
-        options: dict[str, Any] = {"repo": repo, "ref": ref, "kind": kind, "pusher": pusher,
-                                   "commits": commits}
+        options: dict[str, Any] = {
+            "repo": repo,
+            "ref": ref,
+            "kind": kind,
+            "pusher": pusher,
+            "commits": commits,
+        }
         if kind != "new_branch":
             options["before"] = old
         if kind != "delete":
@@ -338,11 +419,15 @@ def deliver(git_dir: Path, lines: Sequence[str]) -> list[str]:
         n = len(commits)
         what = f"{ref} ({n} commit{'s' if n != 1 else ''})"
         if outcome.ok:
-            said.append(f"labkit: push webhook for {what} delivered to {url}: "
-                        f"HTTP {outcome.status} {outcome.detail}")
+            said.append(
+                f"labkit: push webhook for {what} delivered to {url}: "
+                f"HTTP {outcome.status} {outcome.detail}"
+            )
         else:
-            said.append(f"labkit: push webhook for {what} NOT delivered to {url}: "
-                        f"{outcome!r} {outcome.detail}")
+            said.append(
+                f"labkit: push webhook for {what} NOT delivered to {url}: "
+                f"{outcome!r} {outcome.detail}"
+            )
     return said
 
 
@@ -361,8 +446,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["hook"]:
         return _hook_main()
-    print("usage: python -m labkit.gitsource hook   (what the post-receive hook runs)",
-          file=sys.stderr)
+    print(
+        "usage: python -m labkit.gitsource hook   (what the post-receive hook runs)",
+        file=sys.stderr,
+    )
     return 2
 
 

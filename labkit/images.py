@@ -76,20 +76,44 @@ class Recipe:
 
 
 RECIPES: tuple[Recipe, ...] = (
-    Recipe("base", "Debian bookworm (minbase) with Python 3 and CA certificates",
-           packages=("python3", "ca-certificates")),
-    Recipe("python-app", "the base plus FastAPI, uvicorn, PyMySQL and prometheus-client wheels",
-           parent="base", wheels=True),
-    Recipe("mariadb", "the base plus Debian's mariadb-server", parent="base",
-           packages=("mariadb-server",), purge=("var/lib/mysql",)),
-    Recipe("registry", "the base plus Debian's docker-registry (CNCF distribution)", parent="base",
-           packages=("docker-registry",)),
-    Recipe("prometheus", "the base plus Debian's prometheus", parent="base",
-           packages=("prometheus",),
-           # 212 MB of per-zone JSON; the web UI loads the bundled moment-timezone-with-data.js.
-           purge=("usr/share/javascript/moment-timezone/data",)),
-    Recipe("alertmanager", "the base plus Debian's prometheus-alertmanager", parent="base",
-           packages=("prometheus-alertmanager",)),
+    Recipe(
+        "base",
+        "Debian bookworm (minbase) with Python 3 and CA certificates",
+        packages=("python3", "ca-certificates"),
+    ),
+    Recipe(
+        "python-app",
+        "the base plus FastAPI, uvicorn, PyMySQL and prometheus-client wheels",
+        parent="base",
+        wheels=True,
+    ),
+    Recipe(
+        "mariadb",
+        "the base plus Debian's mariadb-server",
+        parent="base",
+        packages=("mariadb-server",),
+        purge=("var/lib/mysql",),
+    ),
+    Recipe(
+        "registry",
+        "the base plus Debian's docker-registry (CNCF distribution)",
+        parent="base",
+        packages=("docker-registry",),
+    ),
+    Recipe(
+        "prometheus",
+        "the base plus Debian's prometheus",
+        parent="base",
+        packages=("prometheus",),
+        # 212 MB of per-zone JSON; the web UI loads the bundled moment-timezone-with-data.js.
+        purge=("usr/share/javascript/moment-timezone/data",),
+    ),
+    Recipe(
+        "alertmanager",
+        "the base plus Debian's prometheus-alertmanager",
+        parent="base",
+        packages=("prometheus-alertmanager",),
+    ),
 )
 _BY_NAME = {r.name: r for r in RECIPES}
 
@@ -119,6 +143,7 @@ class ImageInfo:
 
 # -- where things are ------------------------------------------------------------------------------
 
+
 def cache_dir() -> Path:
     """Downloads kept between builds (debs, wheels): ``$LABKIT_CACHE`` or ``~/.cache/labkit``."""
     explicit = os.environ.get("LABKIT_CACHE")
@@ -133,10 +158,12 @@ def apt_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
     for sources in sorted((apt_dir / "sources.list.d").glob("*.sources")):
         for stanza in re.split(r"\n\s*\n", sources.read_text()):
             fields = dict(re.findall(r"(?m)^(\w[\w-]*):\s*(.*)$", stanza))
-            if ("deb" in fields.get("Types", "").split()
-                    and SUITE in fields.get("Suites", "").split()
-                    and fields.get("Enabled", "yes").strip().lower() != "no"
-                    and fields.get("URIs")):
+            if (
+                "deb" in fields.get("Types", "").split()
+                and SUITE in fields.get("Suites", "").split()
+                and fields.get("Enabled", "yes").strip().lower() != "no"
+                and fields.get("URIs")
+            ):
                 return str(fields["URIs"].split()[0])
     for listing in [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*.list"))]:
         if not listing.exists():
@@ -145,16 +172,20 @@ def apt_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
             m = re.match(r"\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
             if m and m.group(2) == SUITE:
                 return m.group(1)
-    raise ImageError(f"No Debian {SUITE} mirror found in /etc/apt/sources.list.d/debian.sources or "
-                     "/etc/apt/sources.list: labkit builds its images on a Debian bookworm machine "
-                     "with apt configured (or use `labkit images load FILE` with a workshop "
-                     "bundle).")
+    raise ImageError(
+        f"No Debian {SUITE} mirror found in /etc/apt/sources.list.d/debian.sources or "
+        "/etc/apt/sources.list: labkit builds its images on a Debian bookworm machine "
+        "with apt configured (or use `labkit images load FILE` with a workshop "
+        "bundle)."
+    )
 
 
 # -- the public functions --------------------------------------------------------------------------
 
-def build(names: Sequence[str] | None = None, *, progress: ProgressArg = True,
-          force: bool = False) -> list[Built]:
+
+def build(
+    names: Sequence[str] | None = None, *, progress: ProgressArg = True, force: bool = False
+) -> list[Built]:
     """Build the named images (default: all) and those they start from; skip up-to-date ones.
 
     ``progress`` shows one step per image, and inside a step what debootstrap, apt-get and
@@ -190,7 +221,6 @@ def _build_lock(bar: Progress) -> Iterator[None]:
 
 
 def _build_all(client: Any, wanted: list[Recipe], bar: Progress, force: bool) -> list[Built]:
-    say = bar.line
     ids: dict[str, str] = {}
     results: list[Built] = []
     for recipe in wanted:
@@ -201,8 +231,9 @@ def _build_all(client: Any, wanted: list[Recipe], bar: Progress, force: bool) ->
         if current is not None and not force and _labels(current).get(HASH_LABEL) == digest:
             ids[recipe.name] = current.id
             bar.advance(f"{recipe.tag}: up to date ({_short(current.id)})")
-            results.append(Built(recipe.name, recipe.tag, current.id, True,
-                                 time.monotonic() - start))
+            results.append(
+                Built(recipe.name, recipe.tag, current.id, True, time.monotonic() - start)
+            )
             continue
         bar.step(f"{recipe.tag}: building {recipe.summary}")
         _check_tools(recipe)
@@ -233,8 +264,16 @@ def list_images() -> list[ImageInfo]:
             out.append(ImageInfo(recipe.name, recipe.tag, False))
             continue
         size = float(image.attrs.get("Size", 0)) / 1e6
-        out.append(ImageInfo(recipe.name, recipe.tag, True, image.id, round(size, 1),
-                             _labels(image).get(HASH_LABEL, "")))
+        out.append(
+            ImageInfo(
+                recipe.name,
+                recipe.tag,
+                True,
+                image.id,
+                round(size, 1),
+                _labels(image).get(HASH_LABEL, ""),
+            )
+        )
     return out
 
 
@@ -246,8 +285,12 @@ def missing(tags: Iterable[str] | None = None) -> list[str]:
     return [t for t in wanted if _image(client, t) is None]
 
 
-def save(path: str | os.PathLike[str], names: Sequence[str] | None = None, *,
-         progress: Say | None = print) -> Path:
+def save(
+    path: str | os.PathLike[str],
+    names: Sequence[str] | None = None,
+    *,
+    progress: Say | None = print,
+) -> Path:
     """Write the built lab images (default: all) to one tarball (gzip when it ends in ``.gz``)."""
     say = progress or (lambda line: None)
     client = _client()
@@ -264,8 +307,11 @@ def save(path: str | os.PathLike[str], names: Sequence[str] | None = None, *,
     api: Any = client.api
     response = api._get(api._url("/images/get"), params={"names": tags}, stream=True)
     api._raise_for_status(response)
-    out = (cast(IO[bytes], gzip.open(partial, "wb", compresslevel=1)) if target.suffix == ".gz"
-           else open(partial, "wb"))
+    out = (
+        cast(IO[bytes], gzip.open(partial, "wb", compresslevel=1))
+        if target.suffix == ".gz"
+        else open(partial, "wb")
+    )
     with out:
         for chunk in response.iter_content(chunk_size=1 << 20):
             out.write(chunk)
@@ -279,8 +325,9 @@ def load(path: str | os.PathLike[str], *, progress: Say | None = print) -> list[
     say = progress or (lambda line: None)
     source = Path(path)
     if not source.is_file():
-        raise ImageError(f"{source} is not a file: pass the tarball that `labkit images save` "
-                         "wrote.")
+        raise ImageError(
+            f"{source} is not a file: pass the tarball that `labkit images save` wrote."
+        )
     client = _client()
     loaded: list[str] = []
     with open(source, "rb") as data:
@@ -297,9 +344,20 @@ def load(path: str | os.PathLike[str], *, progress: Say | None = print) -> list[
 def recipe_hash(recipe: Recipe, parent_id: str = "") -> str:
     """The content hash of a recipe: its settings, its files, and the exact parent image."""
     h = hashlib.sha256()
-    h.update(json.dumps({"scheme": SCHEME, "suite": SUITE, "name": recipe.name,
-                         "packages": recipe.packages, "wheels": recipe.wheels,
-                         "purge": recipe.purge, "parent": parent_id}, sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            {
+                "scheme": SCHEME,
+                "suite": SUITE,
+                "name": recipe.name,
+                "packages": recipe.packages,
+                "wheels": recipe.wheels,
+                "purge": recipe.purge,
+                "parent": parent_id,
+            },
+            sort_keys=True,
+        ).encode()
+    )
     if recipe.folder.is_dir():
         for f in sorted(p for p in recipe.folder.rglob("*") if p.is_file()):
             if "__pycache__" in f.parts:
@@ -312,6 +370,7 @@ def recipe_hash(recipe: Recipe, parent_id: str = "") -> str:
 
 # -- building --------------------------------------------------------------------------------------
 
+
 def _build_base(client: Any, recipe: Recipe, digest: str, work: Path, bar: Progress) -> str:
     say = bar.line
     root = work / "root"
@@ -319,8 +378,19 @@ def _build_base(client: Any, recipe: Recipe, digest: str, work: Path, bar: Progr
     debs.mkdir(parents=True, exist_ok=True)
     mirror = apt_mirror()
     say(f"  debootstrap {SUITE} (minbase, {', '.join(recipe.packages)}); .debs cached in {debs}")
-    _run(["debootstrap", "--variant=minbase", f"--include={','.join(recipe.packages)}",
-          f"--cache-dir={debs}", SUITE, str(root), mirror], say, _DebootstrapPhases(bar))
+    _run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(recipe.packages)}",
+            f"--cache-dir={debs}",
+            SUITE,
+            str(root),
+            mirror,
+        ],
+        say,
+        _DebootstrapPhases(bar),
+    )
     _clean_root(root)
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
     overlay = recipe.folder / "rootfs"
@@ -329,12 +399,26 @@ def _build_base(client: Any, recipe: Recipe, digest: str, work: Path, bar: Progr
     say(f"  docker import {recipe.tag}")
     bar.status(f"{recipe.tag}: tar and docker import")
     archive = work / "root.tar"
-    _run(["tar", "-C", str(root), "--numeric-owner", *[f"--exclude=./{m}/*" for m in _MOUNT_POINTS],
-          "-cf", str(archive), "."], say)
+    _run(
+        [
+            "tar",
+            "-C",
+            str(root),
+            "--numeric-owner",
+            *[f"--exclude=./{m}/*" for m in _MOUNT_POINTS],
+            "-cf",
+            str(archive),
+            ".",
+        ],
+        say,
+    )
     repository, tag = recipe.tag.split(":")
     client.api.import_image(
-        src=str(archive), repository=repository, tag=tag,
-        changes=["ENV LANG=C.UTF-8", 'CMD ["python3"]', f"LABEL {HASH_LABEL}={digest}"])
+        src=str(archive),
+        repository=repository,
+        tag=tag,
+        changes=["ENV LANG=C.UTF-8", 'CMD ["python3"]', f"LABEL {HASH_LABEL}={digest}"],
+    )
     image = _image(client, recipe.tag)
     if image is None or _labels(image).get(HASH_LABEL) != digest:
         raise ImageError(f"docker import did not produce {recipe.tag}: check `docker info`.")
@@ -361,13 +445,16 @@ def _build_layered(client: Any, recipe: Recipe, digest: str, work: Path, bar: Pr
         _clean_root(root)
         for pattern in recipe.purge:
             for target in root.glob(pattern):
-                _empty_dir(target) if target.is_dir() and not target.is_symlink() else \
-                    target.unlink()
+                _empty_dir(
+                    target
+                ) if target.is_dir() and not target.is_symlink() else target.unlink()
         added, removed = _diff(root, before)
         if removed:
-            raise ImageError(f"installing {', '.join(recipe.packages)} removed files of "
-                             f"{parent.tag} ({', '.join(removed[:20])}): a layer cannot express "
-                             "that; add the package to the base recipe instead.")
+            raise ImageError(
+                f"installing {', '.join(recipe.packages)} removed files of "
+                f"{parent.tag} ({', '.join(removed[:20])}): a layer cannot express "
+                "that; add the package to the base recipe instead."
+            )
         say(f"  layer: {len(added)} new or changed paths")
         bar.status(f"{recipe.tag}: writing a layer of {len(added)} paths")
         _write_layer(root, added, context / "rootfs.tar")
@@ -380,24 +467,62 @@ def _install_wheels(recipe: Recipe, target: Path, say: Say) -> None:
     lock = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
     wheelhouse = cache_dir() / "wheels" / f"cp{PYTHON_VERSION.replace('.', '')}-{lock}"
     platform_args = [arg for p in PLATFORMS for arg in ("--platform", p)]
-    wheel_args = ["--only-binary=:all:", *platform_args, "--python-version", PYTHON_VERSION,
-                  "--implementation", "cp", "--abi", f"cp{PYTHON_VERSION.replace('.', '')}"]
+    wheel_args = [
+        "--only-binary=:all:",
+        *platform_args,
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        "--abi",
+        f"cp{PYTHON_VERSION.replace('.', '')}",
+    ]
     if not (wheelhouse / ".complete").exists():
         say(f"  pip download the wheelhouse into {wheelhouse}")
         partial = _fresh_dir(wheelhouse.with_name(wheelhouse.name + ".partial"))
-        _run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(partial),
-              *wheel_args, "-r", str(requirements)], say,
-             hint="pip could not download the wheels: is PyPI reachable? On an offline machine, "
-                  "use `labkit images load FILE` with a bundle made by `labkit images save`.")
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "-d",
+                str(partial),
+                *wheel_args,
+                "-r",
+                str(requirements),
+            ],
+            say,
+            hint="pip could not download the wheels: is PyPI reachable? On an offline machine, "
+            "use `labkit images load FILE` with a bundle made by `labkit images save`.",
+        )
         (partial / ".complete").touch()
         shutil.rmtree(wheelhouse, ignore_errors=True)
         partial.rename(wheelhouse)
     else:
         say(f"  wheelhouse cached in {wheelhouse}")
     say("  pip install --target (from the wheelhouse, no index)")
-    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--find-links",
-          str(wheelhouse), "--target", str(target), "--no-compile", *wheel_args,
-          "-r", str(requirements)], say)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-index",
+            "--find-links",
+            str(wheelhouse),
+            "--target",
+            str(target),
+            "--no-compile",
+            *wheel_args,
+            "-r",
+            str(requirements),
+        ],
+        say,
+    )
     # Console scripts point at the host's Python; the images run ``python3 -m uvicorn`` instead.
     shutil.rmtree(target / "bin", ignore_errors=True)
 
@@ -411,8 +536,11 @@ def _apt_install(root: Path, packages: Sequence[str], bar: Progress) -> None:
     cached = {p.name for p in debs.glob("*.deb")}
     for name in cached:
         _link_or_copy(debs / name, archives / name)
-    temporary = [root / "usr/sbin/policy-rc.d", root / "etc/apt/sources.list",
-                 root / "tmp/labkit-host-ca.crt"]
+    temporary = [
+        root / "usr/sbin/policy-rc.d",
+        root / "etc/apt/sources.list",
+        root / "tmp/labkit-host-ca.crt",
+    ]
     # Never start daemons inside the chroot; they belong in containers.
     temporary[0].write_text("#!/bin/sh\nexit 101\n")
     temporary[0].chmod(0o755)
@@ -424,14 +552,32 @@ def _apt_install(root: Path, packages: Sequence[str], bar: Progress) -> None:
         # An https mirror may sit behind an intercepting proxy only the host trusts.
         shutil.copyfile(host_ca, temporary[2])
         options += ["-o", "Acquire::https::CAInfo=/tmp/labkit-host-ca.crt"]
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-           "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive", "HOME": "/root"}
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+        "DEBIAN_FRONTEND": "noninteractive",
+        "HOME": "/root",
+    }
     try:
         bar.status("apt-get update")
         _run(["chroot", str(root), "apt-get", *options, "-q", "update"], say, _apt_line, env=env)
         bar.status(f"apt-get install {' '.join(packages)}")
-        _run(["chroot", str(root), "apt-get", *options, "-q", "-y", "--no-install-recommends",
-              "install", *packages], say, _AptCounts(bar), env=env)
+        _run(
+            [
+                "chroot",
+                str(root),
+                "apt-get",
+                *options,
+                "-q",
+                "-y",
+                "--no-install-recommends",
+                "install",
+                *packages,
+            ],
+            say,
+            _AptCounts(bar),
+            env=env,
+        )
     finally:
         for deb in archives.glob("*.deb"):
             if deb.name not in cached:
@@ -447,8 +593,15 @@ def _docker_build(client: Any, context: Path, tag: str, digest: str, bar: Progre
     bar.status(f"docker build {tag}")
     image_id = ""
     try:
-        for chunk in client.api.build(path=str(context), tag=tag, rm=True, forcerm=True,
-                                      pull=False, decode=True, labels={HASH_LABEL: digest}):
+        for chunk in client.api.build(
+            path=str(context),
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+            labels={HASH_LABEL: digest},
+        ):
             if "error" in chunk:
                 raise ImageError(f"building {tag} failed: {str(chunk['error']).strip()}")
             line = str(chunk.get("stream", "")).strip()
@@ -472,10 +625,15 @@ def _docker_build(client: Any, context: Path, tag: str, digest: str, bar: Progre
 
 # -- root file systems -----------------------------------------------------------------------------
 
+
 def _clean_root(root: Path) -> None:
     """Drop what an image does not need: .debs, apt lists, docs (not copyright), log contents."""
-    for pattern in ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin",
-                    "var/cache/debconf/*-old", "var/lib/dpkg/*-old"):
+    for pattern in (
+        "var/cache/apt/archives/*.deb",
+        "var/cache/apt/*.bin",
+        "var/cache/debconf/*-old",
+        "var/lib/dpkg/*-old",
+    ):
         for path in root.glob(pattern):
             path.unlink()
     _empty_dir(root / "var/lib/apt/lists", keep={"partial", "lock"})
@@ -575,8 +733,9 @@ def _export(client: Any, tag: str, root: Path) -> None:
     root.mkdir(parents=True)
     container = client.containers.create(tag, command=["true"])
     try:
-        untar = subprocess.Popen(["tar", "-x", "-C", str(root), "--numeric-owner"],
-                                 stdin=subprocess.PIPE)
+        untar = subprocess.Popen(
+            ["tar", "-x", "-C", str(root), "--numeric-owner"], stdin=subprocess.PIPE
+        )
         assert untar.stdin is not None
         try:
             for chunk in container.export():
@@ -591,6 +750,7 @@ def _export(client: Any, tag: str, root: Path) -> None:
 
 # -- small helpers ---------------------------------------------------------------------------------
 
+
 def _client() -> Any:
     try:
         import docker
@@ -599,8 +759,10 @@ def _client() -> Any:
         client.ping()
         return client
     except Exception as exc:
-        raise ImageError("No Docker engine answers, so no image can be built or listed: start "
-                         "Docker (`sudo systemctl start docker`) and try again.") from exc
+        raise ImageError(
+            "No Docker engine answers, so no image can be built or listed: start "
+            "Docker (`sudo systemctl start docker`) and try again."
+        ) from exc
 
 
 def _image(client: Any, tag: str) -> Any | None:
@@ -635,8 +797,9 @@ def _with_parents(names: Sequence[str] | None) -> list[Recipe]:
         return list(RECIPES)
     unknown = [n for n in names if n not in _BY_NAME]
     if unknown:
-        raise ImageError(f"No lab image called {', '.join(unknown)}: choose from "
-                         f"{', '.join(_BY_NAME)}.")
+        raise ImageError(
+            f"No lab image called {', '.join(unknown)}: choose from {', '.join(_BY_NAME)}."
+        )
     wanted: set[str] = set()
     for name in names:
         current: str | None = name
@@ -649,12 +812,16 @@ def _with_parents(names: Sequence[str] | None) -> list[Recipe]:
 def _check_tools(recipe: Recipe) -> None:
     needs_root = recipe.parent is None or bool(recipe.packages)
     if needs_root and os.geteuid() != 0:
-        raise ImageError(f"Building {recipe.tag} needs root (debootstrap and chroot): run "
-                         "`sudo labkit images build`, or `labkit images load FILE` with a bundle "
-                         "made by `labkit images save`.")
+        raise ImageError(
+            f"Building {recipe.tag} needs root (debootstrap and chroot): run "
+            "`sudo labkit images build`, or `labkit images load FILE` with a bundle "
+            "made by `labkit images save`."
+        )
     if recipe.parent is None and shutil.which("debootstrap") is None:
-        raise ImageError("debootstrap is not installed: `apt-get install -y debootstrap`, then "
-                         "run `labkit images build` again.")
+        raise ImageError(
+            "debootstrap is not installed: `apt-get install -y debootstrap`, then "
+            "run `labkit images build` again."
+        )
     if shutil.which("tar") is None:
         raise ImageError("tar is not installed: `apt-get install -y tar`.")
 
@@ -674,9 +841,16 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-_DEBOOTSTRAP_PHASES = ("Retrieving InRelease", "Resolving dependencies", "Installing core",
-                       "Unpacking required", "Configuring required", "Unpacking the base",
-                       "Configuring the base", "Base system installed")
+_DEBOOTSTRAP_PHASES = (
+    "Retrieving InRelease",
+    "Resolving dependencies",
+    "Installing core",
+    "Unpacking required",
+    "Configuring required",
+    "Unpacking the base",
+    "Configuring the base",
+    "Base system installed",
+)
 
 
 def _debootstrap_line(line: str) -> str | None:
@@ -695,8 +869,9 @@ class _DebootstrapPhases:
         shown = _debootstrap_line(line)
         if shown is not None:
             phase = next(i for i, p in enumerate(_DEBOOTSTRAP_PHASES, 1) if line[3:].startswith(p))
-            self.bar.status(f"debootstrap: {line[3:].rstrip('.')} (phase {phase} of "
-                            f"{len(_DEBOOTSTRAP_PHASES)})")
+            self.bar.status(
+                f"debootstrap: {line[3:].rstrip('.')} (phase {phase} of {len(_DEBOOTSTRAP_PHASES)})"
+            )
         return shown
 
 
@@ -727,16 +902,29 @@ class _AptCounts:
         return _apt_line(line)
 
 
-def _run(cmd: Sequence[str], say: Say, show: Callable[[str], str | None] | None = None,
-         *, env: dict[str, str] | None = None, hint: str = "") -> None:
+def _run(
+    cmd: Sequence[str],
+    say: Say,
+    show: Callable[[str], str | None] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    hint: str = "",
+) -> None:
     """Run a build step; show the lines ``show`` picks, and the tail of the output on failure."""
     tail: list[str] = []
     try:
-        proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace", env=env)
+        proc = subprocess.Popen(
+            list(cmd),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=env,
+        )
     except FileNotFoundError as exc:
-        raise ImageError(f"{cmd[0]} is not installed: {hint or 'install it and try again.'}") \
-            from exc
+        raise ImageError(
+            f"{cmd[0]} is not installed: {hint or 'install it and try again.'}"
+        ) from exc
     assert proc.stdout is not None
     for raw in proc.stdout:
         line = raw.rstrip()
@@ -746,5 +934,7 @@ def _run(cmd: Sequence[str], say: Say, show: Callable[[str], str | None] | None 
             say(shown)
     if proc.wait() != 0:
         detail = "\n".join(tail)
-        raise ImageError(f"`{' '.join(cmd[:3])} ...` failed (exit {proc.returncode}).\n{detail}\n"
-                         f"{hint or 'Fix the cause above and run `labkit images build` again.'}")
+        raise ImageError(
+            f"`{' '.join(cmd[:3])} ...` failed (exit {proc.returncode}).\n{detail}\n"
+            f"{hint or 'Fix the cause above and run `labkit images build` again.'}"
+        )

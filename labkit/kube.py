@@ -47,8 +47,9 @@ PROBE_COMMAND = "labkit-probe"
 SECRETS_DIR = "/run/secrets"
 
 
-def manifests(compose: dict[str, Any] | Stack, *, app: str = "shop",
-              replicas: dict[str, int] | None = None) -> list[dict[str, Any]]:
+def manifests(
+    compose: dict[str, Any] | Stack, *, app: str = "shop", replicas: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
     """Every manifest for a Compose file (or a :class:`~labkit.Stack`), in a fixed order.
 
     Volume claims first, then for each service its Deployment and, where it has ports, its
@@ -113,7 +114,7 @@ def summary(objects: list[dict[str, Any]]) -> str:
             what = f"{spec['type']} on port {ports}"
             note = obj["metadata"].get("annotations", {}).get(DESCRIPTION)
             if note:
-                what += ", from your machine: " + note[note.index("kubectl "):]
+                what += ", from your machine: " + note[note.index("kubectl ") :]
         else:
             what = f"{spec['resources']['requests']['storage']}, {spec['accessModes'][0]}"
         rows.append((kind, name, what))
@@ -136,10 +137,10 @@ def secret_commands(compose: dict[str, Any] | Stack) -> list[str]:
         path = str((spec or {}).get("file", f"<file holding {name}>"))
         root, home = str(kit_root()), str(labkit_home())
         if path.startswith(f"{root}/"):
-            path = path[len(root) + 1:]
+            path = path[len(root) + 1 :]
         elif path.startswith(f"{home}/"):
             # The home is per machine (a temporary folder in CI): the same text fits them all.
-            path = "${LABKIT_HOME:-$HOME/.labkit}/" + path[len(home) + 1:]
+            path = "${LABKIT_HOME:-$HOME/.labkit}/" + path[len(home) + 1 :]
         out.append(f"kubectl create secret generic {dns_name(name)} --from-file={name}={path}")
     return out
 
@@ -151,13 +152,15 @@ def dns_name(name: str) -> str:
 
 # -- the parts --------------------------------------------------------------------------------------
 
+
 def _labels(name: str, app: str) -> dict[str, str]:
     return {NAME: name, PART_OF: app}
 
 
 def _claim(volume: str, app: str) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
         "metadata": {"name": dns_name(volume), "labels": {PART_OF: app}},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     }
@@ -165,11 +168,17 @@ def _claim(volume: str, app: str) -> dict[str, Any]:
 
 def _service(name: str, app: str, ports: list[int], kind: str) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "Service",
+        "apiVersion": "v1",
+        "kind": "Service",
         "metadata": {"name": dns_name(name), "labels": _labels(name, app)},
-        "spec": {"type": kind, "selector": {NAME: name},
-                 "ports": [{"name": f"tcp-{port}", "port": port, "targetPort": port,
-                            "protocol": "TCP"} for port in ports]},
+        "spec": {
+            "type": kind,
+            "selector": {NAME: name},
+            "ports": [
+                {"name": f"tcp-{port}", "port": port, "targetPort": port, "protocol": "TCP"}
+                for port in ports
+            ],
+        },
     }
 
 
@@ -184,8 +193,10 @@ def _reach_note(name: str, published: list[dict[str, Any]]) -> str:
     where = ", ".join(f"{p['target']} on {p['host_ip']}" for p in limited)
     # An empty local port (":8000") lets kubectl pick a free one, as Docker did for "127.0.0.1::8000".
     pairs = " ".join(f"{p['published'] or ''}:{p['target']}" for p in published)
-    return (f"Compose published port{'s' if len(limited) > 1 else ''} {where} only; to reach it "
-            f"from your machine, run kubectl port-forward service/{dns_name(name)} {pairs}")
+    return (
+        f"Compose published port{'s' if len(limited) > 1 else ''} {where} only; to reach it "
+        f"from your machine, run kubectl port-forward service/{dns_name(name)} {pairs}"
+    )
 
 
 def _container_ports(spec: dict[str, Any]) -> list[int]:
@@ -200,10 +211,14 @@ def _container_ports(spec: dict[str, Any]) -> list[int]:
     return sorted(set(ports))
 
 
-def _deployment(name: str, spec: dict[str, Any], count: int, app: str, ports: list[int],
-                compose: dict[str, Any]) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": dns_name(name), "image": spec["image"],
-                                 "imagePullPolicy": "IfNotPresent"}
+def _deployment(
+    name: str, spec: dict[str, Any], count: int, app: str, ports: list[int], compose: dict[str, Any]
+) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": dns_name(name),
+        "image": spec["image"],
+        "imagePullPolicy": "IfNotPresent",
+    }
     # Compose's entrypoint is Kubernetes' command; Compose's command is Kubernetes' args.
     for compose_key, kube_key in (("entrypoint", "command"), ("command", "args")):
         value = spec.get(compose_key)
@@ -231,14 +246,17 @@ def _deployment(name: str, spec: dict[str, Any], count: int, app: str, ports: li
     if any(v.get("persistentVolumeClaim") for v in volumes):
         strategy: dict[str, Any] = {"type": "Recreate"}
     else:
-        strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1,
-                                                               "maxUnavailable": 0}}
+        strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": dns_name(name), "labels": _labels(name, app)},
-        "spec": {"replicas": count, "selector": {"matchLabels": {NAME: name}},
-                 "strategy": strategy,
-                 "template": {"metadata": {"labels": _labels(name, app)}, "spec": pod}},
+        "spec": {
+            "replicas": count,
+            "selector": {"matchLabels": {NAME: name}},
+            "strategy": strategy,
+            "template": {"metadata": {"labels": _labels(name, app)}, "spec": pod},
+        },
     }
 
 
@@ -255,9 +273,12 @@ def _probe(check: dict[str, Any] | None) -> dict[str, Any] | None:
         action = {"exec": {"command": list(test[1:])}}
     else:
         action = {"exec": {"command": ["/bin/sh", "-c", " ".join(test[1:])]}}
-    probe = {**action, "periodSeconds": max(1, check["interval"]),
-             "timeoutSeconds": max(1, check["timeout"]),
-             "failureThreshold": max(1, check["retries"])}
+    probe = {
+        **action,
+        "periodSeconds": max(1, check["interval"]),
+        "timeoutSeconds": max(1, check["timeout"]),
+        "failureThreshold": max(1, check["retries"]),
+    }
     if check["start_period"]:
         probe["initialDelaySeconds"] = check["start_period"]
     return probe
@@ -270,14 +291,18 @@ def _security(spec: dict[str, Any]) -> dict[str, Any]:
         name = str(user).split(":")[0]
         uid = int(name) if name.isdigit() else composefile.user_ids(spec).get(name)
         if uid is None:
-            raise StackError(f"Kubernetes needs a numeric user id, and the images of this "
-                             f"service do not say which id {name!r} has: write `user: <uid>`.")
+            raise StackError(
+                f"Kubernetes needs a numeric user id, and the images of this "
+                f"service do not say which id {name!r} has: write `user: <uid>`."
+            )
         out["runAsUser"] = uid
         out["runAsNonRoot"] = uid != 0
     if spec.get("read_only"):
         out["readOnlyRootFilesystem"] = True
-    if any(str(o).replace("=", ":").startswith("no-new-privileges")
-           and not str(o).endswith("false") for o in spec.get("security_opt") or []):
+    if any(
+        str(o).replace("=", ":").startswith("no-new-privileges") and not str(o).endswith("false")
+        for o in spec.get("security_opt") or []
+    ):
         out["allowPrivilegeEscalation"] = False
     if spec.get("cap_drop") or spec.get("cap_add"):
         caps: dict[str, Any] = {}
@@ -289,8 +314,9 @@ def _security(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _mounts(spec: dict[str, Any], compose: dict[str, Any]) -> tuple[list[dict[str, Any]],
-                                                                      list[dict[str, Any]]]:
+def _mounts(
+    spec: dict[str, Any], compose: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     mounts: list[dict[str, Any]] = []
     volumes: list[dict[str, Any]] = []
     for entry in composefile.volumes(spec):
@@ -301,11 +327,18 @@ def _mounts(spec: dict[str, Any], compose: dict[str, Any]) -> tuple[list[dict[st
             name = dns_name(entry["target"]) or "tmp"
             volumes.append({"name": name, "emptyDir": {"medium": "Memory"}})
         else:
-            raise StackError(f"{entry['source']}:{entry['target']} is a bind mount of a host "
-                             "folder; a pod does not run on your machine, so give it a named "
-                             "volume (a PersistentVolumeClaim) or bake the files into the image.")
-        mounts.append({"name": volumes[-1]["name"], "mountPath": entry["target"],
-                       **({"readOnly": True} if entry["read_only"] else {})})
+            raise StackError(
+                f"{entry['source']}:{entry['target']} is a bind mount of a host "
+                "folder; a pod does not run on your machine, so give it a named "
+                "volume (a PersistentVolumeClaim) or bake the files into the image."
+            )
+        mounts.append(
+            {
+                "name": volumes[-1]["name"],
+                "mountPath": entry["target"],
+                **({"readOnly": True} if entry["read_only"] else {}),
+            }
+        )
     tmpfs = [spec["tmpfs"]] if isinstance(spec.get("tmpfs"), str) else spec.get("tmpfs") or []
     for target in tmpfs:
         name = dns_name(target) or "tmp"
@@ -313,9 +346,17 @@ def _mounts(spec: dict[str, Any], compose: dict[str, Any]) -> tuple[list[dict[st
         mounts.append({"name": name, "mountPath": target})
     secrets = composefile.names(spec.get("secrets"))
     if secrets:
-        volumes.append({"name": "secrets", "projected": {"sources": [
-            {"secret": {"name": dns_name(s), "items": [{"key": s, "path": s}]}}
-            for s in secrets]}})
+        volumes.append(
+            {
+                "name": "secrets",
+                "projected": {
+                    "sources": [
+                        {"secret": {"name": dns_name(s), "items": [{"key": s, "path": s}]}}
+                        for s in secrets
+                    ]
+                },
+            }
+        )
         mounts.append({"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True})
     return mounts, volumes
 

@@ -48,16 +48,21 @@ def reset_lesson(lesson: str, *, yes: bool = False) -> int:
     name = find_lesson(notebooks_dir(), lesson).name
     if not yes:
         if not sys.stdin.isatty():
-            raise LabkitError(f"--reset {lesson} replaces {folder / name} with a fresh copy: "
-                              "confirm by adding --yes.")
-        answer = input(f"Replace your {name} with a fresh copy? Yours is kept in "
-                       f"{folder / '.backups'}. [y/N] ")
+            raise LabkitError(
+                f"--reset {lesson} replaces {folder / name} with a fresh copy: "
+                "confirm by adding --yes."
+            )
+        answer = input(
+            f"Replace your {name} with a fresh copy? Yours is kept in {folder / '.backups'}. [y/N] "
+        )
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing changed.")
             return 1
     restored, backup = reset(notebooks_dir(), folder, lesson)
-    print(f"{restored}: a fresh student edition" +
-          (f"; your copy is kept as {backup}" if backup else ""))
+    print(
+        f"{restored}: a fresh student edition"
+        + (f"; your copy is kept as {backup}" if backup else "")
+    )
     return 0
 
 
@@ -65,15 +70,19 @@ def run_lab(port: int = 8888, open_browser: bool = True, *, solutions: bool = Fa
     """Start JupyterLab on the workspace (or the solutions); returns when JupyterLab exits."""
     lessons = notebooks_dir()
     if not (lessons / START).is_file():
-        raise LabkitError(f"No {START} in {lessons}: run this from the labkit checkout, or set "
-                          "LABKIT_NOTEBOOKS to the notebooks folder.")
+        raise LabkitError(
+            f"No {START} in {lessons}: run this from the labkit checkout, or set "
+            "LABKIT_NOTEBOOKS to the notebooks folder."
+        )
     folder = lessons if solutions else None
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
-            raise LabkitError(f"Port {port} is taken (another Jupyter?). Stop it, or run "
-                              f"`labkit lab --port {port + 1}`.") from None
+            raise LabkitError(
+                f"Port {port} is taken (another Jupyter?). Stop it, or run "
+                f"`labkit lab --port {port + 1}`."
+            ) from None
     if folder is None:
         folder = prepare_workspace()
     else:
@@ -82,17 +91,28 @@ def run_lab(port: int = 8888, open_browser: bool = True, *, solutions: bool = Fa
 
     print(f"Runtime: {choose()}")
     token = os.environ.get("LABKIT_LAB_TOKEN") or secrets.token_urlsafe(24)
-    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}",
-            "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}", f"--LabApp.default_url=/lab/tree/{START}"]
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={folder}",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--LabApp.default_url=/lab/tree/{START}",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # JupyterLab refuses root unless told; it listens on 127.0.0.1 only and asks for a token.
-        print("Running as root (usual in containers): passing --allow-root; the lab listens on "
-              "127.0.0.1 only and needs the token below.")
+        print(
+            "Running as root (usual in containers): passing --allow-root; the lab listens on "
+            "127.0.0.1 only and needs the token below."
+        )
         argv.append("--allow-root")
     if not open_browser:
         argv.append("--no-browser")
-    print(f"Open http://127.0.0.1:{port}/lab/tree/{START}?token={token} (Ctrl+C stops it)",
-          flush=True)
+    print(
+        f"Open http://127.0.0.1:{port}/lab/tree/{START}?token={token} (Ctrl+C stops it)", flush=True
+    )
     os.execv(sys.executable, argv)
     return 0  # not reached: execv replaces this process

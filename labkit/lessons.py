@@ -107,8 +107,9 @@ def _metadata(text: str, where: str) -> list[str]:
         return []
     match = re.fullmatch(r"tags=(\[.*\])", text)
     if match is None:
-        raise LabkitError(f"{where}: after '# %%' only [markdown] and tags=[...] are understood, "
-                          f"got {text!r}.")
+        raise LabkitError(
+            f"{where}: after '# %%' only [markdown] and tags=[...] are understood, got {text!r}."
+        )
     try:
         tags = json.loads(match.group(1))
     except json.JSONDecodeError as exc:
@@ -128,8 +129,10 @@ def _markdown(lines: list[str], where: str) -> str:
         elif not line.strip():
             out.append("")
         else:
-            raise LabkitError(f"{where}, line {n + 1} of the cell: a Markdown line starts with "
-                              f"'# ' (got {line[:40]!r}).")
+            raise LabkitError(
+                f"{where}, line {n + 1} of the cell: a Markdown line starts with "
+                f"'# ' (got {line[:40]!r})."
+            )
     return "\n".join(out).strip("\n")
 
 
@@ -201,15 +204,16 @@ def _expand(cell: Cell, lessons: list[Source], i: int) -> str:
         match = _SOLUTION.match(cell.source)
         if match:
             code = _solution_code(match.group(1), where, solution)
-            why = cell.source[match.end():].strip("\n")
-            return (f"<details><summary>Show a solution</summary>\n\n```python\n{code}\n```\n\n"
-                    f"{why}\n\n</details>")
+            why = cell.source[match.end() :].strip("\n")
+            return (
+                f"<details><summary>Show a solution</summary>\n\n```python\n{code}\n```\n\n"
+                f"{why}\n\n</details>"
+            )
         return cell.source
     match = _ANSWER.match(cell.source)
     if match:
         if ANSWER_TAG not in cell.tags:
-            raise LabkitError(f"{where}: an answer marker belongs in a cell tagged "
-                              f"{ANSWER_TAG!r}.")
+            raise LabkitError(f"{where}: an answer marker belongs in a cell tagged {ANSWER_TAG!r}.")
         return _solution_code(match.group(1), where, solution)
     return cell.source
 
@@ -248,13 +252,17 @@ def notebook(lessons: list[Source], i: int) -> Any:
         nb.cells.append(new)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = dict(LANGUAGE_INFO)
-    nbformat.validate(nb)  # type: ignore[no-untyped-call]
+    nbformat.validate(nb)  # type: ignore[no-untyped-call,unused-ignore]
     return nb
 
 
 def _shape(cell: Any) -> tuple[str, str, str, list[str]]:
-    return (cell.get("id", ""), cell["cell_type"], cell["source"],
-            list(cell.get("metadata", {}).get("tags", [])))
+    return (
+        cell.get("id", ""),
+        cell["cell_type"],
+        cell["source"],
+        list(cell.get("metadata", {}).get("tags", [])),
+    )
 
 
 def drift(folder: Path = NOTEBOOKS) -> list[str]:
@@ -270,21 +278,30 @@ def drift(folder: Path = NOTEBOOKS) -> list[str]:
     for i, lesson in enumerate(lessons):
         path = folder / lesson.notebook
         if not path.is_file():
-            problems.append(f"{lesson.notebook}: not built (run ./dev lessons {lesson.path.stem[:2]})")
+            problems.append(
+                f"{lesson.notebook}: not built (run ./dev lessons {lesson.path.stem[:2]})"
+            )
             continue
         built = [_shape(c) for c in notebook(lessons, i).cells]
         committed = [_shape(c) for c in nbformat.read(path, as_version=4).cells]  # type: ignore[no-untyped-call]
-        for n, (want, got) in enumerate(zip(built, committed)):
+        for n, (want, got) in enumerate(zip(built, committed, strict=False)):
             if want != got:
-                what = next(name for name, a, b in zip(("id", "type", "text", "tags"), want, got)
-                            if a != b)
-                problems.append(f"{lesson.notebook}: cell {n + 1} differs from the source "
-                                f"({what}; source line {lesson.cells[n].line})")
+                what = next(
+                    name
+                    for name, a, b in zip(("id", "type", "text", "tags"), want, got, strict=True)
+                    if a != b
+                )
+                problems.append(
+                    f"{lesson.notebook}: cell {n + 1} differs from the source "
+                    f"({what}; source line {lesson.cells[n].line})"
+                )
                 break
         else:
             if len(built) != len(committed):
-                problems.append(f"{lesson.notebook}: {len(committed)} cells committed, the source "
-                                f"has {len(built)}")
+                problems.append(
+                    f"{lesson.notebook}: {len(committed)} cells committed, the source "
+                    f"has {len(built)}"
+                )
     return problems
 
 
@@ -297,26 +314,34 @@ def build(prefixes: list[str], runtime: str, folder: Path = NOTEBOOKS) -> None:
 
     os.environ["LABKIT_RUNTIME"] = runtime
     if runtime == "docker" and choose().name != "docker":
-        raise LabkitError("--runtime docker, but no Docker engine answers: start Docker, or build "
-                          "with --runtime local (outputs that differ by runtime then change).")
+        raise LabkitError(
+            "--runtime docker, but no Docker engine answers: start Docker, or build "
+            "with --runtime local (outputs that differ by runtime then change)."
+        )
     # Keep this build's delivery logs out of the author's ~/.labkit, and let the kernel import
     # this checkout's labkit whatever its working directory.
     os.environ.setdefault("LABKIT_HOME", tempfile.mkdtemp(prefix="labkit-build-"))
     os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(folder.parent), os.environ.get("PYTHONPATH", "")) if p)
+        p for p in (str(folder.parent), os.environ.get("PYTHONPATH", "")) if p
+    )
     lessons = sources(folder)
     for i, lesson in enumerate(lessons):
         if prefixes and not any(lesson.path.stem.startswith(p) for p in prefixes):
             continue
         nb = notebook(lessons, i)
         print(f"running {lesson.notebook} on the {runtime} runtime ...", flush=True)
-        NotebookClient(nb, timeout=180, kernel_name="python3", record_timing=False,
-                       store_widget_state=False,
-                       resources={"metadata": {"path": str(folder)}}).execute()
+        NotebookClient(
+            nb,
+            timeout=180,
+            kernel_name="python3",
+            record_timing=False,
+            store_widget_state=False,
+            resources={"metadata": {"path": str(folder)}},
+        ).execute()
         nb.metadata["language_info"] = dict(LANGUAGE_INFO)
         for cell in nb.cells:
             cell["metadata"].pop("execution", None)
-        nbformat.validate(nb)  # type: ignore[no-untyped-call]
+        nbformat.validate(nb)  # type: ignore[no-untyped-call,unused-ignore]
         nbformat.write(nb, folder / lesson.notebook)  # type: ignore[no-untyped-call]
 
 
@@ -336,22 +361,29 @@ def rebuild_prose(prefixes: list[str], folder: Path = NOTEBOOKS) -> list[str]:
             continue
         path = folder / lesson.notebook
         nb = notebook(lessons, i)
-        committed = [c for c in nbformat.read(path, as_version=4).cells  # type: ignore[no-untyped-call]
-                     if c["cell_type"] == "code"]
+        committed = [
+            c
+            for c in nbformat.read(path, as_version=4).cells  # type: ignore[no-untyped-call]
+            if c["cell_type"] == "code"
+        ]
         fresh = [(n, c) for n, c in enumerate(nb.cells) if c["cell_type"] == "code"]
         for k, (n, cell) in enumerate(fresh):
             old = committed[k] if k < len(committed) else None
             if old is None or _shape(old)[1:] != _shape(cell)[1:]:
-                raise LabkitError(f"{lesson.notebook}: code cell {n + 1} (source line "
-                                  f"{lesson.cells[n].line}) changed, so its output must be made "
-                                  f"again: run ./dev lessons {lesson.path.stem[:2]} --runtime ...")
+                raise LabkitError(
+                    f"{lesson.notebook}: code cell {n + 1} (source line "
+                    f"{lesson.cells[n].line}) changed, so its output must be made "
+                    f"again: run ./dev lessons {lesson.path.stem[:2]} --runtime ..."
+                )
             cell["outputs"], cell["execution_count"] = old["outputs"], old["execution_count"]
         if len(committed) != len(fresh):
-            raise LabkitError(f"{lesson.notebook}: a code cell was removed; run ./dev lessons "
-                              f"{lesson.path.stem[:2]} --runtime ...")
+            raise LabkitError(
+                f"{lesson.notebook}: a code cell was removed; run ./dev lessons "
+                f"{lesson.path.stem[:2]} --runtime ..."
+            )
         old_meta = nbformat.read(path, as_version=4).metadata  # type: ignore[no-untyped-call]
         nb.metadata.update({k: v for k, v in old_meta.items() if k not in nb.metadata})
-        nbformat.validate(nb)  # type: ignore[no-untyped-call]
+        nbformat.validate(nb)  # type: ignore[no-untyped-call,unused-ignore]
         nbformat.write(nb, path)  # type: ignore[no-untyped-call]
         written.append(lesson.notebook)
     return written
@@ -360,12 +392,22 @@ def rebuild_prose(prefixes: list[str], folder: Path = NOTEBOOKS) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./dev lessons", description=__doc__.split("\n")[0])
     parser.add_argument("lessons", nargs="*", help="lesson numbers (prefixes), default all")
-    parser.add_argument("--check", action="store_true",
-                        help="compare the sources with the committed notebooks; no kernel")
-    parser.add_argument("--runtime", choices=("docker", "local"), default="docker",
-                        help="the runtime the committed outputs are made on (default docker)")
-    parser.add_argument("--prose", action="store_true",
-                        help="only Markdown changed: rewrite without a kernel, keeping outputs")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare the sources with the committed notebooks; no kernel",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=("docker", "local"),
+        default="docker",
+        help="the runtime the committed outputs are made on (default docker)",
+    )
+    parser.add_argument(
+        "--prose",
+        action="store_true",
+        help="only Markdown changed: rewrite without a kernel, keeping outputs",
+    )
     parser.add_argument("--dir", type=Path, default=NOTEBOOKS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -378,8 +420,10 @@ def main(argv: list[str] | None = None) -> int:
             for line in problems:
                 print(f"DRIFT {line}", file=sys.stderr)
             if problems:
-                print("Edit the source in notebooks/src/, then run ./dev lessons NN and commit "
-                      "both.", file=sys.stderr)
+                print(
+                    "Edit the source in notebooks/src/, then run ./dev lessons NN and commit both.",
+                    file=sys.stderr,
+                )
                 return 1
             print(f"lessons: {len(sources(args.dir))} sources agree with their notebooks")
             return 0

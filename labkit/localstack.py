@@ -45,11 +45,11 @@ from types import TracebackType
 from typing import Any
 
 from . import processes
-from .compose import Stack, compose_command, format_ps, stacks
 from .compose import STACKS_DIR as STACKS_DIR
+from .compose import Stack, compose_command, format_ps, stacks
 from .errors import StackError
-from .runtime import DOCKER, LOCAL, Choice, choose
 from .paths import labkit_home
+from .runtime import DOCKER, LOCAL, Choice, choose
 
 #: What the local stacks call themselves wherever a lesson prints it.
 WHAT = "local processes on 127.0.0.1 (a stand-in for Docker, for learning)"
@@ -64,8 +64,9 @@ SERVER_OPTIONS = {"log_level": "info", "access_log": True, "lifespan": "auto"}
 _SKIP = frozenset({"__pycache__", ".secrets", ".git"})
 
 
-def stack(name: str, *, env: dict[str, str] | None = None,
-          choice: Choice | None = None) -> Stack | LocalStack:
+def stack(
+    name: str, *, env: dict[str, str] | None = None, choice: Choice | None = None
+) -> Stack | LocalStack:
     """The stack ``name`` on the runtime :func:`labkit.runtime.choose` picks (or ``choice``).
 
     Docker gives a :class:`~labkit.compose.Stack` (Compose, real containers); the local runtime a
@@ -79,9 +80,13 @@ def stack(name: str, *, env: dict[str, str] | None = None,
         except StackError:
             if os.environ.get("LABKIT_RUNTIME", "").strip().lower() == DOCKER:
                 raise
-            return LocalStack(name, env=env, reason=f"{choice.reason}, but Compose is not "
-                              "installed (`apt-get install -y docker-compose`), so local "
-                              "processes stand in")
+            return LocalStack(
+                name,
+                env=env,
+                reason=f"{choice.reason}, but Compose is not "
+                "installed (`apt-get install -y docker-compose`), so local "
+                "processes stand in",
+            )
         return Stack(name, env=env)
     if choice.name != LOCAL:
         raise StackError(f"Unknown runtime {choice.name!r}: use {DOCKER!r} or {LOCAL!r}.")
@@ -89,6 +94,7 @@ def stack(name: str, *, env: dict[str, str] | None = None,
 
 
 # --- what compose.yaml asks for ----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Service:
@@ -143,8 +149,9 @@ def _environment(value: Any) -> dict[str, str]:
 
 def _depends_on(value: Any) -> dict[str, str]:
     if isinstance(value, dict):
-        return {str(k): str((v or {}).get("condition", "service_started"))
-                for k, v in value.items()}
+        return {
+            str(k): str((v or {}).get("condition", "service_started")) for k, v in value.items()
+        }
     return {str(item): "service_started" for item in value or []}
 
 
@@ -160,8 +167,10 @@ def _ports(value: Any, service: str) -> list[tuple[int, int | None]]:
         try:
             out.append((int(str(target)), int(str(host)) if host not in (None, "") else None))
         except ValueError:
-            raise StackError(f"{service}: the local stand-in cannot read the ports entry "
-                             f"{entry!r}; write it as \"127.0.0.1:HOST:CONTAINER\".") from None
+            raise StackError(
+                f"{service}: the local stand-in cannot read the ports entry "
+                f'{entry!r}; write it as "127.0.0.1:HOST:CONTAINER".'
+            ) from None
     return out
 
 
@@ -207,6 +216,7 @@ def _probe_path(healthcheck: dict[str, Any], target: int) -> str | None:
 
 
 # --- what runs ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Replica:
@@ -275,23 +285,44 @@ class _Project:
                 f"{service.name} cannot listen on 127.0.0.1:{host_port}: {exc.strerror or exc}. "
                 "Another program (or another copy of this stack) holds that port: stop it, or "
                 f'leave the host port empty in compose.yaml ("127.0.0.1::{service.target}") so '
-                "that a free one is picked.") from None
+                "that a free one is picked."
+            ) from None
         port = int(sock.getsockname()[1])
         name = f"{service.name}-{number}"
         log_path = self.run_dir / "logs" / f"{name}.log"
         log_path.unlink(missing_ok=True)  # a new replica starts with an empty log, as in Docker
         self.write_table(force=True)
-        env = processes.app_environment({**service.environment, "HOSTNAME": name,
-                                         "SERVICE_ADDRESSES": str(self.table_path),
-                                         "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+        env = processes.app_environment(
+            {
+                **service.environment,
+                "HOSTNAME": name,
+                "SERVICE_ADDRESSES": str(self.table_path),
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
         for dependency in service.depends_on:
             if dependency in stand_ins:
                 env["DB_URL"] = f"sqlite:///{stand_ins[dependency].path}"
         process, pidfile = processes.spawn(
-            app=service.app, app_dir=service.app_dir, sock=sock, log_path=log_path,
-            owner=f"stack:{self.name}", name=name, env=env, uvicorn=SERVER_OPTIONS)
-        replica = Replica(service=service, number=number, process=process, pidfile=pidfile,
-                          port=port, log_path=log_path, health="starting" if service.probe else "")
+            app=service.app,
+            app_dir=service.app_dir,
+            sock=sock,
+            log_path=log_path,
+            owner=f"stack:{self.name}",
+            name=name,
+            env=env,
+            uvicorn=SERVER_OPTIONS,
+        )
+        replica = Replica(
+            service=service,
+            number=number,
+            process=process,
+            pidfile=pidfile,
+            port=port,
+            log_path=log_path,
+            health="starting" if service.probe else "",
+        )
         with self.lock:
             self.replicas[(service.name, number)] = replica
         self._ensure_monitor()
@@ -324,9 +355,14 @@ class _Project:
 
     def running(self, service: str | None = None) -> list[Replica]:
         with self.lock:
-            return sorted((r for r in self.replicas.values()
-                           if r.running and (service is None or r.service.name == service)),
-                          key=lambda r: (r.service.name, r.number))
+            return sorted(
+                (
+                    r
+                    for r in self.replicas.values()
+                    if r.running and (service is None or r.service.name == service)
+                ),
+                key=lambda r: (r.service.name, r.number),
+            )
 
     def all(self) -> list[Replica]:
         with self.lock:
@@ -351,8 +387,9 @@ class _Project:
     def _ensure_monitor(self) -> None:
         with self.lock:
             if self._monitor is None or not self._monitor.is_alive():
-                self._monitor = threading.Thread(target=self._watch, daemon=True,
-                                                 name=f"labkit-localstack-{self.name}")
+                self._monitor = threading.Thread(
+                    target=self._watch, daemon=True, name=f"labkit-localstack-{self.name}"
+                )
                 self._monitor.start()
 
     def _watch(self) -> None:
@@ -395,8 +432,9 @@ class _Project:
             replica.failing_since = now
         if now - replica.failing_since >= service.patience:
             replica.health = "unhealthy"
-        replica.next_probe = now + (FIRST_PROBES if replica.health == "starting"
-                                    else service.interval)
+        replica.next_probe = now + (
+            FIRST_PROBES if replica.health == "starting" else service.interval
+        )
 
     def shutdown(self) -> None:
         self.remove(self.all())
@@ -414,8 +452,10 @@ def _probe(client: Any, replica: Replica) -> bool:
     import httpx
 
     try:
-        response = client.get(f"http://127.0.0.1:{replica.port}{replica.service.probe}",
-                              timeout=min(replica.service.timeout, 5.0))
+        response = client.get(
+            f"http://127.0.0.1:{replica.port}{replica.service.probe}",
+            timeout=min(replica.service.timeout, 5.0),
+        )
         return bool(response.status_code < 400)
     except httpx.HTTPError:
         return False
@@ -449,6 +489,7 @@ atexit.register(_stop_all)
 
 # --- the stack ------------------------------------------------------------------------------------
 
+
 class LocalStack:
     """A Compose stack of the kit run as local processes, e.g. ``LocalStack("services")``.
 
@@ -465,8 +506,10 @@ class LocalStack:
     def __init__(self, name: str, *, env: dict[str, str] | None = None, reason: str = "") -> None:
         folder = STACKS_DIR / name
         if not (folder / "compose.yaml").is_file():
-            raise StackError(f"There is no stack called {name!r}: choose one of "
-                             f"{', '.join(stacks()) or '(none found in ' + str(STACKS_DIR) + ')'}.")
+            raise StackError(
+                f"There is no stack called {name!r}: choose one of "
+                f"{', '.join(stacks()) or '(none found in ' + str(STACKS_DIR) + ')'}."
+            )
         self.name = name
         self.folder = folder
         self.file = folder / "compose.yaml"
@@ -481,8 +524,12 @@ class LocalStack:
     def __enter__(self) -> LocalStack:
         return self.up()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.down()
 
     @property
@@ -511,8 +558,9 @@ class LocalStack:
                 return default
             return value
 
-        text = re.sub(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}", fill,
-                      self.file.read_text())
+        text = re.sub(
+            r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}", fill, self.file.read_text()
+        )
         data = yaml.safe_load(text)
         return data if isinstance(data, dict) else {}
 
@@ -529,21 +577,27 @@ class LocalStack:
                 if any(word in image.split("/")[-1] for word in SQLITE_STAND_INS):
                     plan[name] = StandIn(name, image, volumes / f"{name}.sqlite3")
                     continue
-                raise StackError(f"The local stand-in cannot run {name} (image {image or '?'}): "
-                                 "it runs only services built from this kit's Python apps, and "
-                                 "a SQLite file in place of MariaDB. Run this stack with Docker.")
-            context = (self.folder / (build["context"] if isinstance(build, dict) else build))
+                raise StackError(
+                    f"The local stand-in cannot run {name} (image {image or '?'}): "
+                    "it runs only services built from this kit's Python apps, and "
+                    "a SQLite file in place of MariaDB. Run this stack with Docker."
+                )
+            context = self.folder / (build["context"] if isinstance(build, dict) else build)
             target, default_cmd = _dockerfile(context)
             command = spec.get("command") or default_cmd
             command = command.split() if isinstance(command, str) else [str(c) for c in command]
             if len(command) != 1 or ":" not in command[0]:
-                raise StackError(f"The local stand-in runs each service as `uvicorn "
-                                 f"<module>:<app>` from its build folder; {name}'s command "
-                                 f"{command!r} is not one. Run this stack with Docker.")
+                raise StackError(
+                    f"The local stand-in runs each service as `uvicorn "
+                    f"<module>:<app>` from its build folder; {name}'s command "
+                    f"{command!r} is not one. Run this stack with Docker."
+                )
             ports = _ports(spec.get("ports"), name)
             if len({t for t, _ in ports}) > 1:
-                raise StackError(f"{name} publishes several container ports; a local process "
-                                 "listens on one. Run this stack with Docker.")
+                raise StackError(
+                    f"{name} publishes several container ports; a local process "
+                    "listens on one. Run this stack with Docker."
+                )
             if ports:
                 target = ports[0][0]
             check = spec.get("healthcheck") or {}
@@ -551,21 +605,30 @@ class LocalStack:
             environment = _environment(spec.get("environment"))
             app = command[0]
             plan[name] = Service(
-                name=name, app=app, app_dir=context.resolve(), environment=environment,
-                target=target, published=tuple(host for _, host in ports),
-                probe=_probe_path(check, target), interval=interval,
+                name=name,
+                app=app,
+                app_dir=context.resolve(),
+                environment=environment,
+                target=target,
+                published=tuple(host for _, host in ports),
+                probe=_probe_path(check, target),
+                interval=interval,
                 timeout=seconds(check.get("timeout"), 30.0),
                 patience=seconds(check.get("start_period"), 0.0)
                 + interval * int(check.get("retries", 3)),
                 depends_on=_depends_on(spec.get("depends_on")),
-                digest=_digest(context, app, json.dumps(environment, sort_keys=True),
-                               json.dumps(ports)))
+                digest=_digest(
+                    context, app, json.dumps(environment, sort_keys=True), json.dumps(ports)
+                ),
+            )
         for name, item in plan.items():
             if isinstance(item, Service):
                 unknown = sorted(set(item.depends_on) - set(plan))
                 if unknown:
-                    raise StackError(f"{name} depends on {', '.join(unknown)}, which compose.yaml "
-                                     "does not declare.")
+                    raise StackError(
+                        f"{name} depends on {', '.join(unknown)}, which compose.yaml "
+                        "does not declare."
+                    )
         return plan
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -586,8 +649,13 @@ class LocalStack:
             project.volumes.mkdir(parents=True, exist_ok=True)
             # What is not exactly as planned goes: changed code or settings, extra or exited
             # replicas, services no longer declared.
-            project.remove([r for r in project.all() if r.number > 1 or not r.running
-                            or r.service != plan.get(r.service.name)])
+            project.remove(
+                [
+                    r
+                    for r in project.all()
+                    if r.number > 1 or not r.running or r.service != plan.get(r.service.name)
+                ]
+            )
             self._start_in_order(plan, deadline)
             if wait:
                 self.wait(timeout=max(0.0, deadline - time.monotonic()))
@@ -602,8 +670,11 @@ class LocalStack:
         pending = [s for s in plan.values() if isinstance(s, Service)]
         while pending:
             for service in list(pending):
-                waiting_for = [d for d, condition in service.depends_on.items()
-                               if not self._satisfied(plan, d, condition)]
+                waiting_for = [
+                    d
+                    for d, condition in service.depends_on.items()
+                    if not self._satisfied(plan, d, condition)
+                ]
                 if not waiting_for:
                     if not project.running(service.name):
                         project.start(service, 1, stand_ins)
@@ -611,16 +682,20 @@ class LocalStack:
             if not pending:
                 return
             if time.monotonic() > deadline:
-                waits = {s.name: [d for d, c in s.depends_on.items()
-                                  if not self._satisfied(plan, d, c)] for s in pending}
-                raise StackError(f"{self.name}: not started in time; "
-                                 + "; ".join(f"{n} still waits for {', '.join(d)}"
-                                             for n, d in waits.items())
-                                 + f".\n{self.status()}")
+                waits = {
+                    s.name: [d for d, c in s.depends_on.items() if not self._satisfied(plan, d, c)]
+                    for s in pending
+                }
+                raise StackError(
+                    f"{self.name}: not started in time; "
+                    + "; ".join(f"{n} still waits for {', '.join(d)}" for n, d in waits.items())
+                    + f".\n{self.status()}"
+                )
             time.sleep(0.05)
 
-    def _satisfied(self, plan: dict[str, Service | StandIn], dependency: str,
-                   condition: str) -> bool:
+    def _satisfied(
+        self, plan: dict[str, Service | StandIn], dependency: str, condition: str
+    ) -> bool:
         if isinstance(plan[dependency], StandIn):
             return True
         replicas = [r for r in self._running.all() if r.service.name == dependency]
@@ -632,19 +707,26 @@ class LocalStack:
         if condition == "service_completed_successfully":
             return bool(replicas) and all(r.exit_code == 0 for r in replicas)
         if condition == "service_healthy":
-            return bool(replicas) and all(r.running and r.health in ("healthy", "")
-                                          for r in replicas)
+            return bool(replicas) and all(
+                r.running and r.health in ("healthy", "") for r in replicas
+            )
         return bool(replicas) and all(r.running for r in replicas)
 
     def _fail(self, replica: Replica) -> None:
-        what = (f"exited with code {replica.exit_code}" if replica.exit_code is not None
-                else f"is {replica.health}")
-        raise StackError(f"{replica.name} ({replica.service.name}, pid {replica.pid}) {what}. "
-                         f"Its last log lines:\n{self.logs(replica.service.name, tail=15)}\n"
-                         "Fix the cause, then run up() again.")
+        what = (
+            f"exited with code {replica.exit_code}"
+            if replica.exit_code is not None
+            else f"is {replica.health}"
+        )
+        raise StackError(
+            f"{replica.name} ({replica.service.name}, pid {replica.pid}) {what}. "
+            f"Its last log lines:\n{self.logs(replica.service.name, tail=15)}\n"
+            "Fix the cause, then run up() again."
+        )
 
-    def wait(self, *, timeout: float = 180.0, services: list[str] | None = None) -> list[
-            dict[str, Any]]:
+    def wait(
+        self, *, timeout: float = 180.0, services: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         """Block until every process of the services is running and healthy; returns ``ps()``."""
         project = self._running
         names = services or [n for n, s in self.plan().items() if isinstance(s, Service)]
@@ -658,15 +740,19 @@ class LocalStack:
             if all(rs and all(r.serving for r in rs) for rs in ready.values()):
                 return self.ps()
             if time.monotonic() > deadline:
-                waiting = sorted(n for n, rs in ready.items()
-                                 if not rs or not all(r.serving for r in rs))
-                raise StackError(f"{self.name}: not healthy after {timeout:.0f} s, still waiting "
-                                 f"for {', '.join(waiting)}.\n{self.status()}\nSee "
-                                 f"stack.logs({waiting[0]!r}) for why.")
+                waiting = sorted(
+                    n for n, rs in ready.items() if not rs or not all(r.serving for r in rs)
+                )
+                raise StackError(
+                    f"{self.name}: not healthy after {timeout:.0f} s, still waiting "
+                    f"for {', '.join(waiting)}.\n{self.status()}\nSee "
+                    f"stack.logs({waiting[0]!r}) for why."
+                )
             time.sleep(0.05)
 
-    def scale(self, service: str, replicas: int, *, wait: bool = True,
-              timeout: float = 120.0) -> LocalStack:
+    def scale(
+        self, service: str, replicas: int, *, wait: bool = True, timeout: float = 120.0
+    ) -> LocalStack:
         """Run ``replicas`` processes of one service (the others are left as they are).
 
         New processes get the next free replica numbers; scaling down stops the highest ones.
@@ -674,13 +760,14 @@ class LocalStack:
         """
         plan = self.plan()
         if service not in plan:
-            raise StackError(f"{self.name} has no service {service!r}: it has "
-                             f"{', '.join(plan)}.")
+            raise StackError(f"{self.name} has no service {service!r}: it has {', '.join(plan)}.")
         spec = plan[service]
         if isinstance(spec, StandIn):
-            raise StackError(f"{service} is a SQLite file here, not a process, so it cannot be "
-                             "scaled (on Docker, databases are scaled with replication, not "
-                             "with more copies of one container).")
+            raise StackError(
+                f"{service} is a SQLite file here, not a process, so it cannot be "
+                "scaled (on Docker, databases are scaled with replication, not "
+                "with more copies of one container)."
+            )
         if replicas < 0:
             raise StackError("replicas must be 0 or more.")
         project = self._running
@@ -694,7 +781,7 @@ class LocalStack:
         numbers = [n for n in range(1, replicas + len(used) + 1) if n not in used]
         started: list[Replica] = []
         try:
-            for number in numbers[:replicas - len(current)]:
+            for number in numbers[: replicas - len(current)]:
                 started.append(project.start(spec, number, stand_ins))
             if wait:
                 self.wait(timeout=timeout, services=[service])
@@ -719,15 +806,17 @@ class LocalStack:
         ports (where it listens) and pid, in the shape of ``Stack.ps()`` rows."""
         rows = []
         for replica in self._running.all():
-            rows.append({
-                "service": replica.service.name,
-                "replica": replica.number,
-                "container": replica.name,
-                "state": "running" if replica.running else "exited",
-                "health": replica.health if replica.running else "",
-                "ports": [f"127.0.0.1:{replica.port}"] if replica.running else [],
-                "pid": replica.pid,
-            })
+            rows.append(
+                {
+                    "service": replica.service.name,
+                    "replica": replica.number,
+                    "container": replica.name,
+                    "state": "running" if replica.running else "exited",
+                    "health": replica.health if replica.running else "",
+                    "ports": [f"127.0.0.1:{replica.port}"] if replica.running else [],
+                    "pid": replica.pid,
+                }
+            )
         return rows
 
     def status(self) -> str:
@@ -745,11 +834,12 @@ class LocalStack:
         spec = self.plan().get(service)
         running = self._running.running(service)
         if not isinstance(spec, Service) or not spec.published or not running:
-            raise StackError(f"{service} has no port published on 127.0.0.1 (is the stack up? "
-                             "Only some services publish one: see stack.ps()).")
+            raise StackError(
+                f"{service} has no port published on 127.0.0.1 (is the stack up? "
+                "Only some services publish one: see stack.ps())."
+            )
         if port is not None and port != spec.target:
-            raise StackError(f"{service} does not publish port {port}; it publishes "
-                             f"{spec.target}.")
+            raise StackError(f"{service} does not publish port {port}; it publishes {spec.target}.")
         return f"http://127.0.0.1:{running[0].port}"
 
     def hostnames(self, service: str) -> list[str]:

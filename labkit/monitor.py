@@ -20,15 +20,24 @@ class EngineWatch:
     >>> with EngineWatch(rx, project="pipeline"):   # doctest: +SKIP
     ...     ...                                     # container starts and deaths arrive at rx
 
-    ``project`` limits the watch to one Compose project's containers (by its label), ``labels``
+    ``secret`` is the bearer token the events present; sent to a :class:`Receiver`, it is
+    that receiver's own (``rx.token("engine")``) unless given. ``project`` limits the watch to one Compose project's containers (by its label), ``labels``
     to containers carrying every one of these ``key=value`` labels.
     Sending happens in the watch thread, with the sender's retries; the engine's stream is
     closed by :meth:`stop`, which ends the thread promptly.
     """
 
-    def __init__(self, to: str | HasHookUrl, *, secret: str | None = None,
-                 project: str | None = None, labels: Sequence[str] = (),
-                 actions: Sequence[str] = DEFAULT_ACTIONS) -> None:
+    def __init__(
+        self,
+        to: str | HasHookUrl,
+        *,
+        secret: str | None = None,
+        project: str | None = None,
+        labels: Sequence[str] = (),
+        actions: Sequence[str] = DEFAULT_ACTIONS,
+    ) -> None:
+        if secret is None and not isinstance(to, str) and hasattr(to, "token"):
+            secret = to.token("engine")  # a Receiver: the bearer token it expects from the engine
         self.to, self.secret, self.project, self.actions = to, secret, project, tuple(actions)
         self.labels = [*([f"com.docker.compose.project={project}"] if project else []), *labels]
         self.sent: list[Outcome] = []
@@ -47,14 +56,15 @@ class EngineWatch:
             self._client = docker.from_env(timeout=timeout)
             self._client.ping()
         except Exception as exc:  # noqa: BLE001 - any failure means "no usable engine"
-            raise LabkitError(f"No Docker engine answers ({exc}); start Docker, or use the "
-                              "local runtime, whose monitor needs no engine.") from None
+            raise LabkitError(
+                f"No Docker engine answers ({exc}); start Docker, or use the "
+                "local runtime, whose monitor needs no engine."
+            ) from None
         filters: dict[str, Any] = {"type": "container", "event": list(self.actions)}
         if self.labels:
             filters["label"] = list(self.labels)
         self._stream = self._client.api.events(decode=True, filters=filters)
-        self._thread = threading.Thread(target=self._run, name="labkit-engine-watch",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="labkit-engine-watch", daemon=True)
         self._thread.start()
         return self
 
@@ -64,8 +74,7 @@ class EngineWatch:
                 if raw.get("Type", "container") != "container":
                     continue
                 event = events.engine.from_engine(raw)
-                self.sent.append(send(event, self.to, secret=self.secret, retries=3,
-                                      backoff=0.2))
+                self.sent.append(send(event, self.to, secret=self.secret, retries=3, backoff=0.2))
         except Exception as exc:  # noqa: BLE001 - a closed stream ends here too
             if self._stream is not None:
                 self.error = exc
@@ -93,5 +102,7 @@ class EngineWatch:
 
     def __repr__(self) -> str:
         scope = f"containers labelled {', '.join(self.labels)}" if self.labels else "all containers"
-        return (f"<EngineWatch of {scope}: {'running' if self.running else 'stopped'}, "
-                f"{len(self.sent)} events forwarded>")
+        return (
+            f"<EngineWatch of {scope}: {'running' if self.running else 'stopped'}, "
+            f"{len(self.sent)} events forwarded>"
+        )

@@ -75,14 +75,26 @@ class Pipeline:
     before its run passes. A pipeline of the same ``name`` started again replaces the old one.
     """
 
-    def __init__(self, receiver: Receiver, runtime: Runtime, source: GitSource, *,
-                 name: str = "default", service: str = "web", health_timeout: float = 10.0,
-                 registry_timeout: float = 15.0, settle: float = 1.0,
-                 db: str | Path = ":memory:") -> None:
+    def __init__(
+        self,
+        receiver: Receiver,
+        runtime: Runtime,
+        source: GitSource,
+        *,
+        name: str = "default",
+        service: str = "web",
+        health_timeout: float = 10.0,
+        registry_timeout: float = 15.0,
+        settle: float = 1.0,
+        db: str | Path = ":memory:",
+    ) -> None:
         self.receiver, self.runtime, self.source = receiver, runtime, source
         self.name, self.service = name, service
         self.health_timeout, self.registry_timeout, self.settle = (
-            health_timeout, registry_timeout, settle)
+            health_timeout,
+            registry_timeout,
+            settle,
+        )
         self.runs = RunStore(db)
         #: What the pipeline decided about deliveries it did not act on (newest last).
         self.notes: deque[str] = deque(maxlen=200)
@@ -105,11 +117,15 @@ class Pipeline:
         self.receiver.check()
         self.runtime.send_webhooks_to(WebhookTargets.of(self.receiver))
         self._stopped.clear()
-        for source, event, kind in (("github", "push", "push"), ("registry", "push", "registry"),
-                                    ("alertmanager", None, "alert")):
+        for source, event, kind in (
+            ("github", "push", "push"),
+            ("registry", "push", "registry"),
+            ("alertmanager", None, "alert"),
+        ):
             self.receiver.on(source, event)(self._handler(kind))
-        self._thread = threading.Thread(target=self._work, daemon=True,
-                                        name=f"labkit-pipeline-{self.name}")
+        self._thread = threading.Thread(
+            target=self._work, daemon=True, name=f"labkit-pipeline-{self.name}"
+        )
         self._thread.start()
         _RUNNING[self.name] = self
         return self
@@ -127,8 +143,9 @@ class Pipeline:
     def __enter__(self) -> Pipeline:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property
@@ -172,9 +189,11 @@ class Pipeline:
                 if run is None:
                     raise PipelineError(
                         f"No run for commit {commit[:7]} started within {timeout:g} s: was it "
-                        f"pushed to {self.source.branch}? pipeline.notes says what was ignored.")
-                raise PipelineError(f"The run of {commit[:7]} did not finish within "
-                                    f"{timeout:g} s: {run.summary()}.")
+                        f"pushed to {self.source.branch}? pipeline.notes says what was ignored."
+                    )
+                raise PipelineError(
+                    f"The run of {commit[:7]} did not finish within {timeout:g} s: {run.summary()}."
+                )
             if not self.running:
                 raise PipelineError("The pipeline is stopped: start it with pipeline.start().")
             time.sleep(0.02)
@@ -183,8 +202,12 @@ class Pipeline:
         """Wait until no job is queued or running and no run waits or settles."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if (self._jobs.empty() and not self._busy.is_set() and not self._awaiting
-                    and not self._settling):
+            if (
+                self._jobs.empty()
+                and not self._busy.is_set()
+                and not self._awaiting
+                and not self._settling
+            ):
                 return True
             time.sleep(0.02)
         return False
@@ -197,16 +220,17 @@ class Pipeline:
 
     def __repr__(self) -> str:
         state = "listening" if self.running else "stopped"
-        return (f"<Pipeline {self.name!r}: pushes to {self.source.full_name} "
-                f"{self.source.branch} -> build, ship, deploy, monitor; {state}>")
+        return (
+            f"<Pipeline {self.name!r}: pushes to {self.source.full_name} "
+            f"{self.source.branch} -> build, ship, deploy, monitor; {state}>"
+        )
 
     # --- the worker ---------------------------------------------------------------------------
     def _note(self, text: str) -> None:
         self.notes.append(text)
 
     def _work(self) -> None:
-        handlers = {"push": self._on_push, "registry": self._on_registry,
-                    "alert": self._on_alert}
+        handlers = {"push": self._on_push, "registry": self._on_registry, "alert": self._on_alert}
         while True:
             try:
                 job = self._jobs.get(timeout=0.05)
@@ -231,12 +255,15 @@ class Pipeline:
         ref, after = payload.get("ref"), str(payload.get("after") or "")
         repository = (payload.get("repository") or {}).get("full_name")
         if not delivery.verified:
-            self._note(f"ignored push {delivery.id}: its signature was not verified (give the "
-                       "receiver a secret, and the repository the same one)")
+            self._note(
+                f"ignored push {delivery.id}: its signature was not verified (give the "
+                "receiver a secret, and the repository the same one)"
+            )
             return
         if repository != self.source.full_name:
-            self._note(f"ignored push to {repository}: this pipeline deploys "
-                       f"{self.source.full_name}")
+            self._note(
+                f"ignored push to {repository}: this pipeline deploys {self.source.full_name}"
+            )
             return
         if ref != self.source.ref:
             self._note(f"ignored push to {ref}: only {self.source.ref} is deployed")
@@ -246,14 +273,20 @@ class Pipeline:
             return
         head = payload.get("head_commit") or {}
         run = self.runs.open_run(
-            pipeline=self.name, service=self.service, commit=after, ref=str(ref),
+            pipeline=self.name,
+            service=self.service,
+            commit=after,
+            ref=str(ref),
             message=str(head.get("message", "")).splitlines()[0] if head.get("message") else "",
             author=str((head.get("author") or {}).get("name", "")),
-            delivery_id=delivery.id or "")
+            delivery_id=delivery.id or "",
+        )
         if run is None:
             earlier = self.run_of(after)
-            self._note(f"push {delivery.id} of {after[:7]} ignored: run "
-                       f"{earlier.id if earlier else '?'} already built that commit")
+            self._note(
+                f"push {delivery.id} of {after[:7]} ignored: run "
+                f"{earlier.id if earlier else '?'} already built that commit"
+            )
             return
         self._build_and_ship(run)
 
@@ -265,8 +298,9 @@ class Pipeline:
         try:
             with tempfile.TemporaryDirectory(prefix="labkit-build-") as checkout:
                 self.source.export(run.commit, checkout)
-                artifact = self.runtime.build(Path(checkout), run.commit, service=self.service,
-                                              log=self._logger(rid, "build"))
+                artifact = self.runtime.build(
+                    Path(checkout), run.commit, service=self.service, log=self._logger(rid, "build")
+                )
         except Exception as exc:  # noqa: BLE001 - any failure fails the stage, with its reason
             self._fail(rid, "build", exc, f"build failed; {keeps}")
             return
@@ -280,10 +314,12 @@ class Pipeline:
         self.runs.set_artifact(rid, artifact.ref)
         self.runs.stage(rid, "ship", PASSED, f"{artifact.ref} is in the registry")
         self.runs.stage(rid, "deploy", RUNNING, "waiting for the registry's webhook")
-        self.runs.log(rid, "deploy", f"waiting for the registry's push notification of "
-                                     f"{artifact.ref}")
+        self.runs.log(
+            rid, "deploy", f"waiting for the registry's push notification of {artifact.ref}"
+        )
         self._awaiting[(artifact.service, artifact.tag)] = _Awaiting(
-            rid, artifact, time.monotonic() + self.registry_timeout)
+            rid, artifact, time.monotonic() + self.registry_timeout
+        )
 
     # --- 2. the registry's webhook: deploy -----------------------------------------------------
     def _on_registry(self, delivery: Delivery) -> None:
@@ -299,11 +335,20 @@ class Pipeline:
             del self._awaiting[key]
             rid = waiting.run_id
             if not delivery.verified:
-                self._fail(rid, "deploy", None, "the registry's webhook was not verified: give "
-                           "the receiver a registry token (Receiver(secret=...))")
+                self._fail(
+                    rid,
+                    "deploy",
+                    None,
+                    "the registry's webhook was not verified: give "
+                    "the receiver a registry token (Receiver(secret=...))",
+                )
                 continue
-            self.runs.log(rid, "deploy", f"registry webhook {delivery.id}: {key[0]}:{key[1]} "
-                                         f"pushed ({str(target.get('digest'))[:19]})")
+            self.runs.log(
+                rid,
+                "deploy",
+                f"registry webhook {delivery.id}: {key[0]}:{key[1]} "
+                f"pushed ({str(target.get('digest'))[:19]})",
+            )
             self._deploy(rid, waiting.artifact)
 
     def _deploy(self, rid: int, artifact: Artifact) -> None:
@@ -314,8 +359,9 @@ class Pipeline:
             return
         self.runs.stage(rid, "deploy", RUNNING, f"deploying {artifact.ref}")
         try:
-            result = self.runtime.deploy(artifact, health_timeout=self.health_timeout,
-                                         log=self._logger(rid, "deploy"))
+            result = self.runtime.deploy(
+                artifact, health_timeout=self.health_timeout, log=self._logger(rid, "deploy")
+            )
         except Exception as exc:  # noqa: BLE001
             self._fail(rid, "deploy", exc, "deploy failed")
             return
@@ -327,8 +373,9 @@ class Pipeline:
         self._serving_run = rid
         self.runs.stage(rid, "monitor", RUNNING, f"watching {artifact.ref}")
         now = time.monotonic()
-        self._settling[rid] = _Settling(rid, until=now + self.settle,
-                                        deadline=now + self.settle + self.health_timeout)
+        self._settling[rid] = _Settling(
+            rid, until=now + self.settle, deadline=now + self.settle + self.health_timeout
+        )
 
     # --- 3. monitor: settle, then alerts -------------------------------------------------------
     def _tick(self) -> None:
@@ -336,21 +383,32 @@ class Pipeline:
         for key, waiting in list(self._awaiting.items()):
             if now > waiting.deadline:
                 del self._awaiting[key]
-                self._fail(waiting.run_id, "deploy", None,
-                           f"the registry's webhook for {key[0]}:{key[1]} did not arrive within "
-                           f"{self.registry_timeout:g} s: is the receiver running, and does the "
-                           "registry have its URL and token?")
+                self._fail(
+                    waiting.run_id,
+                    "deploy",
+                    None,
+                    f"the registry's webhook for {key[0]}:{key[1]} did not arrive within "
+                    f"{self.registry_timeout:g} s: is the receiver running, and does the "
+                    "registry have its URL and token?",
+                )
         for rid, settling in list(self._settling.items()):
             ok = self._healthy()
             if ok and settling.healthy_since is None:
                 settling.healthy_since = now
             elif not ok:
                 settling.healthy_since = None
-            if settling.healthy_since is not None and now >= settling.until and \
-                    now - settling.healthy_since >= min(self.settle, 0.5):
+            if (
+                settling.healthy_since is not None
+                and now >= settling.until
+                and now - settling.healthy_since >= min(self.settle, 0.5)
+            ):
                 del self._settling[rid]
-                self.runs.log(rid, "monitor", f"healthy for {self.settle:g} s; from now on the "
-                                              "monitor's alerts arrive as webhooks")
+                self.runs.log(
+                    rid,
+                    "monitor",
+                    f"healthy for {self.settle:g} s; from now on the "
+                    "monitor's alerts arrive as webhooks",
+                )
                 self.runs.stage(rid, "monitor", PASSED, "healthy; alerts arrive as webhooks")
                 self.runs.finish(rid, PASSED, "serving")
             elif now > settling.deadline:
@@ -379,14 +437,19 @@ class Pipeline:
             if version and serving is not None and version != serving.tag:
                 # About a version that no longer serves (Prometheus may scrape a replaced
                 # container for a moment): news about the past, not about the serving run.
-                self.runs.log(rid, "monitor", f"alert {name} {alert.get('status')} about "
-                                              f"{version}, which no longer serves: noted "
-                                              f"(webhook {delivery.id})")
+                self.runs.log(
+                    rid,
+                    "monitor",
+                    f"alert {name} {alert.get('status')} about "
+                    f"{version}, which no longer serves: noted "
+                    f"(webhook {delivery.id})",
+                )
                 continue
             summary = (alert.get("annotations") or {}).get("summary", "")
             status = alert.get("status")
-            self.runs.log(rid, "monitor", f"alert {name} {status}: {summary} "
-                                          f"(webhook {delivery.id})")
+            self.runs.log(
+                rid, "monitor", f"alert {name} {status}: {summary} (webhook {delivery.id})"
+            )
             if status == "firing":
                 self._settling.pop(rid, None)
                 self.runs.stage(rid, "monitor", FAILED, f"alert {name} firing: {summary}")
@@ -403,8 +466,11 @@ class Pipeline:
         return log
 
     def _fail(self, rid: int, stage: str, exc: BaseException | None, reason: str) -> None:
-        what = str(exc) if isinstance(exc, LabkitError) else (
-            f"{type(exc).__name__}: {exc}" if exc is not None else reason)
+        what = (
+            str(exc)
+            if isinstance(exc, LabkitError)
+            else (f"{type(exc).__name__}: {exc}" if exc is not None else reason)
+        )
         self.runs.log(rid, stage, what)
         self.runs.stage(rid, stage, FAILED, what)
         self.runs.finish(rid, FAILED, reason if exc is None else f"{reason}: {what}")
@@ -422,8 +488,9 @@ class Traffic:
     answered (which versions served); ``failures`` says what went wrong, request by request.
     """
 
-    def __init__(self, url: str, *, path: str = "/", field: str = "message",
-                 clients: int = 2) -> None:
+    def __init__(
+        self, url: str, *, path: str = "/", field: str = "message", clients: int = 2
+    ) -> None:
         self.url, self.path, self.field, self.clients = url, path, field, clients
         self.ok = 0
         self.failures: list[str] = []
@@ -442,9 +509,10 @@ class Traffic:
 
     def start(self) -> Traffic:
         self._stop.clear()
-        self._threads = [threading.Thread(target=self._loop, daemon=True,
-                                          name=f"labkit-traffic-{i}")
-                         for i in range(self.clients)]
+        self._threads = [
+            threading.Thread(target=self._loop, daemon=True, name=f"labkit-traffic-{i}")
+            for i in range(self.clients)
+        ]
         for thread in self._threads:
             thread.start()
         return self

@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from .paths import labkit_home
+
 #: Headers that carry a secret itself (signatures are derived, so they may be shown).
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 _FINGERPRINT = re.compile(r"sha256:[0-9a-f]{8}")
@@ -20,6 +22,11 @@ def private_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.parent.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    elif path.parent.resolve() == labkit_home().resolve():
+        try:  # labkit's own folder is private even when something else made it first
+            path.parent.chmod(0o700)
+        except OSError:
+            pass
     if path.exists():
         try:
             path.chmod(0o600)

@@ -51,6 +51,7 @@ uvicorn.Server(config).run(sockets=[sock])
 
 # --- identity and liveness ---------------------------------------------------------------------
 
+
 def started_at(pid: int) -> float | None:
     """When process ``pid`` started (to tell it from a later process that got the same pid)."""
     try:
@@ -101,6 +102,7 @@ def lifeline_fd() -> int:
 
 
 # --- pidfiles and reaping ------------------------------------------------------------------------
+
 
 def pids_dir() -> Path:
     """Where every app process labkit starts leaves a pidfile."""
@@ -179,6 +181,7 @@ def kill_group(pgid: int, grace: float) -> None:
 
 # --- starting one --------------------------------------------------------------------------------
 
+
 def listen(port: int = 0) -> socket.socket:
     """A listening socket on 127.0.0.1 (``port`` 0: the system picks); ``OSError`` if taken."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -197,8 +200,17 @@ def listen(port: int = 0) -> socket.socket:
 #: What an app process inherits from the kernel: where programs and imports are, the user's
 #: home, language and time zone. Nothing else: a kernel's environment may hold a webhook
 #: secret, a JupyterHub token or cloud credentials, and an app needs none of them.
-INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH",
-             "SYSTEMROOT")
+INHERITED = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "PYTHONPATH",
+    "SYSTEMROOT",
+)
 
 
 def app_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -208,9 +220,18 @@ def app_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def spawn(*, app: str, app_dir: Path, sock: socket.socket, log_path: Path, owner: str, name: str,
-          env: Mapping[str, str], cwd: Path | None = None,
-          uvicorn: Mapping[str, Any] | None = None) -> tuple[subprocess.Popen[bytes], PidFile]:
+def spawn(
+    *,
+    app: str,
+    app_dir: Path,
+    sock: socket.socket,
+    log_path: Path,
+    owner: str,
+    name: str,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    uvicorn: Mapping[str, Any] | None = None,
+) -> tuple[subprocess.Popen[bytes], PidFile]:
     """Serve ``app`` (``module:attribute`` in ``app_dir``) with uvicorn on ``sock``, then close it.
 
     ``env`` is the process's whole environment; ``uvicorn`` overrides the server's options (by
@@ -218,22 +239,38 @@ def spawn(*, app: str, app_dir: Path, sock: socket.socket, log_path: Path, owner
     ``log_path``. The pidfile is written before this returns.
     """
     lifeline = lifeline_fd()
-    full_env = {**env, "LABKIT_APP": app, "LABKIT_APP_DIR": str(app_dir),
-                "LABKIT_LIFELINE_FD": str(lifeline), "LABKIT_SOCKET_FD": str(sock.fileno()),
-                "LABKIT_UVICORN": json.dumps(dict(uvicorn or {}))}
+    full_env = {
+        **env,
+        "LABKIT_APP": app,
+        "LABKIT_APP_DIR": str(app_dir),
+        "LABKIT_LIFELINE_FD": str(lifeline),
+        "LABKIT_SOCKET_FD": str(sock.fileno()),
+        "LABKIT_UVICORN": json.dumps(dict(uvicorn or {})),
+    }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
         try:
             process = subprocess.Popen(
-                [sys.executable, "-c", BOOTSTRAP], cwd=cwd or app_dir, env=full_env,
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-c", BOOTSTRAP],
+                cwd=cwd or app_dir,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 pass_fds=(lifeline, sock.fileno()),
-                start_new_session=True)  # its own process group: a kernel interrupt
+                start_new_session=True,
+            )  # its own process group: a kernel interrupt
             # (SIGINT) does not reach it, and stopping it stops all it started
         finally:
             sock.close()
-    record = PidFile(pid=process.pid, started=started_at(process.pid), parent=os.getpid(),
-                     parent_started=started_at(os.getpid()), runtime=owner, name=name)
+    record = PidFile(
+        pid=process.pid,
+        started=started_at(process.pid),
+        parent=os.getpid(),
+        parent_started=started_at(os.getpid()),
+        runtime=owner,
+        name=name,
+    )
     record.write()
     return process, record
 
@@ -247,5 +284,16 @@ def tail(path: Path, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-__all__ = ["BOOTSTRAP", "PidFile", "alive", "kill_group", "lifeline_fd", "listen", "pids_dir",
-           "reap_orphans", "spawn", "started_at", "tail"]
+__all__ = [
+    "BOOTSTRAP",
+    "PidFile",
+    "alive",
+    "kill_group",
+    "lifeline_fd",
+    "listen",
+    "pids_dir",
+    "reap_orphans",
+    "spawn",
+    "started_at",
+    "tail",
+]

@@ -73,8 +73,14 @@ class Progress:
     fails with the exception's first line. Every method may be called from any thread.
     """
 
-    def __init__(self, title: str, total: int, *, view: View | str | None = None,
-                 stream: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        total: int,
+        *,
+        view: View | str | None = None,
+        stream: IO[str] | None = None,
+    ) -> None:
         # Re-entrant: a view is called with the lock held, so views see changes in order.
         self._lock = threading.RLock()
         self._started = time.monotonic()
@@ -154,8 +160,12 @@ class Progress:
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc is None:
             self.finish()
         else:
@@ -173,8 +183,9 @@ class Progress:
         total = self._state.total
         return f"[{number}/{total}] {text}" if total else text
 
-    def _change(self, *, done: int | None = None, status: str | None = None,
-                line: str | None = None) -> Snapshot | None:
+    def _change(
+        self, *, done: int | None = None, status: str | None = None, line: str | None = None
+    ) -> Snapshot | None:
         with self._lock:
             if self._state.finished:
                 return None
@@ -184,7 +195,7 @@ class Progress:
             if status is not None:
                 s = replace(s, status=status)
             if line is not None:
-                s = replace(s, lines=(*s.lines[-(WIDGET_LINES - 1):], line))
+                s = replace(s, lines=(*s.lines[-(WIDGET_LINES - 1) :], line))
             self._state = s
             return replace(s, seconds=time.monotonic() - self._started)
 
@@ -193,8 +204,9 @@ class Progress:
             if self._state.finished:
                 return
             done = self._state.total if ok else self._state.done
-            self._state = replace(self._state, done=done, finished=True, ok=ok,
-                                  status=text or self._state.status)
+            self._state = replace(
+                self._state, done=done, finished=True, ok=ok, status=text or self._state.status
+            )
             state = replace(self._state, seconds=time.monotonic() - self._started)
             self._show(self.view.finish, state, text)
 
@@ -307,8 +319,10 @@ class LinesView:
             if state.ok:
                 self.write(f"{state.title}: {text or 'done'} in {_clock(state.seconds)}")
             else:
-                self.write(f"{state.title}: FAILED at {state.done}/{state.total}"
-                           + (f": {text}" if text else ""))
+                self.write(
+                    f"{state.title}: FAILED at {state.done}/{state.total}"
+                    + (f": {text}" if text else "")
+                )
 
 
 class BarView:
@@ -329,9 +343,10 @@ class BarView:
         else:
             bar = f"[{'.' * _BAR_CELLS}]"
         mark = "" if not state.finished else ("done" if state.ok else "FAILED")
-        text = "  ".join(part for part in (state.title, bar, mark, state.status,
-                                           _clock(state.seconds)) if part)
-        return text[:max(width - 1, 10)]
+        text = "  ".join(
+            part for part in (state.title, bar, mark, state.status, _clock(state.seconds)) if part
+        )
+        return text[: max(width - 1, 10)]
 
     def line(self, state: Snapshot, text: str) -> None:
         with self._lock:
@@ -371,14 +386,21 @@ class WidgetView:
 
         from .widgets._redraw import Redraw
 
-        self.bar = widgets.IntProgress(value=0, min=0, max=max(total, 1), description=title,
-                                       bar_style="info", style={"description_width": "initial"},
-                                       layout=widgets.Layout(width="32em"))
+        self.bar = widgets.IntProgress(
+            value=0,
+            min=0,
+            max=max(total, 1),
+            description=title,
+            bar_style="info",
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="32em"),
+        )
         self.count_label = widgets.Label(value=f"0/{total}")
         self.label = widgets.HTML(value="")
         self.lines = widgets.HTML(value="")
-        self.view = widgets.VBox([widgets.HBox([self.bar, self.count_label]), self.label,
-                                  self.lines])
+        self.view = widgets.VBox(
+            [widgets.HBox([self.bar, self.count_label]), self.label, self.lines]
+        )
         self._state = Snapshot(title, total)
         self._lock = threading.Lock()
         self._redraw = Redraw(self._render, WIDGET_INTERVAL)
@@ -427,15 +449,31 @@ class WidgetView:
         self.bar.max = max(s.total, 1)
         self.bar.value = min(s.done, self.bar.max)
         word = ("done" if s.ok else "FAILED") if s.finished else ""
-        self.count_label.value = "  ".join(p for p in (f"{s.done}/{s.total}", word,
-                                                       _clock(s.seconds)) if p)
+        self.count_label.value = "  ".join(
+            p for p in (f"{s.done}/{s.total}", word, _clock(s.seconds)) if p
+        )
         colour = "#cf222e" if s.finished and not s.ok else "#24292f"
-        self.label.value = (f'<span style="color:{colour}">{html.escape(s.status)}</span>'
-                            if s.status else "")
+        self.label.value = (
+            f'<span style="color:{colour}">{html.escape(s.status)}</span>' if s.status else ""
+        )
         kept = "\n".join(html.escape(line) for line in s.lines)
-        self.lines.value = (f'<div style="color:#57606a;font-family:monospace;font-size:12px;'
-                            f'line-height:1.4;white-space:pre">{kept}</div>' if kept else "")
+        self.lines.value = (
+            f'<div style="color:#57606a;font-family:monospace;font-size:12px;'
+            f'line-height:1.4;white-space:pre">{kept}</div>'
+            if kept
+            else ""
+        )
 
 
-__all__ = ["BarView", "LinesView", "Progress", "ProgressArg", "SilentView", "Snapshot", "View",
-           "WidgetView", "in_notebook", "progress_for"]
+__all__ = [
+    "BarView",
+    "LinesView",
+    "Progress",
+    "ProgressArg",
+    "SilentView",
+    "Snapshot",
+    "View",
+    "WidgetView",
+    "in_notebook",
+    "progress_for",
+]

@@ -20,9 +20,20 @@ from .errors import LabkitError
 from .serving import ServerThread, bind
 
 # Headers about one connection, not the request: never forwarded (RFC 9110, section 7.6.1).
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-                         "te", "trailer", "transfer-encoding", "upgrade", "host",
-                         "content-length"})
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
 # Set by this front alone: a client's own value would let it claim any address.
 _SET_HERE = frozenset({"x-forwarded-for", "forwarded", "x-real-ip"})
 #: The largest request body the front passes on (the apps behind it take small JSON).
@@ -48,8 +59,15 @@ class Front:
     the same ``name`` again stops the old one first.
     """
 
-    def __init__(self, name: str = "web", *, service: str | None = None, host: str = "127.0.0.1",
-                 port: int = 0, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        name: str = "web",
+        *,
+        service: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        timeout: float = 30.0,
+    ) -> None:
         self.name, self.host, self.requested_port, self.timeout = name, host, port, timeout
         self.service = service or name
         self.port = 0
@@ -58,8 +76,13 @@ class Front:
         self._inflight: Counter[str] = Counter()
         self._lock = threading.Condition()
         self._client: httpx.AsyncClient | None = None
-        self._serving = ServerThread(self._app, name=f"labkit-front-{name}", interface="asgi3",
-                                     proxy_headers=False, timeout_keep_alive=30)
+        self._serving = ServerThread(
+            self._app,
+            name=f"labkit-front-{name}",
+            interface="asgi3",
+            proxy_headers=False,
+            timeout_keep_alive=30,
+        )
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> Front:
@@ -72,9 +95,11 @@ class Front:
         try:
             sock = bind(self.host, self.requested_port, backlog=1024)
         except OSError as exc:
-            raise FrontError(f"The front for {self.name!r} cannot listen on {self.host}:"
-                             f"{self.requested_port}: {exc.strerror}. Pick another port, or 0 "
-                             "for any free one.") from None
+            raise FrontError(
+                f"The front for {self.name!r} cannot listen on {self.host}:"
+                f"{self.requested_port}: {exc.strerror}. Pick another port, or 0 "
+                "for any free one."
+            ) from None
         self.port = sock.getsockname()[1]
         failure = self._serving.start([sock], timeout)
         if failure is not None:
@@ -155,15 +180,20 @@ class Front:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
-                   if k.decode("latin-1").lower() not in _HOP_BY_HOP | _SET_HERE]
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"]
+            if k.decode("latin-1").lower() not in _HOP_BY_HOP | _SET_HERE
+        ]
         client = scope.get("client") or ("", 0)
         headers.append(("x-forwarded-for", str(client[0])))
-        target = path.decode("latin-1") + (("?" + scope["query_string"].decode("latin-1"))
-                                           if scope.get("query_string") else "")
+        target = path.decode("latin-1") + (
+            ("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else ""
+        )
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout, trust_env=False,
-                                             follow_redirects=False)
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout, trust_env=False, follow_redirects=False
+            )
         tried: set[str] = set()
         while True:
             with self._lock:
@@ -171,47 +201,66 @@ class Front:
                 if upstream is not None:
                     self._inflight[upstream] += 1
             if upstream is None:
-                await self._answer(send, 503, {"detail": f"No version of {self.service} is "
-                                                         "deployed yet: push a commit, and the "
-                                                         "pipeline deploys it."})
+                await self._answer(
+                    send,
+                    503,
+                    {
+                        "detail": f"No version of {self.service} is "
+                        "deployed yet: push a commit, and the "
+                        "pipeline deploys it."
+                    },
+                )
                 return
             tried.add(upstream)
             try:
-                response = await self._client.request(scope["method"], upstream + target,
-                                                      headers=headers, content=body)
+                response = await self._client.request(
+                    scope["method"], upstream + target, headers=headers, content=body
+                )
             except httpx.ConnectError:
                 # The version we picked is gone (stopped or crashed). If traffic has been
                 # switched since, the request never reached any app: send it to the new one.
                 if self._upstream is not None and self._upstream not in tried:
                     continue
-                await self._answer(send, 502, {"detail": f"{self.service} does not answer: "
-                                                         "its process is not running."})
+                await self._answer(
+                    send,
+                    502,
+                    {"detail": f"{self.service} does not answer: its process is not running."},
+                )
                 return
             except httpx.HTTPError as exc:
-                await self._answer(send, 502, {"detail": f"{self.service} failed to answer: "
-                                                         f"{type(exc).__name__}."})
+                await self._answer(
+                    send, 502, {"detail": f"{self.service} failed to answer: {type(exc).__name__}."}
+                )
                 return
             finally:
                 with self._lock:
                     self._inflight[upstream] -= 1
                     self._lock.notify_all()
             break
-        out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.multi_items()
-               if k.lower() not in _NOT_RETURNED]
+        out = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in response.headers.multi_items()
+            if k.lower() not in _NOT_RETURNED
+        ]
         out.append((b"content-length", str(len(response.content)).encode()))
         self.stats[response.status_code] += 1
-        await send({"type": "http.response.start", "status": response.status_code,
-                    "headers": out})
+        await send({"type": "http.response.start", "status": response.status_code, "headers": out})
         await send({"type": "http.response.body", "body": response.content})
 
     async def _answer(self, send: Any, status: int, payload: dict[str, Any]) -> None:
         self.stats[status] += 1
         body = json.dumps(payload).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
 __all__ = ["Front", "FrontError"]
-

@@ -37,8 +37,15 @@ Handler = Callable[[Delivery], Any]
 class Rejected(Exception):
     """A request the receiver answers with a 4xx (never a 5xx for bad input)."""
 
-    def __init__(self, status: int, reason: str, *, event: str | None = None,
-                 delivery_id: str | None = None, verified: bool = False) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        *,
+        event: str | None = None,
+        delivery_id: str | None = None,
+        verified: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.status, self.reason = status, reason
         self.event, self.delivery_id, self.verified = event, delivery_id, verified
@@ -60,26 +67,40 @@ class Settings:
         return bool(self.secrets)
 
     @classmethod
-    def build(cls, secret: str | None, secrets: dict[str, str | list[str]] | None,
-              max_body: int, tolerance: int, open: Iterable[str] = ()) -> Settings:
+    def build(
+        cls,
+        secret: str | None,
+        secrets: dict[str, str | list[str]] | None,
+        max_body: int,
+        tolerance: int,
+        open: Iterable[str] = (),
+    ) -> Settings:
         # One secret for every source: the signing sources use it as their key, the token
         # sources get a token derived from it (signing.token_for), never the key itself.
-        table: dict[str, list[str]] = {
-            s: [signing.token_for(secret) if s in signing.TOKEN_SOURCES else secret]
-            for s in SOURCES} if secret else {}
+        table: dict[str, list[str]] = (
+            {
+                s: [signing.token_for(secret) if s in signing.TOKEN_SOURCES else secret]
+                for s in SOURCES
+            }
+            if secret
+            else {}
+        )
         for source, value in (secrets or {}).items():
             if source not in SOURCES:
                 raise ValueError(f"Unknown source {source!r}; use one of {', '.join(SOURCES)}.")
             values = [value] if isinstance(value, str) else list(value)
             if not values or not all(values):
-                raise ValueError(f"secrets[{source!r}] is or holds an empty secret: anyone could "
-                                 "sign with it. Give real secrets, or leave the source out.")
+                raise ValueError(
+                    f"secrets[{source!r}] is or holds an empty secret: anyone could "
+                    "sign with it. Give real secrets, or leave the source out."
+                )
             table[source] = values
         opened = frozenset(open)
         unknown = opened - set(SOURCES)
         if unknown:
-            raise ValueError(f"Unknown source {sorted(unknown)[0]!r} in open=; use one of "
-                             f"{', '.join(SOURCES)}.")
+            raise ValueError(
+                f"Unknown source {sorted(unknown)[0]!r} in open=; use one of {', '.join(SOURCES)}."
+            )
         return cls(table, max_body, tolerance, opened)
 
 
@@ -112,10 +133,14 @@ def _json_only(headers: dict[str, str], sender: str, verified: bool = False) -> 
     """415 unless the body is declared JSON: a web page's no-cors POST (text/plain, a form)
     cannot reach a sender's endpoint then."""
     ctype = _content_type(headers)
-    if ctype != "application/json" and not (ctype.startswith("application/")
-                                             and ctype.endswith("+json")):
-        raise Rejected(415, f"Content-Type {ctype or 'none'!r} is not what {sender} sends: "
-                            "application/json.", verified=verified)
+    if ctype != "application/json" and not (
+        ctype.startswith("application/") and ctype.endswith("+json")
+    ):
+        raise Rejected(
+            415,
+            f"Content-Type {ctype or 'none'!r} is not what {sender} sends: application/json.",
+            verified=verified,
+        )
 
 
 def _bearer(settings: Settings, source: str, headers: dict[str, str]) -> bool:
@@ -124,8 +149,11 @@ def _bearer(settings: Settings, source: str, headers: dict[str, str]) -> bool:
         return False
     offered = headers.get("authorization", "")
     if not offered.lower().startswith("bearer "):
-        raise Rejected(401, "Missing 'Authorization: Bearer <token>' header; configure the sender's "
-                            "headers (registry) or http_config (Alertmanager) with the token.")
+        raise Rejected(
+            401,
+            "Missing 'Authorization: Bearer <token>' header; configure the sender's "
+            "headers (registry) or http_config (Alertmanager) with the token.",
+        )
     given = offered[7:].strip().encode()
     if not any(hmac.compare_digest(given, t.encode()) for t in tokens):
         raise Rejected(401, "Bearer token does not match.")
@@ -138,8 +166,10 @@ def _short_hash(body: bytes) -> str:
 
 # --- one checker per source: (headers, query, body) -> (delivery id, event, verified) ---------
 
-def check_github(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
-                 ) -> tuple[str, str, bool]:
+
+def check_github(
+    s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
+) -> tuple[str, str, bool]:
     event, delivery_id = h.get("x-github-event"), h.get("x-github-delivery")
     verified = False
     if "github" in s.secrets:
@@ -147,8 +177,9 @@ def check_github(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
             # Verify the raw bytes before anything is parsed.
             for secret in s.secrets["github"]:
                 try:
-                    signing.verify_github(body, secret, h.get("x-hub-signature-256"),
-                                          h.get("x-hub-signature"))
+                    signing.verify_github(
+                        body, secret, h.get("x-hub-signature-256"), h.get("x-hub-signature")
+                    )
                     verified = True
                     break
                 except SignatureError:
@@ -157,8 +188,9 @@ def check_github(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
         except SignatureError as exc:
             raise Rejected(401, str(exc), event=event, delivery_id=delivery_id) from None
     if not event:
-        raise Rejected(400, "Missing X-GitHub-Event header.", delivery_id=delivery_id,
-                       verified=verified)
+        raise Rejected(
+            400, "Missing X-GitHub-Event header.", delivery_id=delivery_id, verified=verified
+        )
     if not delivery_id:
         raise Rejected(400, "Missing X-GitHub-Delivery header.", event=event, verified=verified)
     ctype = _content_type(h)
@@ -171,25 +203,34 @@ def check_github(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
         elif ctype in ("application/json", ""):
             _object(body)
         else:
-            raise Rejected(415, f"Content-Type {ctype!r} is not one GitHub sends: use "
-                                "application/json or application/x-www-form-urlencoded.")
+            raise Rejected(
+                415,
+                f"Content-Type {ctype!r} is not one GitHub sends: use "
+                "application/json or application/x-www-form-urlencoded.",
+            )
     except UnicodeDecodeError:
-        raise Rejected(400, "Form body is not UTF-8.", event=event,
-                       delivery_id=delivery_id, verified=verified) from None
+        raise Rejected(
+            400, "Form body is not UTF-8.", event=event, delivery_id=delivery_id, verified=verified
+        ) from None
     except Rejected as exc:
         exc.event, exc.delivery_id, exc.verified = event, delivery_id, verified
         raise
     return delivery_id, event, verified
 
 
-def check_dockerhub(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
-                    ) -> tuple[str, str, bool]:
+def check_dockerhub(
+    s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
+) -> tuple[str, str, bool]:
     verified = False
     if "dockerhub" in s.secrets:
         token = q.get("token", "").encode()
         if not any(hmac.compare_digest(token, t.encode()) for t in s.secrets["dockerhub"]):
-            raise Rejected(401, "Missing or wrong ?token= in the webhook URL (Docker Hub cannot "
-                                "sign, so the URL carries the secret).", event="push")
+            raise Rejected(
+                401,
+                "Missing or wrong ?token= in the webhook URL (Docker Hub cannot "
+                "sign, so the URL carries the secret).",
+                event="push",
+            )
         verified = True
     _json_only(h, "Docker Hub", verified)
     payload = _object(body)
@@ -198,25 +239,39 @@ def check_dockerhub(s: Settings, h: dict[str, str], q: dict[str, str], body: byt
     elif isinstance(payload.get("push_data"), dict) and isinstance(payload.get("repository"), dict):
         event = "push"
     else:
-        raise Rejected(400, "Not a Docker Hub payload: expected 'push_data' and 'repository' "
-                            "objects (or a callback 'state').", verified=verified)
+        raise Rejected(
+            400,
+            "Not a Docker Hub payload: expected 'push_data' and 'repository' "
+            "objects (or a callback 'state').",
+            verified=verified,
+        )
     # Docker Hub sends no delivery id: the body itself identifies a push.
     return "dh-" + _short_hash(body), event, verified
 
 
-def check_registry(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
-                   ) -> tuple[str, str, bool]:
+def check_registry(
+    s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
+) -> tuple[str, str, bool]:
     verified = _bearer(s, "registry", h)
     ctype = _content_type(h)
-    if ctype not in ("application/vnd.docker.distribution.events.v1+json",
-                     "application/vnd.docker.distribution.events.v2+json", "application/json"):
-        raise Rejected(415, f"Content-Type {ctype!r} is not a registry notification "
-                            "(application/vnd.docker.distribution.events.v1+json).",
-                       verified=verified)
+    if ctype not in (
+        "application/vnd.docker.distribution.events.v1+json",
+        "application/vnd.docker.distribution.events.v2+json",
+        "application/json",
+    ):
+        raise Rejected(
+            415,
+            f"Content-Type {ctype!r} is not a registry notification "
+            "(application/vnd.docker.distribution.events.v1+json).",
+            verified=verified,
+        )
     events = _object(body).get("events")
     if not isinstance(events, list) or not events or not all(isinstance(e, dict) for e in events):
-        raise Rejected(400, "Registry envelope must hold a non-empty 'events' list of objects.",
-                       verified=verified)
+        raise Rejected(
+            400,
+            "Registry envelope must hold a non-empty 'events' list of objects.",
+            verified=verified,
+        )
     first = events[0]
     action = first.get("action")
     if not isinstance(action, str) or not action:
@@ -224,42 +279,59 @@ def check_registry(s: Settings, h: dict[str, str], q: dict[str, str], body: byte
     return str(first.get("id") or "reg-" + _short_hash(body)), action, verified
 
 
-def check_alertmanager(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
-                       ) -> tuple[str, str, bool]:
+def check_alertmanager(
+    s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
+) -> tuple[str, str, bool]:
     verified = _bearer(s, "alertmanager", h)
     _json_only(h, "Alertmanager", verified)
     payload = _object(body)
     status = payload.get("status")
     if status not in ("firing", "resolved") or not isinstance(payload.get("alerts"), list):
-        raise Rejected(400, "Not an Alertmanager notification: expected 'status' firing|resolved "
-                            "and an 'alerts' list.", verified=verified)
+        raise Rejected(
+            400,
+            "Not an Alertmanager notification: expected 'status' firing|resolved "
+            "and an 'alerts' list.",
+            verified=verified,
+        )
     if str(payload.get("version")) != "4":
-        raise Rejected(400, f"Alertmanager webhook version {payload.get('version')!r} is not '4'.",
-                       verified=verified)
+        raise Rejected(
+            400,
+            f"Alertmanager webhook version {payload.get('version')!r} is not '4'.",
+            verified=verified,
+        )
     return "am-" + _short_hash(body), str(status), verified
 
 
-def check_engine(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
-                 ) -> tuple[str, str, bool]:
+def check_engine(
+    s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
+) -> tuple[str, str, bool]:
     verified = _bearer(s, "engine", h)
     _json_only(h, "the engine-event forwarder", verified)
     payload = _object(body)
     actor = payload.get("Actor")
     if not isinstance(payload.get("Action"), str) or not isinstance(actor, dict):
-        raise Rejected(400, "Not a Docker engine event: expected 'Action' and 'Actor'.",
-                       verified=verified)
+        raise Rejected(
+            400, "Not a Docker engine event: expected 'Action' and 'Actor'.", verified=verified
+        )
     ident = f"{actor.get('ID', '')}:{payload['Action']}:{payload.get('timeNano', '')}"
     return "ev-" + hashlib.sha256(ident.encode()).hexdigest()[:20], payload["Action"], verified
 
 
-def check_standard(s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
-                   ) -> tuple[str, str, bool]:
+def check_standard(
+    s: Settings, h: dict[str, str], q: dict[str, str], body: bytes
+) -> tuple[str, str, bool]:
     msg_id = h.get("webhook-id")
     verified = False
     if "standard" in s.secrets:
         try:
-            signing.verify_standard(s.secrets["standard"], msg_id, h.get("webhook-timestamp"),
-                                    h.get("webhook-signature"), body, tolerance=s.tolerance)
+            signing.verify_standard(
+                s.secrets["standard"],
+                msg_id,
+                h.get("webhook-timestamp"),
+                h.get("webhook-signature"),
+                body,
+                tolerance=s.tolerance,
+            )
             verified = True
         except SignatureError as exc:
             raise Rejected(401, str(exc), delivery_id=msg_id) from None
@@ -269,8 +341,12 @@ def check_standard(s: Settings, h: dict[str, str], q: dict[str, str], body: byte
     payload = _object(body)
     event = payload.get("type")
     if not isinstance(event, str) or not event:
-        raise Rejected(400, "Standard Webhooks body needs a 'type' string.", delivery_id=msg_id,
-                       verified=verified)
+        raise Rejected(
+            400,
+            "Standard Webhooks body needs a 'type' string.",
+            delivery_id=msg_id,
+            verified=verified,
+        )
     return msg_id, event, verified
 
 
@@ -297,10 +373,14 @@ class Dispatcher:
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
-    def add(self, source: str, event: str | None, handler: Handler, *,
-            unverified: bool = False) -> None:
-        self.handlers = [(s, e, h, u) for s, e, h, u in self.handlers
-                         if not (s == source and e == event and h.__name__ == handler.__name__)]
+    def add(
+        self, source: str, event: str | None, handler: Handler, *, unverified: bool = False
+    ) -> None:
+        self.handlers = [
+            (s, e, h, u)
+            for s, e, h, u in self.handlers
+            if not (s == source and e == event and h.__name__ == handler.__name__)
+        ]
         self.handlers.append((source, event, handler, unverified))
 
     def submit(self, delivery: Delivery) -> None:
@@ -337,9 +417,13 @@ class Dispatcher:
 
     def _handle(self, delivery: Delivery) -> None:
         trusted = delivery.verified or not self.checks_senders
-        matching = [h for s, e, h, unverified in self.handlers
-                    if s in (delivery.source, "*") and e in (None, "*", delivery.event)
-                    and (trusted or unverified)]
+        matching = [
+            h
+            for s, e, h, unverified in self.handlers
+            if s in (delivery.source, "*")
+            and e in (None, "*", delivery.event)
+            and (trusted or unverified)
+        ]
         if not matching:
             return
         errors = []
@@ -360,14 +444,24 @@ class Dispatcher:
 HOOK_ROUTES = {f"/hooks/{source}": source for source in SOURCES}
 HOOK_ROUTES["/hooks/dockerhub/callback"] = "dockerhub"
 #: Headers that decide authentication or identity: sent twice, they are ambiguous.
-SINGLE_HEADERS = frozenset({"x-github-event", "x-github-delivery", "x-hub-signature",
-                            "x-hub-signature-256", "webhook-id", "webhook-timestamp",
-                            "webhook-signature", "authorization", "content-type",
-                            "content-length"})
+SINGLE_HEADERS = frozenset(
+    {
+        "x-github-event",
+        "x-github-delivery",
+        "x-hub-signature",
+        "x-hub-signature-256",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "authorization",
+        "content-type",
+        "content-length",
+    }
+)
 
 _AUTH = {
     "github": "X-Hub-Signature-256: sha256=<HMAC-SHA256 of the raw body> (X-Hub-Signature "
-              "sha1 is accepted when sha256 is absent)",
+    "sha1 is accepted when sha256 is absent)",
     "dockerhub": "?token=<secret> in the URL",
     "registry": "Authorization: Bearer <secret>",
     "alertmanager": "Authorization: Bearer <secret>",
@@ -414,7 +508,7 @@ class GroupCommit:
                 if not future.done():
                     future.set_exception(StoreError(str(exc)))
             return
-        for (_, future), delivery in zip(batch, written):
+        for (_, future), delivery in zip(batch, written, strict=True):
             if not future.done():
                 future.set_result(delivery)
 
@@ -440,37 +534,56 @@ class Hooks:
             if name in headers and name in SINGLE_HEADERS:
                 duplicated = name
             headers[name] = raw_value.decode("latin-1")
-        query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode(
-            "latin-1")).items()}
+        query = {
+            k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()
+        }
         body = b""
         try:
             if duplicated:
                 raise Rejected(400, f"Header {duplicated!r} was sent more than once.")
             body = await self._read_body(headers, receive)
             settings = self.settings
-            if (settings.checks_senders and source not in settings.secrets
-                    and source not in settings.open):
-                raise Rejected(401, f"This receiver checks its senders and has no secret for "
-                                    f"{source}: give it one (secrets={{'{source}': ...}}) or "
-                                    f"open it on purpose (open=['{source}']).")
+            if (
+                settings.checks_senders
+                and source not in settings.secrets
+                and source not in settings.open
+            ):
+                raise Rejected(
+                    401,
+                    f"This receiver checks its senders and has no secret for "
+                    f"{source}: give it one (secrets={{'{source}': ...}}) or "
+                    f"open it on purpose (open=['{source}']).",
+                )
             delivery_id, event, verified = CHECKS[source](self.settings, headers, query, body)
         except Rejected as exc:
             try:
                 kept = body[:REJECTED_BODY_KEPT] if exc.status != 413 else b""
-                await self.commits.record(Row(
-                    exc.delivery_id, source, exc.event, REJECTED, exc.reason, exc.verified,
-                    headers, kept, len(body),
-                    hashlib.sha256(body).hexdigest() if len(kept) < len(body) else ""))
+                await self.commits.record(
+                    Row(
+                        exc.delivery_id,
+                        source,
+                        exc.event,
+                        REJECTED,
+                        exc.reason,
+                        exc.verified,
+                        headers,
+                        kept,
+                        len(body),
+                        hashlib.sha256(body).hexdigest() if len(kept) < len(body) else "",
+                    )
+                )
             except StoreError:
                 pass  # the rejection is answered even when it cannot be logged
             await _respond(send, exc.status, {"status": REJECTED, "detail": exc.reason})
             return
         try:
-            delivery = await self.commits.record(Row(delivery_id, source, event, ACCEPTED, "",
-                                                     verified, headers, body))
+            delivery = await self.commits.record(
+                Row(delivery_id, source, event, ACCEPTED, "", verified, headers, body)
+            )
         except StoreError as exc:
-            await _respond(send, 503, {"status": "unavailable", "detail": str(exc)},
-                           [(b"retry-after", b"5")])
+            await _respond(
+                send, 503, {"status": "unavailable", "detail": str(exc)}, [(b"retry-after", b"5")]
+            )
             return
         answer = {"status": delivery.status, "id": delivery_id, "seq": delivery.seq}
         if delivery.status == ACCEPTED:
@@ -536,12 +649,21 @@ async def _drain(receive: Any) -> None:
         return
 
 
-async def _respond(send: Any, status: int, payload: dict[str, Any],
-                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _respond(
+    send: Any, status: int, payload: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()), *(extra or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(extra or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -572,12 +694,17 @@ class ReceiverApp:
         self.api, self.hooks = api, hooks
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if (scope["type"] == "http" and scope["method"] == "POST"
-                and scope["path"] in HOOK_ROUTES):
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in HOOK_ROUTES:
             await self.hooks(scope, receive, send)
         elif scope["type"] == "http" and not _trusted_host(scope):
-            await _respond(send, 403, {"detail": "This receiver's log is read through 127.0.0.1, "
-                                                 "localhost or host.docker.internal only."})
+            await _respond(
+                send,
+                403,
+                {
+                    "detail": "This receiver's log is read through 127.0.0.1, "
+                    "localhost or host.docker.internal only."
+                },
+            )
         else:
             await self.api(scope, receive, send)
 
@@ -589,42 +716,55 @@ class ReceiverApp:
 def _hook_operation(path: str, source: str) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {"name": h, "in": "header", "required": False, "schema": {"type": "string"}}
-        for h in _HEADERS[source]]
+        for h in _HEADERS[source]
+    ]
     if source == "dockerhub":
-        params.append({"name": "token", "in": "query", "required": False,
-                       "schema": {"type": "string"}})
+        params.append(
+            {"name": "token", "in": "query", "required": False, "schema": {"type": "string"}}
+        )
     reply = {"content": {"application/json": {"schema": {"type": "object"}}}}
-    return {"post": {
-        "summary": f"Receive a {source} delivery" + (" callback" if path.endswith("callback")
-                                                      else ""),
-        "description": f"Authentication: {_AUTH[source]}.",
-        "operationId": "hook_" + path.removeprefix("/hooks/").replace("/", "_"),
-        "parameters": params,
-        "requestBody": {"required": True, "content": {
-            _CONTENT_TYPES.get(source, "application/json"): {
-                "schema": {"type": "object", "additionalProperties": True}}}},
-        "responses": {
-            "200": {"description": "Duplicate: seen before, handlers not run again", **reply},
-            "202": {"description": "Accepted and committed to the log", **reply},
-            "400": {"description": "Malformed request", **reply},
-            "401": {"description": "Authentication failed", **reply},
-            "408": {"description": "Body too slow", **reply},
-            "413": {"description": "Body over the cap", **reply},
-            "415": {"description": "Unsupported content type", **reply},
-            "503": {"description": "The delivery log cannot be written", **reply},
-        },
-    }}
+    return {
+        "post": {
+            "summary": f"Receive a {source} delivery"
+            + (" callback" if path.endswith("callback") else ""),
+            "description": f"Authentication: {_AUTH[source]}.",
+            "operationId": "hook_" + path.removeprefix("/hooks/").replace("/", "_"),
+            "parameters": params,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    _CONTENT_TYPES.get(source, "application/json"): {
+                        "schema": {"type": "object", "additionalProperties": True}
+                    }
+                },
+            },
+            "responses": {
+                "200": {"description": "Duplicate: seen before, handlers not run again", **reply},
+                "202": {"description": "Accepted and committed to the log", **reply},
+                "400": {"description": "Malformed request", **reply},
+                "401": {"description": "Authentication failed", **reply},
+                "408": {"description": "Body too slow", **reply},
+                "413": {"description": "Body over the cap", **reply},
+                "415": {"description": "Unsupported content type", **reply},
+                "503": {"description": "The delivery log cannot be written", **reply},
+            },
+        }
+    }
 
 
 def create_app(log: DeliveryLog, settings: Settings, dispatcher: Dispatcher) -> ReceiverApp:
     """The receiver's HTTP API (also served by ``labkit listen``)."""
-    api = FastAPI(title="labkit webhook receiver", version="1",
-                  description="Receives GitHub, Docker Hub, registry, Alertmanager, Docker engine "
-                              "and Standard Webhooks deliveries.")
+    api = FastAPI(
+        title="labkit webhook receiver",
+        version="1",
+        description="Receives GitHub, Docker Hub, registry, Alertmanager, Docker engine "
+        "and Standard Webhooks deliveries.",
+    )
 
     @api.get("/deliveries")
-    def deliveries(limit: int = Query(50, ge=1, le=1000),
-                   source: str | None = Query(None)) -> list[dict[str, Any]]:
+    def deliveries(
+        limit: int = Query(50, ge=1, le=1000), source: str | None = Query(None)
+    ) -> list[dict[str, Any]]:
         """Recorded deliveries, newest first."""
         return [d.summary() for d in log.latest(limit, source=source)]
 
@@ -633,8 +773,9 @@ def create_app(log: DeliveryLog, settings: Settings, dispatcher: Dispatcher) -> 
         """One delivery with its headers and body."""
         found = log.get(delivery_id)
         if found is None:
-            return JSONResponse({"detail": f"No delivery with id {delivery_id!r}."},
-                                status_code=404)
+            return JSONResponse(
+                {"detail": f"No delivery with id {delivery_id!r}."}, status_code=404
+            )
         return JSONResponse(found.detail())
 
     @api.get("/healthz")
@@ -713,20 +854,32 @@ class Receiver:
     running receiver of the same ``name`` first, so re-running a cell never leaks a server.
     """
 
-    def __init__(self, secret: str | None = None, *, secrets: dict[str, str | list[str]] | None
-                 = None, host: str = "127.0.0.1", port: int = 0, db: str = ":memory:",
-                 max_body: int = DEFAULT_MAX_BODY, tolerance: int = signing.DEFAULT_TOLERANCE,
-                 name: str = "default", for_containers: bool = False,
-                 sync: str = "normal", open: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        secret: str | None = None,
+        *,
+        secrets: dict[str, str | list[str]] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        db: str = ":memory:",
+        max_body: int = DEFAULT_MAX_BODY,
+        tolerance: int = signing.DEFAULT_TOLERANCE,
+        name: str = "default",
+        for_containers: bool = False,
+        sync: str = "normal",
+        open: Iterable[str] = (),
+    ) -> None:
         self.for_containers = for_containers
         self.container_host: str | None = None
         self.container_port = 0
         self.settings = Settings.build(secret, secrets, max_body, tolerance, open)
         if not self.settings.checks_senders and (for_containers or not _loopback(host)):
             where = "to containers" if for_containers else f"on {host}"
-            raise ReceiverError(f"A receiver that listens {where} must check its senders: give "
-                                "it a secret (secret=... or secrets={...}; LABKIT_WEBHOOK_SECRET "
-                                "for `labkit listen`). Without one it listens on 127.0.0.1 only.")
+            raise ReceiverError(
+                f"A receiver that listens {where} must check its senders: give "
+                "it a secret (secret=... or secrets={...}; LABKIT_WEBHOOK_SECRET "
+                "for `labkit listen`). Without one it listens on 127.0.0.1 only."
+            )
         self.host, self.requested_port, self.name = host, port, name
         self.log = DeliveryLog(db, sync=sync)
         self.dispatcher = Dispatcher(self.log, checks_senders=self.settings.checks_senders)
@@ -785,8 +938,10 @@ class Receiver:
         if not self._serving.started:
             raise ReceiverError("The receiver is not running: call rx.start() first.")
         if not self._serving.running:
-            raise ReceiverError(f"The receiver's server thread died ({self._serving.error!r}). "
-                                "Run rx.start() again.")
+            raise ReceiverError(
+                f"The receiver's server thread died ({self._serving.error!r}). "
+                "Run rx.start() again."
+            )
 
     # --- where it is --------------------------------------------------------------------------
     @property
@@ -800,8 +955,10 @@ class Receiver:
         """What a token-presenting sender (Docker Hub, registry, Alertmanager, engine) must
         present to this receiver: its ``Authorization: Bearer`` value or ``?token=``."""
         if source not in signing.TOKEN_SOURCES:
-            raise ValueError(f"{source} signs its deliveries rather than presenting a token; "
-                             f"the token sources are {', '.join(sorted(signing.TOKEN_SOURCES))}.")
+            raise ValueError(
+                f"{source} signs its deliveries rather than presenting a token; "
+                f"the token sources are {', '.join(sorted(signing.TOKEN_SOURCES))}."
+            )
         tokens = self.settings.secrets.get(source)
         return tokens[0] if tokens else None
 
@@ -819,14 +976,18 @@ class Receiver:
         to the bridge gateway with ``extra_hosts: ["host.docker.internal:host-gateway"]``."""
         self.check()
         if self.container_host is None:
-            raise ReceiverError("This receiver is not reachable from containers: start it with "
-                                "Receiver(..., for_containers=True) on a machine with Docker.")
-        return self.hook_url(source).replace(f"{self.host}:{self.port}",
-                                             f"host.docker.internal:{self.container_port}", 1)
+            raise ReceiverError(
+                "This receiver is not reachable from containers: start it with "
+                "Receiver(..., for_containers=True) on a machine with Docker."
+            )
+        return self.hook_url(source).replace(
+            f"{self.host}:{self.port}", f"host.docker.internal:{self.container_port}", 1
+        )
 
     # --- handlers and waiting -----------------------------------------------------------------
-    def on(self, source: str, event: str | None = None, *,
-           unverified: bool = False) -> Callable[[Handler], Handler]:
+    def on(
+        self, source: str, event: str | None = None, *, unverified: bool = False
+    ) -> Callable[[Handler], Handler]:
         """Decorator: run the function for every accepted delivery of ``source`` (and ``event``).
 
         Handlers run in a worker thread after the 2xx has been sent. Registering a function of
@@ -847,14 +1008,14 @@ class Receiver:
         """The newest ``limit`` deliveries (all statuses), newest first."""
         return self.log.latest(limit, source=source)
 
-    def wait_for(self, count: int = 1, *, timeout: float = 10.0, since: int = 0,
-                 source: str | None = None) -> list[Delivery]:
+    def wait_for(
+        self, count: int = 1, *, timeout: float = 10.0, since: int = 0, source: str | None = None
+    ) -> list[Delivery]:
         """Block until ``count`` deliveries with ``seq > since`` (of ``source``, if given) are
         logged and handled; returns them oldest first."""
         deadline = time.monotonic() + timeout
         while True:
-            got = [d for d in self.log.latest(max(count, 1) + 1000, source=source)
-                   if d.seq > since]
+            got = [d for d in self.log.latest(max(count, 1) + 1000, source=source) if d.seq > since]
             if len(got) >= count:
                 self.dispatcher.idle(max(0.0, deadline - time.monotonic()))
                 return list(reversed(got))[:count]

@@ -16,7 +16,13 @@ from .private import private_file
 
 STAGES = ("build", "ship", "deploy", "monitor")
 WAITING, RUNNING, PASSED, FAILED, ROLLED_BACK, SKIPPED = (
-    "waiting", "running", "passed", "failed", "rolled back", "skipped")
+    "waiting",
+    "running",
+    "passed",
+    "failed",
+    "rolled back",
+    "skipped",
+)
 #: Every status a stage can have; a run is ``running``, ``passed`` or ``failed``.
 STATUSES = (WAITING, RUNNING, PASSED, FAILED, ROLLED_BACK, SKIPPED)
 FINISHED = frozenset({PASSED, FAILED, ROLLED_BACK, SKIPPED})
@@ -141,8 +147,21 @@ class PipelineRun:
         return f"<PipelineRun {self.id} of {self.service}@{self.short}: {self.status}>"
 
 
-_RUN_FIELDS = ("id", "pipeline", "service", "commit", "ref", "message", "author", "delivery_id",
-               "status", "reason", "artifact", "started_at", "ended_at")
+_RUN_FIELDS = (
+    "id",
+    "pipeline",
+    "service",
+    "commit",
+    "ref",
+    "message",
+    "author",
+    "delivery_id",
+    "status",
+    "reason",
+    "artifact",
+    "started_at",
+    "ended_at",
+)
 
 
 class RunStore:
@@ -165,8 +184,10 @@ class RunStore:
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
-            raise StoreError(f"Cannot open the run store at {self.path}: {exc}. Check that the "
-                             "folder is writable, or use ':memory:'.") from None
+            raise StoreError(
+                f"Cannot open the run store at {self.path}: {exc}. Check that the "
+                "folder is writable, or use ':memory:'."
+            ) from None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -185,20 +206,43 @@ class RunStore:
                 raise
 
     # --- writing --------------------------------------------------------------------------
-    def open_run(self, *, pipeline: str, service: str, commit: str, ref: str = "",
-                 message: str = "", author: str = "", delivery_id: str = "") -> PipelineRun | None:
+    def open_run(
+        self,
+        *,
+        pipeline: str,
+        service: str,
+        commit: str,
+        ref: str = "",
+        message: str = "",
+        author: str = "",
+        delivery_id: str = "",
+    ) -> PipelineRun | None:
         """Start a run with every stage ``waiting``; ``None`` if this commit already has one."""
         now = time.time()
         try:
             with self._write() as db:
-                run_id = int(db.execute(
-                    "INSERT INTO runs (pipeline, service, commit_id, ref, message, author,"
-                    " delivery_id, status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (pipeline, service, commit, ref, message, author, delivery_id, RUNNING, now),
-                ).lastrowid or 0)
+                run_id = int(
+                    db.execute(
+                        "INSERT INTO runs (pipeline, service, commit_id, ref, message, author,"
+                        " delivery_id, status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            pipeline,
+                            service,
+                            commit,
+                            ref,
+                            message,
+                            author,
+                            delivery_id,
+                            RUNNING,
+                            now,
+                        ),
+                    ).lastrowid
+                    or 0
+                )
                 db.executemany(
                     "INSERT INTO stages (run_id, position, name, status) VALUES (?, ?, ?, ?)",
-                    [(run_id, i, name, WAITING) for i, name in enumerate(STAGES)])
+                    [(run_id, i, name, WAITING) for i, name in enumerate(STAGES)],
+                )
         except sqlite3.IntegrityError:
             return None
         self._publish(run_id)
@@ -224,26 +268,36 @@ class RunStore:
             sets.append("detail = ?")
             args.append(detail)
         with self._write() as db:
-            db.execute(f"UPDATE stages SET {', '.join(sets)} WHERE run_id = ? AND name = ?",
-                       (*args, run_id, name))
+            db.execute(
+                f"UPDATE stages SET {', '.join(sets)} WHERE run_id = ? AND name = ?",
+                (*args, run_id, name),
+            )
         self._publish(run_id)
 
     def log(self, run_id: int, name: str, line: str) -> None:
         """Add a line to a stage's log."""
         with self._write() as db:
-            db.execute("UPDATE stages SET log = substr(log || ? || char(10), -?) "
-                       "WHERE run_id = ? AND name = ?", (line, MAX_LOG, run_id, name))
+            db.execute(
+                "UPDATE stages SET log = substr(log || ? || char(10), -?) "
+                "WHERE run_id = ? AND name = ?",
+                (line, MAX_LOG, run_id, name),
+            )
         self._publish(run_id)
 
-    def finish(self, run_id: int, status: str, reason: str = "", artifact: str | None = None
-               ) -> None:
+    def finish(
+        self, run_id: int, status: str, reason: str = "", artifact: str | None = None
+    ) -> None:
         """End a run ``passed`` or ``failed``; stages still ``waiting`` become ``skipped``."""
         with self._write() as db:
-            db.execute("UPDATE runs SET status = ?, reason = ?, ended_at = ?,"
-                       " artifact = COALESCE(?, artifact) WHERE id = ?",
-                       (status, reason, time.time(), artifact, run_id))
-            db.execute("UPDATE stages SET status = ? WHERE run_id = ? AND status = ?",
-                       (SKIPPED, run_id, WAITING))
+            db.execute(
+                "UPDATE runs SET status = ?, reason = ?, ended_at = ?,"
+                " artifact = COALESCE(?, artifact) WHERE id = ?",
+                (status, reason, time.time(), artifact, run_id),
+            )
+            db.execute(
+                "UPDATE stages SET status = ? WHERE run_id = ? AND status = ?",
+                (SKIPPED, run_id, WAITING),
+            )
         self._publish(run_id)
 
     def set_artifact(self, run_id: int, artifact: str) -> None:
@@ -254,8 +308,9 @@ class RunStore:
     def reopen(self, run_id: int, status: str, reason: str) -> None:
         """Change a finished run's status later (an alert after it passed)."""
         with self._write() as db:
-            db.execute("UPDATE runs SET status = ?, reason = ? WHERE id = ?",
-                       (status, reason, run_id))
+            db.execute(
+                "UPDATE runs SET status = ?, reason = ? WHERE id = ?", (status, reason, run_id)
+            )
         self._publish(run_id)
 
     # --- reading --------------------------------------------------------------------------
@@ -286,13 +341,19 @@ class RunStore:
                 rows = self._db.execute(
                     "SELECT id, pipeline, service, commit_id, ref, message, author, delivery_id,"
                     f" status, reason, artifact, started_at, ended_at FROM runs {where}",
-                    args).fetchall()
+                    args,
+                ).fetchall()
                 out = []
                 for row in rows:
-                    stages = tuple(Stage(*s) for s in self._db.execute(
-                        "SELECT name, status, started_at, ended_at, detail, log FROM stages"
-                        " WHERE run_id = ? ORDER BY position", (row[0],)).fetchall())
-                    fields = dict(zip(_RUN_FIELDS, row))
+                    stages = tuple(
+                        Stage(*s)
+                        for s in self._db.execute(
+                            "SELECT name, status, started_at, ended_at, detail, log FROM stages"
+                            " WHERE run_id = ? ORDER BY position",
+                            (row[0],),
+                        ).fetchall()
+                    )
+                    fields = dict(zip(_RUN_FIELDS, row, strict=True))
                     out.append(PipelineRun(**fields, stages=stages))
             except sqlite3.Error as exc:
                 raise StoreError(f"The run store cannot be read: {exc}.") from None
@@ -321,5 +382,16 @@ class RunStore:
             self._db.close()
 
 
-__all__ = ["FAILED", "PASSED", "ROLLED_BACK", "RUNNING", "SKIPPED", "STAGES", "STATUSES",
-           "WAITING", "PipelineRun", "RunStore", "Stage"]
+__all__ = [
+    "FAILED",
+    "PASSED",
+    "ROLLED_BACK",
+    "RUNNING",
+    "SKIPPED",
+    "STAGES",
+    "STATUSES",
+    "WAITING",
+    "PipelineRun",
+    "RunStore",
+    "Stage",
+]

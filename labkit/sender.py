@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,8 +31,9 @@ from .private import SECRET_HEADERS, fingerprint, fingerprinted_headers, private
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 #: Cloud metadata endpoints that are not link-local (AWS IPv6, Alibaba).
-METADATA_ADDRESSES = frozenset({ipaddress.ip_address("fd00:ec2::254"),
-                                ipaddress.ip_address("100.100.100.200")})
+METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
+)
 
 
 class HasHookUrl(Protocol):
@@ -40,6 +41,7 @@ class HasHookUrl(Protocol):
 
 
 # --- SSRF guard ---------------------------------------------------------------------------
+
 
 def check_address(address: str, *, allow_private: bool = False, name: str | None = None) -> None:
     """Refuse link-local, metadata, unspecified and multicast addresses; private ones unless allowed.
@@ -128,9 +130,14 @@ class _CheckedBackend(httpcore.SyncBackend):
         self.checked: list[str] | None = checked
         self.allow_private = allow_private
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
         addresses, self.checked = self.checked, None
         if addresses is None:
             try:
@@ -151,10 +158,12 @@ def _client(backend: _CheckedBackend, timeout: float) -> httpx.Client:
     transport = httpx.HTTPTransport(verify=_tls(), trust_env=False)
     # httpx has no public way to pass a network backend; its transport wraps this pool. No
     # keep-alive, so every retry resolves and is checked afresh.
-    transport._pool = httpcore.ConnectionPool(ssl_context=_tls(), max_keepalive_connections=0,
-                                              network_backend=backend)
-    return httpx.Client(transport=transport, follow_redirects=False, timeout=timeout,
-                        trust_env=False)
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=_tls(), max_keepalive_connections=0, network_backend=backend
+    )
+    return httpx.Client(
+        transport=transport, follow_redirects=False, timeout=timeout, trust_env=False
+    )
 
 
 # --- secrets in the log -----------------------------------------------------------------------
@@ -170,6 +179,7 @@ def _redacted_url(url: str) -> str:
 
 
 # --- the log of sent attempts ---------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -215,11 +225,16 @@ class Outcome:
 
     def __repr__(self) -> str:
         last = self.attempts[-1] if self.attempts else None
-        what = (f"HTTP {last.status}" if last and last.status is not None
-                else (last.error if last else "not sent"))
+        what = (
+            f"HTTP {last.status}"
+            if last and last.status is not None
+            else (last.error if last else "not sent")
+        )
         n = len(self.attempts)
-        return (f"<{self.kind} {'delivered' if self.ok else 'FAILED'}: {what} after {n} "
-                f"attempt{'s' if n != 1 else ''}>")
+        return (
+            f"<{self.kind} {'delivered' if self.ok else 'FAILED'}: {what} after {n} "
+            f"attempt{'s' if n != 1 else ''}>"
+        )
 
 
 class SentLog:
@@ -234,8 +249,9 @@ class SentLog:
         if self.path != ":memory:":
             private_file(self.path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                   timeout=5)
+        self._db = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=5
+        )
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -257,14 +273,22 @@ class SentLog:
         db.execute("PRAGMA secure_delete=ON")  # zero the old bytes instead of only unlinking them
         db.execute("BEGIN IMMEDIATE")
         for delivery_id, url, headers in db.execute(
-                "SELECT delivery_id, url, headers FROM messages").fetchall():
-            db.execute("UPDATE messages SET url = ?, headers = ? WHERE delivery_id = ?",
-                       (_redacted_url(url), json.dumps(fingerprinted_headers(json.loads(headers))),
-                        delivery_id))
+            "SELECT delivery_id, url, headers FROM messages"
+        ).fetchall():
+            db.execute(
+                "UPDATE messages SET url = ?, headers = ? WHERE delivery_id = ?",
+                (
+                    _redacted_url(url),
+                    json.dumps(fingerprinted_headers(json.loads(headers))),
+                    delivery_id,
+                ),
+            )
         disabled = db.execute("SELECT url, since FROM disabled").fetchall()
         db.execute("DELETE FROM disabled")
-        db.executemany("INSERT OR REPLACE INTO disabled VALUES (?, ?)",
-                       [(_redacted_url(url), since) for url, since in disabled])
+        db.executemany(
+            "INSERT OR REPLACE INTO disabled VALUES (?, ?)",
+            [(_redacted_url(url), since) for url, since in disabled],
+        )
         db.execute("PRAGMA user_version = 1")
         db.execute("COMMIT")
         if self.path != ":memory:":
@@ -274,28 +298,51 @@ class SentLog:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (event.delivery_id, event.kind, event.source, event.path, _redacted_url(url),
-                 json.dumps(fingerprinted_headers(event.headers)), event.body, ""))
+                (
+                    event.delivery_id,
+                    event.kind,
+                    event.source,
+                    event.path,
+                    _redacted_url(url),
+                    json.dumps(fingerprinted_headers(event.headers)),
+                    event.body,
+                    "",
+                ),
+            )
 
     def add(self, delivery_id: str, attempt: Attempt) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT INTO attempts (delivery_id, number, status, error, duration_ms, sent_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (delivery_id, attempt.number, attempt.status, attempt.error,
-                 attempt.duration_ms, attempt.sent_at))
+                (
+                    delivery_id,
+                    attempt.number,
+                    attempt.status,
+                    attempt.error,
+                    attempt.duration_ms,
+                    attempt.sent_at,
+                ),
+            )
 
     def message(self, delivery_id: str) -> tuple[Event, str] | None:
         """The event as first sent (unsigned headers kept) and its URL, secrets fingerprinted."""
         with self._lock:
             row = self._db.execute(
                 "SELECT kind, source, path, url, headers, body FROM messages WHERE delivery_id = ?",
-                (delivery_id,)).fetchone()
+                (delivery_id,),
+            ).fetchone()
         if row is None:
             return None
         kind, source, path, url, headers, body = row
-        event = Event(source=source, name=kind.split(".", 1)[1], delivery_id=delivery_id,
-                      body=bytes(body), headers=json.loads(headers), path=path)
+        event = Event(
+            source=source,
+            name=kind.split(".", 1)[1],
+            delivery_id=delivery_id,
+            body=bytes(body),
+            headers=json.loads(headers),
+            path=path,
+        )
         return event, url
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
@@ -304,14 +351,18 @@ class SentLog:
             rows = self._db.execute(
                 "SELECT a.sent_at, a.delivery_id, m.kind, m.url, a.number, a.status, a.error,"
                 " a.duration_ms FROM attempts a LEFT JOIN messages m USING (delivery_id)"
-                " ORDER BY a.n DESC LIMIT ?", (limit,)).fetchall()
+                " ORDER BY a.n DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
         keys = ("sent_at", "delivery_id", "kind", "url", "attempt", "status", "error", "ms")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def disable(self, url: str) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO disabled VALUES (?, ?)",
-                             (_redacted_url(url), datetime.now(timezone.utc).isoformat()))
+            self._db.execute(
+                "INSERT OR REPLACE INTO disabled VALUES (?, ?)",
+                (_redacted_url(url), datetime.now(UTC).isoformat()),
+            )
 
     def enable(self, url: str) -> None:
         """Send to ``url`` again after it answered 410 Gone."""
@@ -320,8 +371,12 @@ class SentLog:
 
     def is_disabled(self, url: str) -> bool:
         with self._lock:
-            return self._db.execute("SELECT 1 FROM disabled WHERE url = ?",
-                                    (_redacted_url(url),)).fetchone() is not None
+            return (
+                self._db.execute(
+                    "SELECT 1 FROM disabled WHERE url = ?", (_redacted_url(url),)
+                ).fetchone()
+                is not None
+            )
 
 
 _default_log: SentLog | None = None
@@ -338,6 +393,7 @@ def default_log() -> SentLog:
 
 # --- delivery ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Schedule:
     """How many retries and how long to wait: exponential backoff with full jitter."""
@@ -350,7 +406,7 @@ class Schedule:
     def delay(self, retry: int, retry_after: float | None = None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_delay * 4)
-        return random.uniform(0, min(self.max_delay, self.backoff * 2 ** retry))
+        return random.uniform(0, min(self.max_delay, self.backoff * 2**retry))
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -360,7 +416,7 @@ def _retry_after(value: str | None) -> float | None:
         return float(value)
     except ValueError:
         try:
-            return (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds()
+            return (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
         except (TypeError, ValueError):
             return None
 
@@ -393,8 +449,13 @@ def _authenticate(event: Event, secret: str | list[str] | None) -> Event:
         return event
     if event.source == "standard":
         ts = int(time.time())  # a fresh timestamp and signature on every attempt
-        return replace(event, headers={**event.headers, **signing.standard_headers(
-            secret, event.delivery_id, ts, event.body)})
+        return replace(
+            event,
+            headers={
+                **event.headers,
+                **signing.standard_headers(secret, event.delivery_id, ts, event.body),
+            },
+        )
     if event.source == "dockerhub":
         return event
     key = secret[0] if isinstance(secret, list) else secret
@@ -429,13 +490,16 @@ def send(
         allow_private = os.environ.get("LABKIT_ALLOW_PRIVATE", "") not in ("", "0")
     secret_text = secret[0] if isinstance(secret, list) else secret
     url = target_url(event, to, secret_text)
-    backend = _CheckedBackend(check_url(url, allow_private=allow_private),
-                              allow_private=allow_private)
+    backend = _CheckedBackend(
+        check_url(url, allow_private=allow_private), allow_private=allow_private
+    )
     sent = log or default_log()
     shown = _redacted_url(url)
     if sent.is_disabled(url):
-        raise DeliveryError(f"{shown} answered 410 Gone earlier, so it is disabled. Re-enable it "
-                            "with labkit.sender.default_log().enable(url) if it is back.")
+        raise DeliveryError(
+            f"{shown} answered 410 Gone earlier, so it is disabled. Re-enable it "
+            "with labkit.sender.default_log().enable(url) if it is back."
+        )
     # GitHub signatures do not expire, so redelivery reuses them (the log fingerprints bearer
     # tokens, which redeliver() takes again); Standard Webhooks need a fresh timestamp, so those
     # are kept unsigned.
@@ -445,19 +509,24 @@ def send(
         for number in range(1, schedule.retries + 2):
             attempt_event = _authenticate(event, secret)
             started = time.perf_counter()
-            sent_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+            sent_at = datetime.now(UTC).isoformat(timespec="milliseconds")
             retry_after: float | None = None
             try:
-                response = client.post(url, content=attempt_event.body,
-                                       headers=dict(attempt_event.headers))
+                response = client.post(
+                    url, content=attempt_event.body, headers=dict(attempt_event.headers)
+                )
                 status: int | None = response.status_code
                 error = "" if response.is_success else response.reason_phrase
                 outcome.response = response.text[:2000]
                 retry_after = _retry_after(response.headers.get("retry-after"))
             except httpx.HTTPError as exc:
-                status, error = None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            attempt = Attempt(number, status, error,
-                              round((time.perf_counter() - started) * 1000, 2), sent_at)
+                status, error = (
+                    None,
+                    f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                )
+            attempt = Attempt(
+                number, status, error, round((time.perf_counter() - started) * 1000, 2), sent_at
+            )
             outcome.attempts.append(attempt)
             sent.add(event.delivery_id, attempt)
             if status is not None and 200 <= status < 300:
@@ -472,8 +541,14 @@ def send(
     return outcome
 
 
-def redeliver(delivery_id: str, *, to: str | None = None, secret: str | list[str] | None = None,
-              log: SentLog | None = None, **options: Any) -> Outcome:
+def redeliver(
+    delivery_id: str,
+    *,
+    to: str | None = None,
+    secret: str | list[str] | None = None,
+    log: SentLog | None = None,
+    **options: Any,
+) -> Outcome:
     """Send a logged message again with the same delivery id (like GitHub's "Redeliver").
 
     The log keeps a bearer token or ``?token=`` only as a fingerprint, so such a message needs
@@ -482,12 +557,17 @@ def redeliver(delivery_id: str, *, to: str | None = None, secret: str | list[str
     sent = log or default_log()
     found = sent.message(delivery_id)
     if found is None:
-        raise DeliveryError(f"No sent message with delivery id {delivery_id!r}; "
-                            "`labkit deliveries` lists the ones there are.")
+        raise DeliveryError(
+            f"No sent message with delivery id {delivery_id!r}; "
+            "`labkit deliveries` lists the ones there are."
+        )
     event, url = found
     url = to or url
-    hidden = {name for name, value in event.headers.items()
-              if name.lower() in SECRET_HEADERS and _FINGERPRINT.search(value)}
+    hidden = {
+        name
+        for name, value in event.headers.items()
+        if name.lower() in SECRET_HEADERS and _FINGERPRINT.search(value)
+    }
     if hidden or _LOGGED_TOKEN.search(url):
         token = secret[0] if isinstance(secret, list) else secret
         if not token:
@@ -495,20 +575,24 @@ def redeliver(delivery_id: str, *, to: str | None = None, secret: str | list[str
                 f"Delivery {delivery_id} was sent with a token, and the sent log keeps only its "
                 f"fingerprint. Pass the token again: labkit.redeliver({delivery_id!r}, "
                 f"secret=TOKEN), or `labkit redeliver {delivery_id} --secret TOKEN` (or set "
-                "LABKIT_WEBHOOK_SECRET).")
+                "LABKIT_WEBHOOK_SECRET)."
+            )
         # The token it was sent with: the one given, or the one derived from a secret that
         # serves every source (signing.token_for); the logged fingerprint tells which.
         logged = set(_FINGERPRINT.findall(" ".join([url, *event.headers.values()])))
-        match = next((t for t in (token, signing.token_for(token)) if fingerprint(t) in logged),
-                     None)
+        match = next(
+            (t for t in (token, signing.token_for(token)) if fingerprint(t) in logged), None
+        )
         if match is None:
             raise DeliveryError(
                 f"Delivery {delivery_id} was sent with the token {sorted(logged)[0]}; the secret "
                 f"given is {fingerprint(token)} and does not derive it. Pass the token (or the "
-                "secret) it was sent with.")
+                "secret) it was sent with."
+            )
         token = match
-        event = event.with_headers({name: _FINGERPRINT.sub(lambda _: token, event.headers[name])
-                                    for name in hidden})
+        event = event.with_headers(
+            {name: _FINGERPRINT.sub(lambda _: token, event.headers[name]) for name in hidden}
+        )
         url = _LOGGED_TOKEN.sub(lambda m: m[1] + quote(token, safe=""), url)
         secret = token
     return send(event, url, secret=secret, log=sent, **options)

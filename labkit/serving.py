@@ -15,7 +15,6 @@ import uvicorn
 
 from .errors import ServeError
 
-
 #: Connections and requests served at once; beyond it uvicorn answers 503 instead of letting a
 #: flood of connections use up the kernel's memory and file descriptors.
 MAX_CONCURRENCY = 1000
@@ -45,8 +44,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 #: uvicorn has no such limit of its own: a client trickling headers one byte at a time would
 #: hold a connection (one of MAX_CONCURRENCY) for ever.
 HEADER_TIMEOUT = 10.0
-_TIMED_OUT = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nconnection: close\r\n"
-              b"content-length: 37\r\n\r\nThe request's headers came too slowly.")
+_TIMED_OUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nconnection: close\r\n"
+    b"content-length: 37\r\n\r\nThe request's headers came too slowly."
+)
 
 
 def with_header_deadline(http: str | type = "auto", seconds: float = HEADER_TIMEOUT) -> type:
@@ -132,12 +133,20 @@ class ServerThread:
         options = {"limit_concurrency": MAX_CONCURRENCY, **self.config}
         if not getattr(options.get("http"), "header_deadline", None):
             options["http"] = with_header_deadline(options.get("http", "auto"))
-        self._server = uvicorn.Server(uvicorn.Config(
-            self.app, log_config=None, access_log=False, lifespan="off",
-            timeout_graceful_shutdown=2, **options))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=2,
+                **options,
+            )
+        )
         self.error = None
-        self._thread = threading.Thread(target=self._serve, args=(sockets,), daemon=True,
-                                        name=self.name)
+        self._thread = threading.Thread(
+            target=self._serve, args=(sockets,), daemon=True, name=self.name
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -241,11 +250,22 @@ class _Recorder:
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                       for k, v in scope.get("headers", [])}
-            self.exchanges.append(Exchange(
-                scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"),
-                headers, b"".join(chunks), answer["status"], b"".join(answer["body"]), error))
+            headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1")
+                for k, v in scope.get("headers", [])
+            }
+            self.exchanges.append(
+                Exchange(
+                    scope["method"],
+                    scope["path"],
+                    scope.get("query_string", b"").decode("latin-1"),
+                    headers,
+                    b"".join(chunks),
+                    answer["status"],
+                    b"".join(answer["body"]),
+                    error,
+                )
+            )
 
 
 _SERVED: dict[str, Served] = {}
@@ -258,11 +278,14 @@ class Served:
     what it answered, newest last, so a check can see what really happened.
     """
 
-    def __init__(self, app: Any, *, name: str = "app", host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, app: Any, *, name: str = "app", host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         if not callable(app):
-            raise ServeError(f"labkit.serve needs an ASGI app, such as app = FastAPI(); got a "
-                             f"{type(app).__name__}.")
+            raise ServeError(
+                f"labkit.serve needs an ASGI app, such as app = FastAPI(); got a "
+                f"{type(app).__name__}."
+            )
         self.app, self.name, self.host, self.requested_port = app, name, host, port
         self.exchanges: deque[Exchange] = deque(maxlen=MAX_EXCHANGES)
         self.port = 0
@@ -271,22 +294,28 @@ class Served:
     def start(self, timeout: float = 10.0) -> Served:
         """Listen and serve; returns once connections are accepted, else raises ``ServeError``."""
         for other in list(_SERVED.values()):
-            if other is not self and (other.name == self.name or (
-                    self.requested_port and other.port == self.requested_port)):
+            if other is not self and (
+                other.name == self.name
+                or (self.requested_port and other.port == self.requested_port)
+            ):
                 other.stop()
         if self.running:
             return self
         try:
             sock = bind(self.host, self.requested_port)
         except OSError as exc:
-            raise ServeError(f"Cannot listen on {self.host}:{self.requested_port}: "
-                             f"{exc.strerror}. Another program holds that port: pick another, or "
-                             "port=0 for any free one.") from None
+            raise ServeError(
+                f"Cannot listen on {self.host}:{self.requested_port}: "
+                f"{exc.strerror}. Another program holds that port: pick another, or "
+                "port=0 for any free one."
+            ) from None
         self.port = sock.getsockname()[1]
         failure = self._serving.start([sock], timeout)
         if failure is not None:
-            raise ServeError(f"Your app could not be served: {failure}. Is `app` an ASGI app "
-                             "(for example app = FastAPI())?")
+            raise ServeError(
+                f"Your app could not be served: {failure}. Is `app` an ASGI app "
+                "(for example app = FastAPI())?"
+            )
         _SERVED[self.name] = self
         return self
 
@@ -312,8 +341,10 @@ class Served:
         if not self._serving.started:
             raise ServeError(f"{self.name!r} is not being served: run labkit.serve(app) again.")
         if not self._serving.running:
-            raise ServeError(f"The server thread of {self.name!r} died "
-                             f"({self._serving.error!r}): run labkit.serve(app) again.")
+            raise ServeError(
+                f"The server thread of {self.name!r} died "
+                f"({self._serving.error!r}): run labkit.serve(app) again."
+            )
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
@@ -330,8 +361,9 @@ def stop_serving() -> list[str]:
     return names
 
 
-def serve(app: Any, port: int = 0, *, name: str = "app", host: str = "127.0.0.1",
-          timeout: float = 10.0) -> Served:
+def serve(
+    app: Any, port: int = 0, *, name: str = "app", host: str = "127.0.0.1", timeout: float = 10.0
+) -> Served:
     """Serve ``app`` in a daemon thread on ``host:port`` (port 0: any free one) and return it.
 
     Serving again under the same ``name`` (a re-run cell) stops the old server first.

@@ -22,6 +22,7 @@ def _key(secret: str | bytes) -> bytes:
 
 # --- GitHub -------------------------------------------------------------------------------
 
+
 def github_signature_256(body: bytes, secret: str | bytes) -> str:
     """``sha256=<hex>``: the value of ``X-Hub-Signature-256``."""
     return "sha256=" + hmac.new(_key(secret), body, hashlib.sha256).hexdigest()
@@ -103,7 +104,7 @@ def standard_key(secret: str | bytes) -> bytes:
         return secret
     if secret.startswith("whsec_"):
         try:
-            return base64.b64decode(secret[len("whsec_"):], validate=True)
+            return base64.b64decode(secret[len("whsec_") :], validate=True)
         except ValueError as exc:
             raise SignatureError(f"The secret after 'whsec_' is not valid base64: {exc}.") from None
     return secret.encode()
@@ -158,8 +159,15 @@ def verify_standard(
     seconds, a malformed signature list, or no matching ``v1`` entry.
     """
     if not msg_id or not timestamp or not signature:
-        missing = [n for n, v in (("webhook-id", msg_id), ("webhook-timestamp", timestamp),
-                                  ("webhook-signature", signature)) if not v]
+        missing = [
+            n
+            for n, v in (
+                ("webhook-id", msg_id),
+                ("webhook-timestamp", timestamp),
+                ("webhook-signature", signature),
+            )
+            if not v
+        ]
         raise SignatureError(f"Missing Standard Webhooks header(s): {', '.join(missing)}.")
     try:
         ts = int(timestamp)
@@ -263,10 +271,12 @@ def _reserializations(body: bytes) -> list[tuple[str, bytes]]:
     for separators, spacing in (((",", ":"), "compact"), ((", ", ": "), "spaced")):
         for ensure_ascii in (False, True):
             for sort_keys in (False, True):
-                text = json.dumps(value, separators=separators, ensure_ascii=ensure_ascii,
-                                  sort_keys=sort_keys)
-                label = (f"{spacing} separators, ensure_ascii={ensure_ascii}"
-                         + (", keys sorted" if sort_keys else ""))
+                text = json.dumps(
+                    value, separators=separators, ensure_ascii=ensure_ascii, sort_keys=sort_keys
+                )
+                label = f"{spacing} separators, ensure_ascii={ensure_ascii}" + (
+                    ", keys sorted" if sort_keys else ""
+                )
                 out.append((label, text.encode()))
     for indent in (2, 4):
         text = json.dumps(value, indent=indent, ensure_ascii=False)
@@ -283,23 +293,29 @@ def _reserializations(body: bytes) -> list[tuple[str, bytes]]:
 
 def _shown(data: bytes) -> str:
     """Bytes as text, one visible unit per byte: printable ASCII as is, the rest as \\xNN."""
-    return "".join(chr(b) if 0x20 <= b < 0x7F and b != 0x5C else
-                   ("\\\\" if b == 0x5C else f"\\x{b:02x}") for b in data)
+    return "".join(
+        chr(b) if 0x20 <= b < 0x7F and b != 0x5C else ("\\\\" if b == 0x5C else f"\\x{b:02x}")
+        for b in data
+    )
 
 
 def byte_diff(checked: bytes, signed: bytes, context: int = 16) -> str:
     """Where two byte strings first differ, a few bytes around it, and a caret under it."""
-    at = next((i for i, (a, b) in enumerate(zip(checked, signed)) if a != b),
-              min(len(checked), len(signed)))
+    at = next(
+        (i for i, (a, b) in enumerate(zip(checked, signed, strict=False)) if a != b),
+        min(len(checked), len(signed)),
+    )
     start = max(0, at - context)
     lead = "..." if start else ""
-    lines = [f"  first difference at byte {at} (checked {len(checked)} bytes, signed "
-             f"{len(signed)}):"]
+    lines = [
+        f"  first difference at byte {at} (checked {len(checked)} bytes, signed {len(signed)}):"
+    ]
     for label, data in (("checked", checked), ("signed ", signed)):
         tail = "..." if len(data) > at + context else ""
-        lines.append(f"    {label}: {lead}{_shown(data[start:at + context])}{tail}")
-    lines.append("    " + " " * (len("checked: ") + len(lead) + len(_shown(checked[start:at])))
-                 + "^")
+        lines.append(f"    {label}: {lead}{_shown(data[start : at + context])}{tail}")
+    lines.append(
+        "    " + " " * (len("checked: ") + len(lead) + len(_shown(checked[start:at]))) + "^"
+    )
     return "\n".join(lines)
 
 
@@ -308,105 +324,144 @@ def _github_explain(secret: Secrets, body: bytes, h: dict[str, str]) -> Explanat
     sha256, sha1 = h.get("x-hub-signature-256"), h.get("x-hub-signature")
     if not sha256 and sha1:
         value = sha1.strip()
-        matches = any(hmac.compare_digest(github_signature_sha1(body, k).encode(), value.encode())
-                      for k in keys)
+        matches = any(
+            hmac.compare_digest(github_signature_sha1(body, k).encode(), value.encode())
+            for k in keys
+        )
         return Explanation(
-            WRONG_ALGORITHM, "github",
+            WRONG_ALGORITHM,
+            "github",
             "only the legacy X-Hub-Signature (HMAC-SHA1) came, no X-Hub-Signature-256"
             + (" (it does match the body)." if matches else " (and it does not match either)."),
             "verify X-Hub-Signature-256 (HMAC-SHA256); GitHub sends it whenever the webhook has "
-            "a secret, so a delivery without it did not come from such a webhook.")
+            "a secret, so a delivery without it did not come from such a webhook.",
+        )
     if not sha256:
-        return Explanation(NO_SIGNATURE, "github",
-                           "no X-Hub-Signature-256 header: the sender has no secret set, or it "
-                           "is not GitHub.",
-                           "set the same secret on the sender (Settings > Webhooks > Secret).")
+        return Explanation(
+            NO_SIGNATURE,
+            "github",
+            "no X-Hub-Signature-256 header: the sender has no secret set, or it is not GitHub.",
+            "set the same secret on the sender (Settings > Webhooks > Secret).",
+        )
     value = sha256.strip()
     algorithm, sep, digest = value.partition("=")
     if sep and algorithm.lower() == "sha1":
-        return Explanation(WRONG_ALGORITHM, "github",
-                           "X-Hub-Signature-256 holds a 'sha1=' value: that is the legacy "
-                           "header's algorithm.",
-                           "sign with HMAC-SHA256 and write 'sha256=' + hexdigest().")
+        return Explanation(
+            WRONG_ALGORITHM,
+            "github",
+            "X-Hub-Signature-256 holds a 'sha1=' value: that is the legacy header's algorithm.",
+            "sign with HMAC-SHA256 and write 'sha256=' + hexdigest().",
+        )
     if not sep or algorithm != "sha256" or len(digest) != 64 or not set(digest) <= _HEX:
-        return Explanation(MALFORMED, "github",
-                           f"X-Hub-Signature-256 is {value[:24]!r}{'...' if len(value) > 24 else ''}"
-                           f" ({len(value)} characters): not 'sha256=' followed by 64 lowercase "
-                           "hex digits.",
-                           "write 'sha256=' + hmac.new(secret, body, hashlib.sha256).hexdigest().")
-    if any(hmac.compare_digest(github_signature_256(body, k).encode(), value.encode())
-           for k in keys):
+        return Explanation(
+            MALFORMED,
+            "github",
+            f"X-Hub-Signature-256 is {value[:24]!r}{'...' if len(value) > 24 else ''}"
+            f" ({len(value)} characters): not 'sha256=' followed by 64 lowercase "
+            "hex digits.",
+            "write 'sha256=' + hmac.new(secret, body, hashlib.sha256).hexdigest().",
+        )
+    if any(
+        hmac.compare_digest(github_signature_256(body, k).encode(), value.encode()) for k in keys
+    ):
         return Explanation(OK, "github", "X-Hub-Signature-256 matches these exact body bytes.")
     for label, candidate in _reserializations(body):
-        if any(hmac.compare_digest(github_signature_256(candidate, k).encode(), value.encode())
-               for k in keys):
+        if any(
+            hmac.compare_digest(github_signature_256(candidate, k).encode(), value.encode())
+            for k in keys
+        ):
             return _reserialized("github", label, body, candidate)
-    return Explanation(MISMATCH, "github",
-                       "X-Hub-Signature-256 matches neither these bytes nor any re-serialisation "
-                       "of their JSON: another secret signed it, or bytes changed on the way.",
-                       "check that both ends hold the same secret, and that nothing between them "
-                       "rewrites the body.")
+    return Explanation(
+        MISMATCH,
+        "github",
+        "X-Hub-Signature-256 matches neither these bytes nor any re-serialisation "
+        "of their JSON: another secret signed it, or bytes changed on the way.",
+        "check that both ends hold the same secret, and that nothing between them "
+        "rewrites the body.",
+    )
 
 
 def _reserialized(scheme: str, label: str, body: bytes, signed: bytes) -> Explanation:
     return Explanation(
-        RE_SERIALIZED, scheme,
+        RE_SERIALIZED,
+        scheme,
         f"the signature matches the same JSON written another way ({label}), not these bytes: "
         "the body was parsed and written out again between signing and checking.",
         "verify the raw body exactly as it arrived (await request.body()), before any JSON "
         "parsing; never json.dumps(parsed) to check a signature.",
-        byte_diff(body, signed), signed)
+        byte_diff(body, signed),
+        signed,
+    )
 
 
-def _standard_explain(secret: Secrets, body: bytes, h: dict[str, str], tolerance: int,
-                      now: float | None) -> Explanation:
+def _standard_explain(
+    secret: Secrets, body: bytes, h: dict[str, str], tolerance: int, now: float | None
+) -> Explanation:
     signature = h.get("webhook-signature")
     msg_id, timestamp = h.get("webhook-id"), h.get("webhook-timestamp")
     if not signature:
-        return Explanation(NO_SIGNATURE, "standard",
-                           "no webhook-signature header.",
-                           "sign each attempt: 'v1,' + base64 HMAC-SHA256 of "
-                           "'{id}.{timestamp}.{body}'.")
+        return Explanation(
+            NO_SIGNATURE,
+            "standard",
+            "no webhook-signature header.",
+            "sign each attempt: 'v1,' + base64 HMAC-SHA256 of '{id}.{timestamp}.{body}'.",
+        )
     if not msg_id or not timestamp:
-        missing = " and ".join(n for n, v in (("webhook-id", msg_id),
-                                              ("webhook-timestamp", timestamp)) if not v)
-        return Explanation(MALFORMED, "standard", f"{missing} missing: the signature covers "
-                           "them, so it cannot be checked without them.",
-                           "send webhook-id, webhook-timestamp and webhook-signature together.")
+        missing = " and ".join(
+            n for n, v in (("webhook-id", msg_id), ("webhook-timestamp", timestamp)) if not v
+        )
+        return Explanation(
+            MALFORMED,
+            "standard",
+            f"{missing} missing: the signature covers them, so it cannot be checked without them.",
+            "send webhook-id, webhook-timestamp and webhook-signature together.",
+        )
     try:
         ts = int(timestamp)
     except ValueError:
-        return Explanation(MALFORMED, "standard",
-                           f"webhook-timestamp {timestamp[:24]!r} is not whole Unix seconds.",
-                           "send int(time.time()) as the timestamp.")
+        return Explanation(
+            MALFORMED,
+            "standard",
+            f"webhook-timestamp {timestamp[:24]!r} is not whole Unix seconds.",
+            "send int(time.time()) as the timestamp.",
+        )
     entries = signature.split()
     v1 = []
     others = []
     for entry in entries:
         version, sep, value = entry.partition(",")
         if not sep or not value:
-            return Explanation(MALFORMED, "standard",
-                               f"webhook-signature entry {entry[:40]!r} is not 'v1,<base64>'.",
-                               "write each entry as 'v1,' + base64 of the 32-byte digest; "
-                               "separate entries with one space.")
+            return Explanation(
+                MALFORMED,
+                "standard",
+                f"webhook-signature entry {entry[:40]!r} is not 'v1,<base64>'.",
+                "write each entry as 'v1,' + base64 of the 32-byte digest; "
+                "separate entries with one space.",
+            )
         if version == "v1":
             try:
                 raw = base64.b64decode(value, validate=True)
             except ValueError:
                 raw = b""
             if len(raw) != hashlib.sha256().digest_size:
-                return Explanation(MALFORMED, "standard",
-                                   f"the v1 entry {entry[:40]!r} is not base64 of a 32-byte "
-                                   "HMAC-SHA256 digest (hex instead of base64?).",
-                                   "base64.b64encode(hmac.new(key, signed, sha256).digest()).")
+                return Explanation(
+                    MALFORMED,
+                    "standard",
+                    f"the v1 entry {entry[:40]!r} is not base64 of a 32-byte "
+                    "HMAC-SHA256 digest (hex instead of base64?).",
+                    "base64.b64encode(hmac.new(key, signed, sha256).digest()).",
+                )
             v1.append(entry)
         else:
             others.append(version)
     if not v1:
-        return Explanation(WRONG_ALGORITHM, "standard",
-                           f"no 'v1' (HMAC-SHA256) entry, only {', '.join(sorted(set(others)))}:"
-                           " this receiver holds a symmetric secret (whsec_...).",
-                           "sign with the shared secret, as a 'v1,' entry.")
+        return Explanation(
+            WRONG_ALGORITHM,
+            "standard",
+            f"no 'v1' (HMAC-SHA256) entry, only {', '.join(sorted(set(others)))}:"
+            " this receiver holds a symmetric secret (whsec_...).",
+            "sign with the shared secret, as a 'v1,' entry.",
+        )
     try:
         keys = [standard_key(k) for k in _keys(secret)]
     except SignatureError as exc:
@@ -418,31 +473,47 @@ def _standard_explain(secret: Secrets, body: bytes, h: dict[str, str], tolerance
 
     current = time.time() if now is None else now
     if abs(current - ts) > tolerance:
-        age = (f"{int(current - ts)} s old" if ts < current else
-               f"{int(ts - current)} s in the future")
-        still = ("the signature itself matches, so this is a replay of a genuine message or a "
-                 "sender with a wrong clock" if matches(body) else "the signature does not "
-                 "match either")
-        return Explanation(STALE_TIMESTAMP, "standard",
-                           f"webhook-timestamp is {age}, outside the {tolerance} s tolerance; "
-                           f"{still}.",
-                           "the sender signs each attempt with the current time; if it did, "
-                           "check both clocks (NTP).")
+        age = (
+            f"{int(current - ts)} s old" if ts < current else f"{int(ts - current)} s in the future"
+        )
+        still = (
+            "the signature itself matches, so this is a replay of a genuine message or a "
+            "sender with a wrong clock"
+            if matches(body)
+            else "the signature does not match either"
+        )
+        return Explanation(
+            STALE_TIMESTAMP,
+            "standard",
+            f"webhook-timestamp is {age}, outside the {tolerance} s tolerance; {still}.",
+            "the sender signs each attempt with the current time; if it did, "
+            "check both clocks (NTP).",
+        )
     if matches(body):
-        return Explanation(OK, "standard", "a v1 entry matches id, timestamp and these exact "
-                           "body bytes.")
+        return Explanation(
+            OK, "standard", "a v1 entry matches id, timestamp and these exact body bytes."
+        )
     for label, candidate in _reserializations(body):
         if matches(candidate):
             return _reserialized("standard", label, body, candidate)
-    return Explanation(MISMATCH, "standard",
-                       "no v1 entry matches id, timestamp and body: another secret signed it, or "
-                       "the id, the timestamp or the body changed on the way.",
-                       "check the secret (the base64 after 'whsec_' is the key) and that nothing "
-                       "rewrites the body.")
+    return Explanation(
+        MISMATCH,
+        "standard",
+        "no v1 entry matches id, timestamp and body: another secret signed it, or "
+        "the id, the timestamp or the body changed on the way.",
+        "check the secret (the base64 after 'whsec_' is the key) and that nothing "
+        "rewrites the body.",
+    )
 
 
-def explain(secret: Secrets, body: bytes, headers: Mapping[str, str] | None, *,
-            tolerance: int = DEFAULT_TOLERANCE, now: float | None = None) -> Explanation:
+def explain(
+    secret: Secrets,
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    *,
+    tolerance: int = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> Explanation:
     """Say why a delivery's signature passes or fails, in words (GitHub or Standard Webhooks).
 
     The scheme is read from the headers (``webhook-*`` headers mean Standard Webhooks, anything

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -42,8 +42,7 @@ CREATE INDEX IF NOT EXISTS by_id ON deliveries(id);
 """
 
 
-_COLUMNS = ("(id, source, event, status, reason, verified, received_at, headers, body, size, "
-            "sha256)")
+_COLUMNS = "(id, source, event, status, reason, verified, received_at, headers, body, size, sha256)"
 _INSERT = f"INSERT INTO deliveries {_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #: Of a rejected request, the log keeps this much of the body (with its size and sha256): enough
 #: to see what went wrong, too little for anyone who reaches the port to fill the disk.
@@ -128,13 +127,17 @@ class Delivery:
 
 def redacted(headers: dict[str, str]) -> dict[str, str]:
     """Headers safe to show: bearer tokens and the like replaced by ``****``."""
-    return {k: (v.split(" ", 1)[0] + " ****" if " " in v else "****")
-            if k.lower() in SECRET_HEADERS else v for k, v in headers.items()}
+    return {
+        k: (v.split(" ", 1)[0] + " ****" if " " in v else "****")
+        if k.lower() in SECRET_HEADERS
+        else v
+        for k, v in headers.items()
+    }
 
 
 def now_iso() -> str:
     """The receive time with milliseconds, UTC."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 #: How far a commit goes before a delivery is acknowledged (SQLite's ``synchronous`` setting).
@@ -211,8 +214,9 @@ class DeliveryLog:
                         self._db.execute("ROLLBACK")
                     except sqlite3.Error:
                         pass  # SQLite rolls back itself when the file cannot take it
-                raise StoreError(f"The delivery log cannot be written: {exc}"
-                                 f"{_disk_trouble(self.path)}.") from None
+                raise StoreError(
+                    f"The delivery log cannot be written: {exc}{_disk_trouble(self.path)}."
+                ) from None
 
     def record(
         self,
@@ -228,8 +232,9 @@ class DeliveryLog:
         size: int | None = None,
     ) -> Delivery:
         """Commit one delivery and return it; an ``accepted`` one seen before becomes ``duplicate``."""
-        return self.record_many([Row(id, source, event, status, reason, verified,
-                                     dict(headers or {}), body, size)])[0]
+        return self.record_many(
+            [Row(id, source, event, status, reason, verified, dict(headers or {}), body, size)]
+        )[0]
 
     def record_many(self, rows: list[Row]) -> list[Delivery]:
         """Commit several deliveries in one transaction (group commit), in order.
@@ -245,18 +250,41 @@ class DeliveryLog:
                 size = len(r.body) if r.size is None else r.size
                 # A bearer token or cookie is kept only as a fingerprint: the log may be a file.
                 headers = fingerprinted_headers(r.headers)
-                values = [r.id, r.source, r.event, status, reason, int(r.verified), received_at,
-                          json.dumps(headers), r.body, size, r.sha256]
+                values = [
+                    r.id,
+                    r.source,
+                    r.event,
+                    status,
+                    reason,
+                    int(r.verified),
+                    received_at,
+                    json.dumps(headers),
+                    r.body,
+                    size,
+                    r.sha256,
+                ]
                 # Looked up first (inside the write lock and transaction) rather than left to the
                 # unique index, so a duplicate takes the next number and the log has no gaps.
                 if status == ACCEPTED and db.execute(_SEEN, (r.source, r.id)).fetchone():
                     status, reason = DUPLICATE, "delivery id seen before; handlers not run again"
                     values[3], values[4] = status, reason
                 cur = db.execute(_INSERT, values)
-                out.append(Delivery(
-                    seq=int(cur.lastrowid or 0), id=r.id, source=r.source, event=r.event,
-                    status=status, reason=reason, verified=r.verified, received_at=received_at,
-                    headers=headers, body=r.body, size=size, sha256=r.sha256))
+                out.append(
+                    Delivery(
+                        seq=int(cur.lastrowid or 0),
+                        id=r.id,
+                        source=r.source,
+                        event=r.event,
+                        status=status,
+                        reason=reason,
+                        verified=r.verified,
+                        received_at=received_at,
+                        headers=headers,
+                        body=r.body,
+                        size=size,
+                        sha256=r.sha256,
+                    )
+                )
         for delivery in out:
             self._publish(delivery)
         return out
@@ -285,7 +313,8 @@ class DeliveryLog:
         """Newest first."""
         if source:
             return self._rows(
-                "SELECT * FROM deliveries WHERE source = ? ORDER BY seq DESC LIMIT ?", (source, limit)
+                "SELECT * FROM deliveries WHERE source = ? ORDER BY seq DESC LIMIT ?",
+                (source, limit),
             )
         return self._rows("SELECT * FROM deliveries ORDER BY seq DESC LIMIT ?", (limit,))
 
@@ -305,7 +334,9 @@ class DeliveryLog:
     def count(self, status: str | None = None) -> int:
         with self._lock:
             if status:
-                cur = self._db.execute("SELECT COUNT(*) FROM deliveries WHERE status = ?", (status,))
+                cur = self._db.execute(
+                    "SELECT COUNT(*) FROM deliveries WHERE status = ?", (status,)
+                )
             else:
                 cur = self._db.execute("SELECT COUNT(*) FROM deliveries")
             return int(cur.fetchone()[0])
@@ -364,11 +395,35 @@ def _disk_trouble(path: str) -> str:
 
 
 def _delivery(row: tuple[Any, ...]) -> Delivery:
-    (seq, id_, source, event, status, reason, verified, received_at, headers, body, size,
-     handled, handler_error, sha256) = row
+    (
+        seq,
+        id_,
+        source,
+        event,
+        status,
+        reason,
+        verified,
+        received_at,
+        headers,
+        body,
+        size,
+        handled,
+        handler_error,
+        sha256,
+    ) = row
     return Delivery(
-        seq=seq, id=id_, source=source, event=event, status=status, reason=reason,
-        verified=bool(verified), received_at=received_at, headers=json.loads(headers),
-        body=bytes(body or b""), size=size, handled=handled, handler_error=handler_error,
+        seq=seq,
+        id=id_,
+        source=source,
+        event=event,
+        status=status,
+        reason=reason,
+        verified=bool(verified),
+        received_at=received_at,
+        headers=json.loads(headers),
+        body=bytes(body or b""),
+        size=size,
+        handled=handled,
+        handler_error=handler_error,
         sha256=sha256 or "",
     )

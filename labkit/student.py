@@ -10,8 +10,13 @@ from typing import Any
 from .errors import LabkitError
 from .exercises import EXERCISES
 
-__all__ = ["ANSWER_TAG", "PLACEHOLDER", "StudentEdition", "make_student_editions",
-           "student_notebook"]
+__all__ = [
+    "ANSWER_TAG",
+    "PLACEHOLDER",
+    "StudentEdition",
+    "make_student_editions",
+    "student_notebook",
+]
 
 #: Tag of an exercise's answer cell. Tagged cells are blanked whatever they hold; untagged
 #: ones are recognised by position and content (see :func:`student_notebook`).
@@ -51,9 +56,11 @@ class StudentEdition:
         count = len(self.exercises)
         line = f"{self.path}  ({count} exercise{'s' if count != 1 else ''} to solve)"
         if self.unmarked:
-            line += (f"\n  warning: cells {', '.join(self.unmarked)} set `answer` before a "
-                     f"hand-made check and still hold it; tag them {ANSWER_TAG!r} or use "
-                     "labkit.exercises.check")
+            line += (
+                f"\n  warning: cells {', '.join(self.unmarked)} set `answer` before a "
+                f"hand-made check and still hold it; tag them {ANSWER_TAG!r} or use "
+                "labkit.exercises.check"
+            )
         return line
 
 
@@ -64,6 +71,7 @@ def _tags(cell: Any) -> list[str]:
 def _same_code(a: str, b: str) -> bool:
     def lines(text: str) -> list[str]:
         return [line.rstrip() for line in text.strip().splitlines()]
+
     return lines(a) == lines(b)
 
 
@@ -80,13 +88,16 @@ def _answer_cells(nb: Any, lesson: str) -> dict[int, str]:
         exercise_id = match.group(1)
         j = next((k for k in range(i - 1, -1, -1) if cells[k].cell_type == "code"), -1)
         known = EXERCISES.get(exercise_id)
-        if j < 0 or not (ANSWER_TAG in _tags(cells[j]) or (
-                known is not None and _same_code(cells[j].source, known.solution))):
+        if j < 0 or not (
+            ANSWER_TAG in _tags(cells[j])
+            or (known is not None and _same_code(cells[j].source, known.solution))
+        ):
             where = f"cell {cells[j].get('id', j)}" if j >= 0 else "no code cell"
             raise LabkitError(
                 f"{lesson}: cannot tell which cell holds the answer to {exercise_id!r} "
                 f"({where} before its check is neither tagged {ANSWER_TAG!r} nor the solution "
-                f"in labkit.exercises). Tag the answer cell {ANSWER_TAG!r} in its source, notebooks/src/.")
+                f"in labkit.exercises). Tag the answer cell {ANSWER_TAG!r} in its source, notebooks/src/."
+            )
         found[j] = exercise_id
     for i, cell in enumerate(cells):
         if cell.cell_type == "code" and ANSWER_TAG in _tags(cell):
@@ -94,8 +105,9 @@ def _answer_cells(nb: Any, lesson: str) -> dict[int, str]:
     return found
 
 
-def student_notebook(nb: Any, lesson: str = "notebook"
-                     ) -> tuple[Any, tuple[str, ...], tuple[str, ...]]:
+def student_notebook(
+    nb: Any, lesson: str = "notebook"
+) -> tuple[Any, tuple[str, ...], tuple[str, ...]]:
     """Turn ``nb`` (an nbformat notebook, changed in place) into its student edition.
 
     An answer cell is a code cell tagged ``exercise-answer``, or the code cell just before a
@@ -108,7 +120,7 @@ def student_notebook(nb: Any, lesson: str = "notebook"
     answers = _answer_cells(nb, lesson)
     code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
     unmarked = []
-    for i, after in zip(code, [*code[1:], None]):
+    for i, after in zip(code, [*code[1:], None], strict=True):
         cell = nb.cells[i]
         if i not in answers and after is not None and _ASSIGNS_ANSWER.search(cell.source):
             check = nb.cells[after].source
@@ -143,8 +155,10 @@ def make_student_editions(src_dir: str | Path, out_dir: str | Path) -> list[Stud
     if not lessons:
         raise LabkitError(f"No lessons ({LESSON_GLOB}) in {src}: point at the notebooks folder.")
     if out.resolve() == src.resolve():
-        raise LabkitError(f"The student editions would overwrite the lessons in {src}: choose "
-                          "another folder, e.g. `labkit student student-notebooks`.")
+        raise LabkitError(
+            f"The student editions would overwrite the lessons in {src}: choose "
+            "another folder, e.g. `labkit student student-notebooks`."
+        )
     converted = []
     for path in lessons:
         nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]

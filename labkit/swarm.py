@@ -41,6 +41,7 @@ STACK_VERSION = "3.8"
 
 # -- the stack file ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Change:
     """One difference between the Compose file and the stack file, and why it is needed."""
@@ -65,8 +66,10 @@ class StackFile:
     def service(self, name: str) -> str:
         """One service of the file as YAML."""
         if name not in self.data["services"]:
-            raise StackError(f"The stack file has no service {name!r}: it has "
-                             f"{', '.join(self.data['services'])}.")
+            raise StackError(
+                f"The stack file has no service {name!r}: it has "
+                f"{', '.join(self.data['services'])}."
+            )
         return composefile.yaml_text({name: self.data["services"][name]}, flow=None)
 
     def explain(self) -> str:
@@ -80,8 +83,9 @@ class StackFile:
         return "\n".join(lines)
 
 
-def stack_file(compose: dict[str, Any], *, replicas: dict[str, int] | None = None,
-               endpoint_mode: str = "vip") -> StackFile:
+def stack_file(
+    compose: dict[str, Any], *, replicas: dict[str, int] | None = None, endpoint_mode: str = "vip"
+) -> StackFile:
     """The stack file ``docker stack deploy`` needs for a Compose file, with each change explained.
 
     ``replicas`` sets how many tasks a service starts with (1 each by default). The database keeps
@@ -99,18 +103,33 @@ def stack_file(compose: dict[str, Any], *, replicas: dict[str, int] | None = Non
         services[name] = _service(name, spec, replicas.get(name, 1), changes)
         if endpoint_mode == "dnsrr":
             services[name]["deploy"]["endpoint_mode"] = "dnsrr"
-            changes.append(Change(name, "deploy", "endpoint_mode: dnsrr",
-                                  "this kernel has no IPVS, which virtual IPs need: the name "
-                                  "answers with every task's address instead"))
+            changes.append(
+                Change(
+                    name,
+                    "deploy",
+                    "endpoint_mode: dnsrr",
+                    "this kernel has no IPVS, which virtual IPs need: the name "
+                    "answers with every task's address instead",
+                )
+            )
     networks = {}
     for name, spec in (compose.get("networks") or {}).items():
         spec = spec or {}
-        networks[name] = {"driver": "overlay", "attachable": True,
-                          **({"internal": True} if spec.get("internal") else {})}
+        networks[name] = {
+            "driver": "overlay",
+            "attachable": True,
+            **({"internal": True} if spec.get("internal") else {}),
+        }
     if networks:
-        changes.append(Change("*", "networks", "driver: overlay, attachable: true",
-                              "an overlay network spans every node of the Swarm; attachable lets "
-                              "a plain container join it, as this lesson's probe does"))
+        changes.append(
+            Change(
+                "*",
+                "networks",
+                "driver: overlay, attachable: true",
+                "an overlay network spans every node of the Swarm; attachable lets "
+                "a plain container join it, as this lesson's probe does",
+            )
+        )
     data: dict[str, Any] = {"version": STACK_VERSION, "services": services}
     if networks:
         data["networks"] = networks
@@ -118,9 +137,16 @@ def stack_file(compose: dict[str, Any], *, replicas: dict[str, int] | None = Non
         data["volumes"] = {k: v or {} for k, v in compose["volumes"].items()}
     if compose.get("secrets"):
         data["secrets"] = {k: dict(v or {}) for k, v in compose["secrets"].items()}
-    changes.insert(0, Change("*", "version", f'"{STACK_VERSION}"',
-                             "docker stack deploy reads the version 3 file format and needs the "
-                             "version written at the top"))
+    changes.insert(
+        0,
+        Change(
+            "*",
+            "version",
+            f'"{STACK_VERSION}"',
+            "docker stack deploy reads the version 3 file format and needs the "
+            "version written at the top",
+        ),
+    )
     return StackFile(data, changes)
 
 
@@ -129,11 +155,19 @@ def _service(name: str, spec: dict[str, Any], count: int, changes: list[Change])
     image = spec.get("image")
     if spec.get("build"):
         if not image:
-            raise StackError(f"{name} is built (build:) but names no image: Swarm runs images, "
-                             "so add `image: <name>:<tag>` to the Compose file.")
-        changes.append(Change(name, "build", f"removed; runs image {image}",
-                              "docker stack deploy never builds: every node runs an image that "
-                              "already exists, so the image is built first (here by the kit)"))
+            raise StackError(
+                f"{name} is built (build:) but names no image: Swarm runs images, "
+                "so add `image: <name>:<tag>` to the Compose file."
+            )
+        changes.append(
+            Change(
+                name,
+                "build",
+                f"removed; runs image {image}",
+                "docker stack deploy never builds: every node runs an image that "
+                "already exists, so the image is built first (here by the kit)",
+            )
+        )
     if image:
         out["image"] = image
     for key in ("entrypoint", "command", "user"):
@@ -147,11 +181,18 @@ def _service(name: str, spec: dict[str, Any], count: int, changes: list[Change])
     if spec.get("cap_drop"):
         out["cap_drop"] = list(spec["cap_drop"])
     mounts = [v for v in spec.get("volumes") or []]
-    for target in ([spec["tmpfs"]] if isinstance(spec.get("tmpfs"), str) else
-                   spec.get("tmpfs") or []):
+    for target in (
+        [spec["tmpfs"]] if isinstance(spec.get("tmpfs"), str) else spec.get("tmpfs") or []
+    ):
         mounts.append({"type": "tmpfs", "target": target})
-        changes.append(Change(name, "tmpfs", "became a volume of type tmpfs",
-                              "a service mounts its tmpfs through volumes: in a stack file"))
+        changes.append(
+            Change(
+                name,
+                "tmpfs",
+                "became a volume of type tmpfs",
+                "a service mounts its tmpfs through volumes: in a stack file",
+            )
+        )
     if mounts:
         out["volumes"] = mounts
     nets = composefile.names(spec.get("networks"))
@@ -163,45 +204,90 @@ def _service(name: str, spec: dict[str, Any], count: int, changes: list[Change])
     if spec.get("healthcheck"):
         out["healthcheck"] = dict(spec["healthcheck"])
     if spec.get("security_opt"):
-        changes.append(Change(name, "security_opt", "removed",
-                              "Swarm services cannot set security options (stack deploy ignores "
-                              "them); Kubernetes can: allowPrivilegeEscalation: false"))
+        changes.append(
+            Change(
+                name,
+                "security_opt",
+                "removed",
+                "Swarm services cannot set security options (stack deploy ignores "
+                "them); Kubernetes can: allowPrivilegeEscalation: false",
+            )
+        )
     if spec.get("ports"):
-        changes.append(Change(name, "ports", "removed",
-                              "Swarm publishes through its routing mesh on every interface of "
-                              "every node and cannot bind 127.0.0.1; this kit publishes nothing "
-                              "beyond this machine, so the lesson asks from inside the network"))
+        changes.append(
+            Change(
+                name,
+                "ports",
+                "removed",
+                "Swarm publishes through its routing mesh on every interface of "
+                "every node and cannot bind 127.0.0.1; this kit publishes nothing "
+                "beyond this machine, so the lesson asks from inside the network",
+            )
+        )
     if spec.get("depends_on"):
-        changes.append(Change(name, "depends_on", "removed",
-                              "Swarm starts every service at once and restarts tasks that fail; "
-                              "a task only gets traffic once its healthcheck passes"))
+        changes.append(
+            Change(
+                name,
+                "depends_on",
+                "removed",
+                "Swarm starts every service at once and restarts tasks that fail; "
+                "a task only gets traffic once its healthcheck passes",
+            )
+        )
     if spec.get("pull_policy"):
-        changes.append(Change(name, "pull_policy", "removed",
-                              "stack files have no pull_policy; `docker stack deploy "
-                              "--resolve-image never` keeps the engine from asking a registry"))
+        changes.append(
+            Change(
+                name,
+                "pull_policy",
+                "removed",
+                "stack files have no pull_policy; `docker stack deploy "
+                "--resolve-image never` keeps the engine from asking a registry",
+            )
+        )
     stateful = any(v["type"] == "volume" for v in composefile.volumes(spec))
     deploy: dict[str, Any] = {"replicas": count}
     if stateful:
-        deploy["update_config"] = {"parallelism": 1, "order": "stop-first",
-                                   "failure_action": "rollback"}
+        deploy["update_config"] = {
+            "parallelism": 1,
+            "order": "stop-first",
+            "failure_action": "rollback",
+        }
         deploy["placement"] = {"constraints": ["node.role == manager"]}
-        changes.append(Change(name, "deploy", "stop-first updates, placed on one node",
-                              "a named volume lives on one node, and two databases must never "
-                              "open the same data at once"))
+        changes.append(
+            Change(
+                name,
+                "deploy",
+                "stop-first updates, placed on one node",
+                "a named volume lives on one node, and two databases must never "
+                "open the same data at once",
+            )
+        )
     else:
-        deploy["update_config"] = {"parallelism": 1, "delay": "1s", "order": "start-first",
-                                   "failure_action": "rollback", "monitor": "2s"}
+        deploy["update_config"] = {
+            "parallelism": 1,
+            "delay": "1s",
+            "order": "start-first",
+            "failure_action": "rollback",
+            "monitor": "2s",
+        }
         deploy["rollback_config"] = {"parallelism": 1, "order": "start-first"}
         replicas_text = f"{count} replica{'s' if count != 1 else ''}"
-        changes.append(Change(name, "deploy", f"{replicas_text}, rolling start-first updates",
-                              "replace one task at a time, start the new one before stopping the "
-                              "old, and roll back if the new one fails within 2 s"))
+        changes.append(
+            Change(
+                name,
+                "deploy",
+                f"{replicas_text}, rolling start-first updates",
+                "replace one task at a time, start the new one before stopping the "
+                "old, and roll back if the new one fails within 2 s",
+            )
+        )
     deploy["restart_policy"] = {"condition": "any", "delay": "1s"}
     out["deploy"] = deploy
     return out
 
 
 # -- the engine -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Availability:
@@ -247,13 +333,18 @@ class Spread:
 
     def __str__(self) -> str:
         counts = sorted(self.hostnames.count(h) for h in set(self.hostnames))
-        name = ("1 virtual IP" if self.endpoint_mode == "vip" else
-                f"{len(self.name_ips)} addresses (DNS round robin)")
-        return (f"the name {self.service!r}: {name}; 'tasks.{self.service}': "
-                f"{len(self.task_ips)} addresses\n{self.letters()}\n"
-                f"{len(set(self.hostnames))} replicas answered, {counts} requests each\n"
-                f"the same containers as the service's tasks: "
-                f"{set(self.hostnames) == set(self.replicas)}")
+        name = (
+            "1 virtual IP"
+            if self.endpoint_mode == "vip"
+            else f"{len(self.name_ips)} addresses (DNS round robin)"
+        )
+        return (
+            f"the name {self.service!r}: {name}; 'tasks.{self.service}': "
+            f"{len(self.task_ips)} addresses\n{self.letters()}\n"
+            f"{len(set(self.hostnames))} replicas answered, {counts} requests each\n"
+            f"the same containers as the service's tasks: "
+            f"{set(self.hostnames) == set(self.replicas)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -270,10 +361,12 @@ class Rollout:
 
     def __str__(self) -> str:
         path = " -> ".join(f"{old}+{new}" for old, new in self.steps)
-        return (f"{self.service}: update {self.state}, {self.replaced} tasks replaced "
-                f"in {self.seconds:.0f} s\nold+new running: {path}\n"
-                f"serving at every moment: at least {self.min_serving}\n"
-                f"new tasks starting at once: at most {self.max_starting}")
+        return (
+            f"{self.service}: update {self.state}, {self.replaced} tasks replaced "
+            f"in {self.seconds:.0f} s\nold+new running: {path}\n"
+            f"serving at every moment: at least {self.min_serving}\n"
+            f"new tasks starting at once: at most {self.max_starting}"
+        )
 
 
 class Swarm:
@@ -304,34 +397,56 @@ class Swarm:
             return Availability(False, self._why_not)
         choice = choose()
         if choice.name == LOCAL:
-            return Availability(False, f"the local runtime was chosen ({choice.reason}). It runs "
-                                       "apps as processes on this machine; Swarm is a mode of "
-                                       "the Docker engine, so these steps are skipped. With "
-                                       "Docker they start a single-node Swarm.")
+            return Availability(
+                False,
+                f"the local runtime was chosen ({choice.reason}). It runs "
+                "apps as processes on this machine; Swarm is a mode of "
+                "the Docker engine, so these steps are skipped. With "
+                "Docker they start a single-node Swarm.",
+            )
         version = docker_engine_version()
         if version is None:
-            return Availability(False, "no Docker engine answers: start Docker (`sudo systemctl "
-                                       "start docker`) and run the lesson again.")
+            return Availability(
+                False,
+                "no Docker engine answers: start Docker (`sudo systemctl "
+                "start docker`) and run the lesson again.",
+            )
         if shutil.which("docker") is None:
-            return Availability(False, "`docker stack deploy` needs the docker command line, "
-                                       "which is not installed (apt-get install docker.io).")
+            return Availability(
+                False,
+                "`docker stack deploy` needs the docker command line, "
+                "which is not installed (apt-get install docker.io).",
+            )
         info = self._client().info().get("Swarm") or {}
         state = info.get("LocalNodeState", "inactive")
         if state == "active" and not info.get("ControlAvailable"):
-            return Availability(False, "this engine is a worker in another Swarm; only a manager "
-                                       "can deploy stacks. Leave it (`docker swarm leave`) or "
-                                       "use a manager.")
+            return Availability(
+                False,
+                "this engine is a worker in another Swarm; only a manager "
+                "can deploy stacks. Leave it (`docker swarm leave`) or "
+                "use a manager.",
+            )
         if state in ("error", "locked"):
-            return Availability(False, f"the engine's Swarm is {state}: "
-                                       f"{info.get('Error') or 'unlock it or leave it'}.")
+            return Availability(
+                False,
+                f"the engine's Swarm is {state}: {info.get('Error') or 'unlock it or leave it'}.",
+            )
         if state == "active" and self._node_labels().get(STARTED_BY) == "true":
-            return Availability(True, f"engine {version} is in the single-node Swarm this lesson "
-                                      "started; leave() ends it")
+            return Availability(
+                True,
+                f"engine {version} is in the single-node Swarm this lesson "
+                "started; leave() ends it",
+            )
         if state == "active":
-            return Availability(True, f"engine {version} is already a Swarm manager; the lesson "
-                                      "uses that Swarm and leaves it on")
-        return Availability(True, f"engine {version} answers and is not in a Swarm yet; init() "
-                                  "starts a single-node one")
+            return Availability(
+                True,
+                f"engine {version} is already a Swarm manager; the lesson "
+                "uses that Swarm and leaves it on",
+            )
+        return Availability(
+            True,
+            f"engine {version} answers and is not in a Swarm yet; init() starts a single-node one",
+        )
 
     @property
     def usable(self) -> bool:
@@ -353,8 +468,10 @@ class Swarm:
             try:
                 client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
             except docker.errors.APIError as exc:
-                self._why_not = (f"the engine refused to start a Swarm "
-                                 f"({exc.explanation or exc}); the Swarm steps are skipped.")
+                self._why_not = (
+                    f"the engine refused to start a Swarm "
+                    f"({exc.explanation or exc}); the Swarm steps are skipped."
+                )
                 return Skipped("docker swarm init", self._why_not)
             labels = {STARTED_BY: "true", **({} if had_gwbridge else {MADE_GWBRIDGE: "true"})}
             self._label_node(labels)
@@ -367,10 +484,12 @@ class Swarm:
             return Skipped("docker node ls", self.check().reason)
         attrs = self._client().nodes.get(self._node_id()).attrs
         status, spec = attrs.get("Status") or {}, attrs.get("Spec") or {}
-        manager = (attrs.get("ManagerStatus") or {})
-        return (f"role: {spec.get('Role')}{' (leader)' if manager.get('Leader') else ''}, "
-                f"state: {status.get('State')}, availability: {spec.get('Availability')}, "
-                f"address: {status.get('Addr')}, started by this lesson: {self.started_here}")
+        manager = attrs.get("ManagerStatus") or {}
+        return (
+            f"role: {spec.get('Role')}{' (leader)' if manager.get('Leader') else ''}, "
+            f"state: {status.get('State')}, availability: {spec.get('Availability')}, "
+            f"address: {status.get('Addr')}, started by this lesson: {self.started_here}"
+        )
 
     def leave(self) -> str | Skipped:
         """Leave the Swarm if ``init`` started it and nothing else runs in it; say what was done."""
@@ -384,8 +503,10 @@ class Swarm:
             return "the Swarm was active before this lesson started it, so it stays on"
         others = sorted(s.name for s in client.services.list())
         if others:
-            return (f"the Swarm stays on: services that this lesson did not remove still run in "
-                    f"it ({', '.join(others)})")
+            return (
+                f"the Swarm stays on: services that this lesson did not remove still run in "
+                f"it ({', '.join(others)})"
+            )
         client.swarm.leave(force=True)
         self.started_here = False
         if labels.get(MADE_GWBRIDGE) == "true":
@@ -395,8 +516,9 @@ class Swarm:
 
     # -- the stack ----------------------------------------------------------------------------
 
-    def deploy(self, stack: Stack, *, replicas: dict[str, int] | None = None,
-               timeout: float | None = None) -> str | Skipped:
+    def deploy(
+        self, stack: Stack, *, replicas: dict[str, int] | None = None, timeout: float | None = None
+    ) -> str | Skipped:
         """Build what the Compose file builds, ``docker stack deploy`` it, and wait until converged."""
         if not self.usable:
             return Skipped("docker stack deploy", self.check().reason)
@@ -411,18 +533,25 @@ class Swarm:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.name}.yaml"
         path.write_text(file.yaml())
-        self._docker("stack", "deploy", "--prune", "--resolve-image", "never", "-c", str(path),
-                     self.name)
+        self._docker(
+            "stack", "deploy", "--prune", "--resolve-image", "never", "-c", str(path), self.name
+        )
         self.wait(timeout=timeout)
-        how = ("each service has one virtual IP" if mode == "vip" else "this kernel has no IPVS, "
-               "so each service name answers with its tasks' addresses (endpoint_mode: dnsrr)")
+        how = (
+            "each service has one virtual IP"
+            if mode == "vip"
+            else "this kernel has no IPVS, "
+            "so each service name answers with its tasks' addresses (endpoint_mode: dnsrr)"
+        )
         return f"{self.status()}\n{how}"
 
     def services(self) -> list[str]:
         """The stack's services, as named in the Compose file (without the stack prefix)."""
         prefix = f"{self.name}_"
-        return sorted(s.name[len(prefix):] for s in self._client().services.list(
-            filters={"label": f"{NAMESPACE}={self.name}"}))
+        return sorted(
+            s.name[len(prefix) :]
+            for s in self._client().services.list(filters={"label": f"{NAMESPACE}={self.name}"})
+        )
 
     def ps(self) -> list[dict[str, Any]] | Skipped:
         """Every service of the stack: tasks running of those wanted, and each task's state."""
@@ -431,12 +560,14 @@ class Swarm:
         rows = []
         for service in self.services():
             attrs = self._client().api.inspect_service(self._full(service))
-            wanted = int(((attrs["Spec"].get("Mode") or {}).get("Replicated") or {})
-                         .get("Replicas", 0))
+            wanted = int(
+                ((attrs["Spec"].get("Mode") or {}).get("Replicated") or {}).get("Replicas", 0)
+            )
             tasks = self._tasks(service)
             running = [t for t in tasks if t["desired"] == "running" and t["state"] == "running"]
-            rows.append({"service": service, "running": len(running), "wanted": wanted,
-                         "tasks": tasks})
+            rows.append(
+                {"service": service, "running": len(running), "wanted": wanted, "tasks": tasks}
+            )
         return rows
 
     def status(self) -> str | Skipped:
@@ -446,8 +577,9 @@ class Swarm:
             return rows
         if not rows:
             return f"the stack {self.name} is not deployed"
-        table = [("SERVICE", "REPLICAS")] + [(r["service"], f"{r['running']}/{r['wanted']}")
-                                              for r in rows]
+        table = [("SERVICE", "REPLICAS")] + [
+            (r["service"], f"{r['running']}/{r['wanted']}") for r in rows
+        ]
         width = max(len(row[0]) for row in table)
         return "\n".join(f"{a:<{width}}  {b}" for a, b in table)
 
@@ -459,21 +591,32 @@ class Swarm:
             rows = self.ps()
             assert not isinstance(rows, Skipped)
             rows = [r for r in rows if services is None or r["service"] in services]
-            pending = [r for r in rows if r["running"] != r["wanted"]
-                       or any(t["desired"] == "running" and t["state"] != "running"
-                              for t in r["tasks"])]
+            pending = [
+                r
+                for r in rows
+                if r["running"] != r["wanted"]
+                or any(t["desired"] == "running" and t["state"] != "running" for t in r["tasks"])
+            ]
             if rows and not pending:
                 return
             if time.monotonic() > deadline:
-                detail = "; ".join(
-                    f"{r['service']} {r['running']}/{r['wanted']}"
-                    + "".join(f", task {t['slot']} {t['state']}" + (f" ({t['error']})"
-                                                                    if t["error"] else "")
-                              for t in r["tasks"] if t["desired"] == "running"
-                              and t["state"] != "running")
-                    for r in pending) or "no services"
-                raise StackError(f"{self.name}: not converged after {timeout:.0f} s: {detail}. "
-                                 f"See `docker service ps {self.name}_<service> --no-trunc`.")
+                detail = (
+                    "; ".join(
+                        f"{r['service']} {r['running']}/{r['wanted']}"
+                        + "".join(
+                            f", task {t['slot']} {t['state']}"
+                            + (f" ({t['error']})" if t["error"] else "")
+                            for t in r["tasks"]
+                            if t["desired"] == "running" and t["state"] != "running"
+                        )
+                        for r in pending
+                    )
+                    or "no services"
+                )
+                raise StackError(
+                    f"{self.name}: not converged after {timeout:.0f} s: {detail}. "
+                    f"See `docker service ps {self.name}_<service> --no-trunc`."
+                )
             time.sleep(0.3)
 
     def scale(self, service: str, replicas: int, *, timeout: float | None = None) -> str | Skipped:
@@ -489,8 +632,16 @@ class Swarm:
         self.wait(services=[service], timeout=timeout)
         return self.status()
 
-    def spread(self, service: str, path: str = "/", *, via: str | None = None,
-               requests: int = 6, port: int = 8000, network: str = "backend") -> Spread | Skipped:
+    def spread(
+        self,
+        service: str,
+        path: str = "/",
+        *,
+        via: str | None = None,
+        requests: int = 6,
+        port: int = 8000,
+        network: str = "backend",
+    ) -> Spread | Skipped:
         """Send ``requests`` GETs from a one-off container inside the stack's ``network``.
 
         The container (the service's own image, removed afterwards) asks Swarm's DNS for the
@@ -511,19 +662,37 @@ class Swarm:
             f"url = {f'http://{via or service}:{int(port)}{path}'!r}\n"
             "hosts = [json.load(urllib.request.urlopen(url, timeout=5))['hostname'] "
             "for _ in range(n)]\n"
-            "print(json.dumps({'vips': vips, 'tasks': tasks, 'hosts': hosts}))\n")
+            "print(json.dumps({'vips': vips, 'tasks': tasks, 'hosts': hosts}))\n"
+        )
         try:
             out = self._client().containers.run(
-                image, entrypoint=["python3", "-c", script], command=[], remove=True,
-                network=f"{self.name}_{network}", labels={PROBE: self.name}, read_only=True,
-                cap_drop=["ALL"], stdout=True, stderr=True)
+                image,
+                entrypoint=["python3", "-c", script],
+                command=[],
+                remove=True,
+                network=f"{self.name}_{network}",
+                labels={PROBE: self.name},
+                read_only=True,
+                cap_drop=["ALL"],
+                stdout=True,
+                stderr=True,
+            )
         except Exception as exc:
             raise StackError(f"The probe container could not ask {service}: {exc}") from exc
         found = json.loads(out.decode().strip().splitlines()[-1])
-        replicas = sorted(t["container"][:12] for t in self._tasks(service)
-                          if t["desired"] == "running" and t["state"] == "running")
-        return Spread(service, self.endpoint_mode(service), sorted(found["vips"]),
-                      sorted(found["tasks"]), found["hosts"], replicas)
+        replicas = sorted(
+            t["container"][:12]
+            for t in self._tasks(service)
+            if t["desired"] == "running" and t["state"] == "running"
+        )
+        return Spread(
+            service,
+            self.endpoint_mode(service),
+            sorted(found["vips"]),
+            sorted(found["tasks"]),
+            found["hosts"],
+            replicas,
+        )
 
     def endpoint_mode(self, service: str) -> str:
         """``vip`` (one virtual IP for the name) or ``dnsrr`` (every task's address)."""
@@ -542,8 +711,9 @@ class Swarm:
             return True
         return Path("/proc/net/ip_vs").exists()
 
-    def update(self, service: str, *, timeout: float | None = None,
-               **env: str) -> Rollout | Skipped:
+    def update(
+        self, service: str, *, timeout: float | None = None, **env: str
+    ) -> Rollout | Skipped:
         """A rolling update that sets environment variables, watched until it completes.
 
         ``docker service update --env-add KEY=VALUE`` changes the task template, so Swarm replaces
@@ -556,8 +726,10 @@ class Swarm:
         pairs = [f"{k}={v}" for k, v in env.items()]
         current = self._client().api.inspect_service(self._full(service))
         if set(pairs) <= set(current["Spec"]["TaskTemplate"]["ContainerSpec"].get("Env") or []):
-            raise StackError(f"{service} already runs with {', '.join(pairs)}: nothing would "
-                             "change. Choose another value.")
+            raise StackError(
+                f"{service} already runs with {', '.join(pairs)}: nothing would "
+                "change. Choose another value."
+            )
         before = {t["id"] for t in self._tasks(service) if t["desired"] == "running"}
         args = [a for pair in pairs for a in ("--env-add", pair)]
         started = time.monotonic()
@@ -575,27 +747,32 @@ class Swarm:
             if not steps or steps[-1] != (running_old, running_new):
                 steps.append((running_old, running_new))
             serving.append(running_old + running_new)
-            starting.append(sum(t["desired"] == "running" and t["state"] != "running"
-                                for t in new))
-            status = (self._client().api.inspect_service(self._full(service))
-                      .get("UpdateStatus") or {})
+            starting.append(sum(t["desired"] == "running" and t["state"] != "running" for t in new))
+            status = (
+                self._client().api.inspect_service(self._full(service)).get("UpdateStatus") or {}
+            )
             state = str(status.get("State", ""))
             if state in ("completed", "rollback_completed", "paused", "rollback_paused"):
                 break
             if time.monotonic() - started > timeout:
-                raise StackError(f"The update of {service} did not finish in {timeout:.0f} s "
-                                 f"(state {state or 'unknown'}): see `docker service ps "
-                                 f"{self._full(service)}`.")
+                raise StackError(
+                    f"The update of {service} did not finish in {timeout:.0f} s "
+                    f"(state {state or 'unknown'}): see `docker service ps "
+                    f"{self._full(service)}`."
+                )
             time.sleep(0.1)
         if state != "completed":
-            raise StackError(f"The update of {service} ended {state}: "
-                             f"{status.get('Message', '')}. Swarm kept or restored the old "
-                             "tasks; see `docker service ps` for why the new ones failed.")
+            raise StackError(
+                f"The update of {service} ended {state}: "
+                f"{status.get('Message', '')}. Swarm kept or restored the old "
+                "tasks; see `docker service ps` for why the new ones failed."
+            )
         self.wait(services=[service], timeout=timeout)
         while True:  # the last old task may still be stopping
             tasks = self._tasks(service)
-            running_new = sum(t["state"] == "running" and set(pairs) <= set(t["env"])
-                              for t in tasks)
+            running_new = sum(
+                t["state"] == "running" and set(pairs) <= set(t["env"]) for t in tasks
+            )
             last = (sum(t["state"] == "running" for t in tasks) - running_new, running_new)
             if last[0] == 0 or time.monotonic() - started > timeout:
                 break
@@ -603,8 +780,15 @@ class Swarm:
         if steps[-1] != last:
             steps.append(last)
         after = {t["id"] for t in tasks if t["desired"] == "running"}
-        return Rollout(service, len(before - after), steps, min(serving), max(starting),
-                       time.monotonic() - started, state)
+        return Rollout(
+            service,
+            len(before - after),
+            steps,
+            min(serving),
+            max(starting),
+            time.monotonic() - started,
+            state,
+        )
 
     def remove(self, *, timeout: float = 60.0) -> str | Skipped:
         """``docker stack rm``, then wait until its containers, networks and volumes are gone."""
@@ -619,9 +803,11 @@ class Swarm:
         deadline = time.monotonic() + timeout
         while client.api.containers(all=True, filters=selector):
             if time.monotonic() > deadline:
-                raise StackError(f"The containers of {self.name} are still there after "
-                                 f"{timeout:.0f} s: see `docker ps -a --filter label={NAMESPACE}="
-                                 f"{self.name}`.")
+                raise StackError(
+                    f"The containers of {self.name} are still there after "
+                    f"{timeout:.0f} s: see `docker ps -a --filter label={NAMESPACE}="
+                    f"{self.name}`."
+                )
             time.sleep(0.3)
         for kind in ("networks", "volumes"):
             while True:
@@ -634,8 +820,10 @@ class Swarm:
                     except Exception:  # noqa: BLE001 - still in use for a moment; try again
                         pass
                 if time.monotonic() > deadline:
-                    raise StackError(f"The {kind} of {self.name} are still there after "
-                                     f"{timeout:.0f} s: remove them with `docker {kind[:-1]} rm`.")
+                    raise StackError(
+                        f"The {kind} of {self.name} are still there after "
+                        f"{timeout:.0f} s: remove them with `docker {kind[:-1]} rm`."
+                    )
                 time.sleep(0.3)
         return f"{self.name} removed: its services, tasks, networks, secrets and volumes are gone"
 
@@ -656,8 +844,10 @@ class Swarm:
                         return
                     except docker.errors.APIError:
                         pass
-                elif any(key != "ingress-sbox" and "ingress-sbox" not in str(v.get("Name", ""))
-                         for key, v in attached.items()):
+                elif any(
+                    key != "ingress-sbox" and "ingress-sbox" not in str(v.get("Name", ""))
+                    for key, v in attached.items()
+                ):
                     return  # a container still uses it: keep it
                 if time.monotonic() > deadline:
                     return
@@ -670,14 +860,17 @@ class Swarm:
 
     def _docker(self, *args: str, timeout: float = 120.0) -> str:
         try:
-            done = subprocess.run(["docker", *args], capture_output=True, text=True,
-                                  timeout=timeout)
+            done = subprocess.run(
+                ["docker", *args], capture_output=True, text=True, timeout=timeout
+            )
         except subprocess.TimeoutExpired as exc:
-            raise StackError(f"`docker {' '.join(args[:2])}` took longer than {timeout:.0f} s."
-                             ) from exc
+            raise StackError(
+                f"`docker {' '.join(args[:2])}` took longer than {timeout:.0f} s."
+            ) from exc
         if done.returncode != 0:
-            raise StackError(f"`docker {' '.join(args)}` failed:\n"
-                             f"{(done.stderr or done.stdout).strip()[-1500:]}")
+            raise StackError(
+                f"`docker {' '.join(args)}` failed:\n{(done.stderr or done.stdout).strip()[-1500:]}"
+            )
         return done.stdout
 
     def _full(self, service: str) -> str:
@@ -689,20 +882,27 @@ class Swarm:
         try:
             return self._client().services.get(self._full(service))
         except docker.errors.NotFound:
-            raise StackError(f"{self.name} has no service {service!r}: it has "
-                             f"{', '.join(self.services()) or 'none (deploy it first)'}."
-                             ) from None
+            raise StackError(
+                f"{self.name} has no service {service!r}: it has "
+                f"{', '.join(self.services()) or 'none (deploy it first)'}."
+            ) from None
 
     def _tasks(self, service: str) -> list[dict[str, Any]]:
         rows = []
         for task in self._client().api.tasks(filters={"service": self._full(service)}):
             status = task.get("Status") or {}
-            spec = ((task.get("Spec") or {}).get("ContainerSpec") or {})
-            rows.append({"id": task["ID"], "slot": task.get("Slot", 0),
-                         "state": status.get("State", ""), "desired": task.get("DesiredState"),
-                         "error": status.get("Err", ""), "env": list(spec.get("Env") or []),
-                         "container": ((status.get("ContainerStatus") or {})
-                                       .get("ContainerID", ""))})
+            spec = (task.get("Spec") or {}).get("ContainerSpec") or {}
+            rows.append(
+                {
+                    "id": task["ID"],
+                    "slot": task.get("Slot", 0),
+                    "state": status.get("State", ""),
+                    "desired": task.get("DesiredState"),
+                    "error": status.get("Err", ""),
+                    "env": list(spec.get("Env") or []),
+                    "container": ((status.get("ContainerStatus") or {}).get("ContainerID", "")),
+                }
+            )
         return rows
 
     def _node_id(self) -> str:
@@ -727,14 +927,23 @@ class Swarm:
             image, build = spec.get("image"), spec.get("build")
             if build:
                 try:
-                    client.images.build(path=build["context"], tag=image, rm=True, pull=False,
-                                        dockerfile=build.get("dockerfile", "Dockerfile"))
+                    client.images.build(
+                        path=build["context"],
+                        tag=image,
+                        rm=True,
+                        pull=False,
+                        dockerfile=build.get("dockerfile", "Dockerfile"),
+                    )
                 except (docker.errors.BuildError, docker.errors.APIError) as exc:
-                    raise StackError(f"Building {image} for {name} failed ({exc}). Its base is "
-                                     "a lab image: run `labkit images build` first.") from exc
+                    raise StackError(
+                        f"Building {image} for {name} failed ({exc}). Its base is "
+                        "a lab image: run `labkit images build` first."
+                    ) from exc
             elif image:
                 try:
                     client.images.get(image)
                 except docker.errors.ImageNotFound:
-                    raise StackError(f"{name} needs {image}, which is not on this machine: run "
-                                     "`labkit images build`.") from None
+                    raise StackError(
+                        f"{name} needs {image}, which is not on this machine: run "
+                        "`labkit images build`."
+                    ) from None

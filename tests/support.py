@@ -32,8 +32,14 @@ LABKIT = str(VENV_BIN / "labkit")
 
 # --- waiting without pretending ------------------------------------------------------------
 
-def poll(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02,
-         what: str = "condition") -> Any:
+
+def poll(
+    predicate: Callable[[], Any],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    what: str = "condition",
+) -> Any:
     """Call ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last_exc: BaseException | None = None
@@ -45,8 +51,10 @@ def poll(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float
         except Exception as exc:  # noqa: BLE001 - keep polling, report the last error
             last_exc = exc
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}"
-                                 + (f" (last error: {last_exc!r})" if last_exc else ""))
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what}"
+                + (f" (last error: {last_exc!r})" if last_exc else "")
+            )
         time.sleep(interval)
 
 
@@ -67,9 +75,15 @@ def refused(port: int) -> bool:
 
 # --- building requests by hand (independent of labkit.events) -----------------------------
 
-def github_headers(body: bytes, secret: str | None, *, event: str | None = "push",
-                   delivery_id: str | None = None,
-                   content_type: str | None = "application/json") -> dict[str, str]:
+
+def github_headers(
+    body: bytes,
+    secret: str | None,
+    *,
+    event: str | None = "push",
+    delivery_id: str | None = None,
+    content_type: str | None = "application/json",
+) -> dict[str, str]:
     headers: dict[str, str] = {}
     if content_type is not None:
         headers["Content-Type"] = content_type
@@ -81,8 +95,9 @@ def github_headers(body: bytes, secret: str | None, *, event: str | None = "push
     return headers
 
 
-def standard_headers(body: bytes, secret: str, *, msg_id: str | None = None,
-                     timestamp: int | None = None) -> dict[str, str]:
+def standard_headers(
+    body: bytes, secret: str, *, msg_id: str | None = None, timestamp: int | None = None
+) -> dict[str, str]:
     msg_id = msg_id or "msg_" + uuid.uuid4().hex
     ts = int(time.time()) if timestamp is None else timestamp
     headers = signing.standard_headers(secret, msg_id, ts, body)
@@ -91,12 +106,17 @@ def standard_headers(body: bytes, secret: str, *, msg_id: str | None = None,
 
 
 def push_body(**extra: Any) -> bytes:
-    payload = {"ref": "refs/heads/main", "after": uuid.uuid4().hex, "repository": {"full_name": "o/r"}}
+    payload = {
+        "ref": "refs/heads/main",
+        "after": uuid.uuid4().hex,
+        "repository": {"full_name": "o/r"},
+    }
     payload.update(extra)
     return json.dumps(payload).encode()
 
 
 # --- raw HTTP over a socket (for what httpx refuses to craft) -------------------------------
+
 
 @dataclass
 class RawResponse:
@@ -110,8 +130,14 @@ class RawResponse:
         return json.loads(self.body)
 
 
-def request_bytes(method: str, path: str, headers: Iterable[tuple[str, str | bytes]],
-                  body: bytes = b"", *, content_length: int | str | None = "auto") -> bytes:
+def request_bytes(
+    method: str,
+    path: str,
+    headers: Iterable[tuple[str, str | bytes]],
+    body: bytes = b"",
+    *,
+    content_length: int | str | None = "auto",
+) -> bytes:
     """An HTTP/1.1 request; ``headers`` may repeat names; ``content_length=None`` omits it."""
     lines = [f"{method} {path} HTTP/1.1".encode(), f"Host: {HOST}".encode(), b"Connection: close"]
     for name, value in headers:
@@ -124,8 +150,15 @@ def request_bytes(method: str, path: str, headers: Iterable[tuple[str, str | byt
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-def raw_exchange(port: int, data: bytes, *, trickle: Iterable[bytes] = (), trickle_every: float = 0.0,
-                 half_close: bool = False, timeout: float = 15.0) -> RawResponse:
+def raw_exchange(
+    port: int,
+    data: bytes,
+    *,
+    trickle: Iterable[bytes] = (),
+    trickle_every: float = 0.0,
+    half_close: bool = False,
+    timeout: float = 15.0,
+) -> RawResponse:
     """Send ``data`` (then ``trickle`` pieces, one every ``trickle_every`` s), read to EOF."""
     started = time.monotonic()
     with socket.create_connection((HOST, port), timeout=timeout) as sock:
@@ -156,6 +189,7 @@ def raw_exchange(port: int, data: bytes, *, trickle: Iterable[bytes] = (), trick
 
 
 # --- a scripted HTTP server for the sender tests ------------------------------------------
+
 
 @dataclass
 class Seen:
@@ -189,9 +223,15 @@ class ScriptedServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 with outer._lock:
-                    outer.seen.append(Seen(self.command, self.path,
-                                           {k.lower(): v for k, v in self.headers.items()},
-                                           body, time.monotonic()))
+                    outer.seen.append(
+                        Seen(
+                            self.command,
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            time.monotonic(),
+                        )
+                    )
                     index = min(len(outer.seen), len(outer.replies)) - 1
                 reply = outer.replies[index]
                 self.send_response(reply.status)
@@ -210,8 +250,9 @@ class ScriptedServer:
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
         self.url = f"http://{HOST}:{self.port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True,
-                                        kwargs={"poll_interval": 0.05})
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, daemon=True, kwargs={"poll_interval": 0.05}
+        )
 
     def __enter__(self) -> ScriptedServer:
         self._thread.start()
@@ -225,11 +266,19 @@ class ScriptedServer:
 
 # --- `labkit listen` as a subprocess ---------------------------------------------------------
 
+
 class Listener:
     """``labkit listen`` in a subprocess on a free port; ``stop()`` always reaps it."""
 
-    def __init__(self, db: Path, *, secret: str | None = None, extra: Iterable[str] = (),
-                 env: Mapping[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        db: Path,
+        *,
+        secret: str | None = None,
+        extra: Iterable[str] = (),
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
+    ) -> None:
         self.db, self.secret, self.extra = db, secret, list(extra)
         self.env = {**os.environ, **(env or {})}
         self.port = port
@@ -244,13 +293,27 @@ class Listener:
         fixed = self.port is not None
         for _ in range(1 if fixed else 5):  # a probed free port can be taken before the bind
             port = self.port if fixed else free_port()
-            cmd = [LABKIT, "listen", "--host", HOST, "--port", str(port), "--db", str(self.db),
-                   *self.extra]
+            cmd = [
+                LABKIT,
+                "listen",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--db",
+                str(self.db),
+                *self.extra,
+            ]
             if self.secret is not None:
                 cmd += ["--secret", self.secret]
             self._out = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-            self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=subprocess.STDOUT,
-                                         env=self.env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=self._out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+            )
             self.port = port
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.proc.poll() is None:
@@ -295,11 +358,17 @@ class Listener:
         self.stop()
 
 
-def run_labkit(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60.0
-               ) -> subprocess.CompletedProcess[str]:
+def run_labkit(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
     """Run the ``labkit`` command to completion, capturing its output."""
-    return subprocess.run([LABKIT, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [LABKIT, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def deliveries(base_url: str, limit: int = 1000) -> list[dict[str, Any]]:

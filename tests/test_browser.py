@@ -35,16 +35,23 @@ IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 SCREENSHOTS = os.environ.get("LABKIT_SCREENSHOTS", "").strip().lower() in ("1", "true", "yes")
 SHOTS = ROOT / "docs" / "screenshots"
 # Without the background-networking flags Chromium tries to reach hosts outside the machine.
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # No news toast; no "Select Kernel" dialog for notebooks without kernelspec metadata; and every
 # cell in the page (windowing leaves cells out of the DOM until they are scrolled to).
 SETTINGS_OVERRIDES = {
-    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false",
-                                                    "checkForUpdates": False},
-    "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True,
-                                               "windowingMode": "none"},
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension:tracker": {
+        "autoStartDefaultKernel": True,
+        "windowingMode": "none",
+    },
 }
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 # The debugger button is enabled only once a kernel really exists; "idle" shows up earlier.
@@ -62,6 +69,7 @@ def _require(ok: bool, reason: str) -> None:
 
 
 # --- JupyterLab on a copy of the lessons ---------------------------------------------------------
+
 
 @dataclass
 class Lab:
@@ -88,40 +96,65 @@ class Lab:
             return ""
 
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, trust_env=False, timeout=10,
-                            headers={"Authorization": f"token {self.token}"})
+        return httpx.Client(
+            base_url=self.url,
+            trust_env=False,
+            timeout=10,
+            headers={"Authorization": f"token {self.token}"},
+        )
 
     def start(self) -> Lab:
-        shutil.copytree(ROOT / "notebooks", self.notebooks,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-        dirs = {name: self.base / name for name in
-                ("config", "runtime", "data", "settings", "workspaces", "labkit-home")}
+        shutil.copytree(
+            ROOT / "notebooks",
+            self.notebooks,
+            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+        )
+        dirs = {
+            name: self.base / name
+            for name in ("config", "runtime", "data", "settings", "workspaces", "labkit-home")
+        }
         for path in dirs.values():
             path.mkdir()
         (dirs["settings"] / "overrides.json").write_text(json.dumps(SETTINGS_OVERRIDES))
-        env = {**os.environ,
-               "JUPYTER_CONFIG_DIR": str(dirs["config"]),
-               "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
-               "JUPYTER_DATA_DIR": str(dirs["data"]),
-               "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
-               "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
-               "LABKIT_HOME": str(dirs["labkit-home"]),
-               # Lesson 06 on the local runtime: the same run on every machine, Docker or not
-               # (lesson 01 uses no runtime).
-               "LABKIT_RUNTIME": "local",
-               # Kernels import this checkout's labkit, whatever their working directory.
-               "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(dirs["config"]),
+            "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+            "JUPYTER_DATA_DIR": str(dirs["data"]),
+            "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
+            "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
+            "LABKIT_HOME": str(dirs["labkit-home"]),
+            # Lesson 06 on the local runtime: the same run on every machine, Docker or not
+            # (lesson 01 uses no runtime).
+            "LABKIT_RUNTIME": "local",
+            # Kernels import this checkout's labkit, whatever their working directory.
+            "PYTHONPATH": str(ROOT),
+        }
         for _ in range(3):  # a probed free port can be taken before the server binds it
             self.port = free_port()
-            argv = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-                    "--ip=127.0.0.1", f"--port={self.port}", "--ServerApp.port_retries=0",
-                    f"--IdentityProvider.token={self.token}",
-                    f"--ServerApp.root_dir={self.notebooks}",
-                    f"--LabApp.app_settings_dir={dirs['settings']}",
-                    "--LabApp.expose_app_in_browser=True"]
+            argv = [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                "--allow-root",
+                "--ip=127.0.0.1",
+                f"--port={self.port}",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={self.notebooks}",
+                f"--LabApp.app_settings_dir={dirs['settings']}",
+                "--LabApp.expose_app_in_browser=True",
+            ]
             with open(self.base / "jupyterlab.log", "ab") as log:
-                self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                             env=env, cwd=self.base, start_new_session=True)
+                self.proc = subprocess.Popen(
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=self.base,
+                    start_new_session=True,
+                )
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
@@ -201,8 +234,12 @@ def page(lab: Lab, tmp_path: Path) -> Iterator[Any]:
 
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 900})
+            str(tmp_path / "profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 900},
+        )
         try:
             yield context.pages[0] if context.pages else context.new_page()
         finally:
@@ -211,6 +248,7 @@ def page(lab: Lab, tmp_path: Path) -> Iterator[Any]:
 
 
 # --- driving the notebook ----------------------------------------------------------------------
+
 
 def _command(page: Any, command: str) -> None:
     page.evaluate("(id) => window.jupyterapp.commands.execute(id)", command)
@@ -238,7 +276,9 @@ def _progress(page: Any) -> dict[str, Any]:
                 widgetErrors: (node.textContent.match(/Error displaying widget/g) || []).length,
                 kernel: notebook.sessionContext.session?.kernel?.status,
             };
-        }""", [PANEL, STDERR])
+        }""",
+        [PANEL, STDERR],
+    )
     return result
 
 
@@ -246,7 +286,8 @@ def _open(page: Any, lab: Lab, notebook: str) -> None:
     page.goto(f"{lab.url}/lab/tree/{notebook}?token={lab.token}&reset")
     page.wait_for_selector(KERNEL_READY, timeout=60_000)
     page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$")).first.wait_for(
-        timeout=30_000)
+        timeout=30_000
+    )
 
 
 def _clear(page: Any) -> int:
@@ -279,7 +320,8 @@ def _run_above(page: Any, startswith: str) -> int:
         """(i) => { const nb = window.jupyterapp.shell.currentWidget.content;
                    nb.activeCellIndex = i;
                    return nb.widgets.slice(0, i).filter(w => w.model.type === 'code').length; }""",
-        index)
+        index,
+    )
     _command(page, "notebook:run-all-above")
     _check(_wait_until_run(page, above), above)
     return above
@@ -302,7 +344,8 @@ def _code_cell_index(page: Any, startswith: str) -> int:
     index: int = page.evaluate(
         """(text) => window.jupyterapp.shell.currentWidget.content.widgets.findIndex(
                w => w.model.type === 'code' && w.model.sharedModel.getSource().startsWith(text))""",
-        startswith)
+        startswith,
+    )
     assert index >= 0, f"no code cell starting with {startswith!r} in the notebook"
     return index
 
@@ -345,6 +388,7 @@ def _screenshots(page: Any) -> None:
 
 
 # --- the test ------------------------------------------------------------------------------------
+
 
 def test_lesson_01_runs_all_and_the_inspector_shows_deliveries(lab: Lab, page: Any) -> None:
     started = time.monotonic()
@@ -411,8 +455,9 @@ def test_lesson_06_runs_all_and_the_flow_shows_every_stage_passed(lab: Lab, page
     print(f"lesson 06 in the browser: {time.monotonic() - started:.1f} s")
 
 
-def test_a_learner_types_an_answer_into_the_student_edition_and_sees_pass(lab: Lab,
-                                                                          page: Any) -> None:
+def test_a_learner_types_an_answer_into_the_student_edition_and_sees_pass(
+    lab: Lab, page: Any
+) -> None:
     """What a learner does: open their copy, type an answer into an empty answer cell, run it
     and the check under it, and read PASS; before typing, the same check says NOT YET."""
     import nbformat
@@ -421,7 +466,8 @@ def test_a_learner_types_an_answer_into_the_student_edition_and_sees_pass(lab: L
 
     name = "01-student-edition.ipynb"
     student, exercises, _ = student_notebook(
-        nbformat.read(lab.notebooks / LESSON, as_version=4), LESSON)
+        nbformat.read(lab.notebooks / LESSON, as_version=4), LESSON
+    )
     assert exercises[0] == "01-polling-cost"
     nbformat.write(student, lab.notebooks / name)
     _open(page, lab, name)
@@ -431,8 +477,9 @@ def test_a_learner_types_an_answer_into_the_student_edition_and_sees_pass(lab: L
     check_cell = cells.nth(index + 1)
 
     def run_answer_and_check() -> None:
-        page.evaluate("(i) => { window.jupyterapp.shell.currentWidget.content.activeCellIndex = i; }",
-                      index)
+        page.evaluate(
+            "(i) => { window.jupyterapp.shell.currentWidget.content.activeCellIndex = i; }", index
+        )
         _command(page, "notebook:run-cell-and-select-next")
         _command(page, "notebook:run-cell-and-select-next")
 
@@ -447,5 +494,8 @@ def test_a_learner_types_an_answer_into_the_student_edition_and_sees_pass(lab: L
     page.keyboard.press("Control+A")
     page.keyboard.type('answer = {"polling": 8 * 60 * 60 // 30, "webhooks": 12}')
     run_answer_and_check()
-    poll(lambda: "PASS" in (check_cell.locator(".jp-OutputArea-output").first.text_content()
-                            or ""), timeout=30, what="PASS under the check")
+    poll(
+        lambda: "PASS" in (check_cell.locator(".jp-OutputArea-output").first.text_content() or ""),
+        timeout=30,
+        what="PASS under the check",
+    )

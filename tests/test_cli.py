@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from support import LABKIT, Listener, deliveries, free_port, poll, run_labkit
 
 from labkit import events
+
+from support import LABKIT, Listener, deliveries, free_port, poll, run_labkit
 
 SECRET = "cli-s3cret"
 FAST = ["--backoff", "0.01"]
@@ -41,21 +42,41 @@ def response_of(stdout: str) -> dict[str, Any]:
 
 # --- trigger ---------------------------------------------------------------------------------------
 
+
 def test_trigger_github_push_is_accepted(listener: Listener) -> None:
     delivery_id = str(uuid.uuid4())
-    done = run_labkit("trigger", "github.push", "--to", f"{listener.url}/hooks/github",
-                      "--secret", SECRET, "--delivery-id", delivery_id, *FAST)
+    done = run_labkit(
+        "trigger",
+        "github.push",
+        "--to",
+        f"{listener.url}/hooks/github",
+        "--secret",
+        SECRET,
+        "--delivery-id",
+        delivery_id,
+        *FAST,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "delivered" in done.stdout
     rows = by_id(listener, delivery_id)
     assert [(r["source"], r["event"], r["status"], r["verified"]) for r in rows] == [
-        ("github", "push", "accepted", True)]
+        ("github", "push", "accepted", True)
+    ]
 
 
 def test_trigger_with_the_wrong_secret_fails(listener: Listener) -> None:
     delivery_id = str(uuid.uuid4())
-    done = run_labkit("trigger", "github.push", "--to", f"{listener.url}/hooks/github",
-                      "--secret", "not-" + SECRET, "--delivery-id", delivery_id, *FAST)
+    done = run_labkit(
+        "trigger",
+        "github.push",
+        "--to",
+        f"{listener.url}/hooks/github",
+        "--secret",
+        "not-" + SECRET,
+        "--delivery-id",
+        delivery_id,
+        *FAST,
+    )
     assert done.returncode != 0
     assert "FAILED" in done.stdout
     assert done.stdout.count("attempt ") == 1  # a 401 is final: not retried
@@ -70,8 +91,16 @@ def test_trigger_without_any_secret_is_rejected(listener: Listener) -> None:
 
 def test_trigger_secret_from_the_environment(listener: Listener) -> None:
     delivery_id = str(uuid.uuid4())
-    done = run_labkit("trigger", "github.ping", "--to", listener.url, "--delivery-id",
-                      delivery_id, *FAST, env={"LABKIT_WEBHOOK_SECRET": SECRET})
+    done = run_labkit(
+        "trigger",
+        "github.ping",
+        "--to",
+        listener.url,
+        "--delivery-id",
+        delivery_id,
+        *FAST,
+        env={"LABKIT_WEBHOOK_SECRET": SECRET},
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert by_id(listener, delivery_id)[0]["status"] == "accepted"
 
@@ -83,13 +112,17 @@ def test_trigger_every_catalog_kind_is_accepted(listener: Listener) -> None:
     """`labkit trigger KIND --to BASE_URL` for every kind in labkit.events.CATALOG."""
 
     def trigger(kind: str) -> tuple[str, subprocess.CompletedProcess[str]]:
-        return kind, run_labkit("trigger", kind, "--to", listener.url, "--secret", SECRET,
-                                "--retries", "0")
+        return kind, run_labkit(
+            "trigger", kind, "--to", listener.url, "--secret", SECRET, "--retries", "0"
+        )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(trigger, KINDS))
-    failures = {kind: (done.returncode, done.stdout[-300:] + done.stderr[-300:])
-                for kind, done in results if done.returncode != 0}
+    failures = {
+        kind: (done.returncode, done.stdout[-300:] + done.stderr[-300:])
+        for kind, done in results
+        if done.returncode != 0
+    }
     assert failures == {}, failures
     logged = {r["id"]: r for r in deliveries(listener.url)}
     for kind, done in results:
@@ -101,7 +134,13 @@ def test_trigger_every_catalog_kind_is_accepted(listener: Listener) -> None:
 
 def test_catalog_is_not_empty() -> None:
     assert {k.split(".")[0] for k in KINDS} == {
-        "github", "dockerhub", "registry", "alertmanager", "engine", "standard"}
+        "github",
+        "dockerhub",
+        "registry",
+        "alertmanager",
+        "engine",
+        "standard",
+    }
 
 
 def test_trigger_unknown_kind_exits_2_and_lists_kinds(listener: Listener) -> None:
@@ -113,8 +152,18 @@ def test_trigger_unknown_kind_exits_2_and_lists_kinds(listener: Listener) -> Non
 def test_trigger_to_a_dead_port_fails_after_its_retries() -> None:
     port = free_port()
     t0 = time.monotonic()
-    done = run_labkit("trigger", "github.push", "--to", f"http://127.0.0.1:{port}",
-                      "--secret", SECRET, "--retries", "1", "--backoff", "0.01")
+    done = run_labkit(
+        "trigger",
+        "github.push",
+        "--to",
+        f"http://127.0.0.1:{port}",
+        "--secret",
+        SECRET,
+        "--retries",
+        "1",
+        "--backoff",
+        "0.01",
+    )
     assert done.returncode == 1
     assert done.stdout.count("attempt ") == 2
     assert "FAILED" in done.stdout
@@ -122,22 +171,57 @@ def test_trigger_to_a_dead_port_fails_after_its_retries() -> None:
 
 
 def test_trigger_to_a_metadata_address_is_refused() -> None:
-    done = run_labkit("trigger", "github.push", "--to", "http://169.254.169.254/",
-                      "--secret", SECRET, "--retries", "0")
+    done = run_labkit(
+        "trigger",
+        "github.push",
+        "--to",
+        "http://169.254.169.254/",
+        "--secret",
+        SECRET,
+        "--retries",
+        "0",
+    )
     assert done.returncode == 2
     assert "169.254.169.254" in done.stderr and "attempt" not in done.stdout
 
 
 # --- deliveries and redeliver ------------------------------------------------------------------------
 
+
 def test_deliveries_lists_every_attempt(listener: Listener) -> None:
     good = str(uuid.uuid4())
     bad = str(uuid.uuid4())
-    assert run_labkit("trigger", "github.push", "--to", listener.url, "--secret", SECRET,
-                      "--delivery-id", good, *FAST).returncode == 0
+    assert (
+        run_labkit(
+            "trigger",
+            "github.push",
+            "--to",
+            listener.url,
+            "--secret",
+            SECRET,
+            "--delivery-id",
+            good,
+            *FAST,
+        ).returncode
+        == 0
+    )
     dead = f"http://127.0.0.1:{free_port()}"
-    assert run_labkit("trigger", "github.push", "--to", dead, "--secret", SECRET,
-                      "--delivery-id", bad, "--retries", "2", *FAST).returncode == 1
+    assert (
+        run_labkit(
+            "trigger",
+            "github.push",
+            "--to",
+            dead,
+            "--secret",
+            SECRET,
+            "--delivery-id",
+            bad,
+            "--retries",
+            "2",
+            *FAST,
+        ).returncode
+        == 1
+    )
     text = run_labkit("deliveries")
     assert text.returncode == 0
     assert good in text.stdout and bad in text.stdout
@@ -158,8 +242,20 @@ def test_deliveries_when_nothing_was_sent() -> None:
 
 def test_redeliver_is_recorded_as_a_duplicate(listener: Listener) -> None:
     delivery_id = str(uuid.uuid4())
-    assert run_labkit("trigger", "github.push", "--to", listener.url, "--secret", SECRET,
-                      "--delivery-id", delivery_id, *FAST).returncode == 0
+    assert (
+        run_labkit(
+            "trigger",
+            "github.push",
+            "--to",
+            listener.url,
+            "--secret",
+            SECRET,
+            "--delivery-id",
+            delivery_id,
+            *FAST,
+        ).returncode
+        == 0
+    )
     done = run_labkit("redeliver", delivery_id)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "HTTP 200" in done.stdout
@@ -168,8 +264,9 @@ def test_redeliver_is_recorded_as_a_duplicate(listener: Listener) -> None:
 
 
 def test_redeliver_standard_webhooks_re_signs(listener: Listener) -> None:
-    done = run_labkit("trigger", "standard.message", "--to", listener.url, "--secret", SECRET,
-                      *FAST)
+    done = run_labkit(
+        "trigger", "standard.message", "--to", listener.url, "--secret", SECRET, *FAST
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     msg_id = response_of(done.stdout)["id"]
     again = run_labkit("redeliver", msg_id, "--secret", SECRET)
@@ -184,12 +281,21 @@ def test_redeliver_unknown_id_exits_2() -> None:
 
 # --- listen options ------------------------------------------------------------------------------------
 
+
 def test_listen_secret_from_the_environment(tmp_path: Path) -> None:
     with Listener(tmp_path / "env.db", env={"LABKIT_WEBHOOK_SECRET": "from-env"}) as lis:
-        assert run_labkit("trigger", "github.ping", "--to", lis.url, "--secret", "from-env",
-                          *FAST).returncode == 0
-        assert run_labkit("trigger", "github.ping", "--to", lis.url, "--secret", SECRET,
-                          *FAST).returncode == 1
+        assert (
+            run_labkit(
+                "trigger", "github.ping", "--to", lis.url, "--secret", "from-env", *FAST
+            ).returncode
+            == 0
+        )
+        assert (
+            run_labkit(
+                "trigger", "github.ping", "--to", lis.url, "--secret", SECRET, *FAST
+            ).returncode
+            == 1
+        )
         assert [r["status"] for r in deliveries(lis.url)] == ["rejected", "accepted"]
 
 
@@ -213,9 +319,21 @@ def test_listen_serves_the_read_api(listener: Listener) -> None:
 
 
 def test_listen_on_a_busy_port_exits_non_zero(listener: Listener, tmp_path: Path) -> None:
-    done = subprocess.run([LABKIT, "listen", "--host", "127.0.0.1", "--port", str(listener.port),
-                           "--db", str(tmp_path / "busy.db")], capture_output=True, text=True,
-                          timeout=30)
+    done = subprocess.run(
+        [
+            LABKIT,
+            "listen",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(listener.port),
+            "--db",
+            str(tmp_path / "busy.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode != 0
     assert httpx.get(f"{listener.url}/healthz").status_code == 200
 
@@ -243,17 +361,28 @@ def _answers(url: str) -> bool:
 def test_trigger_delivery_id_for_standard_webhooks(listener: Listener) -> None:
     """`--delivery-id` is the Standard Webhooks `webhook-id` (the builder calls it msg_id)."""
     msg_id = f"msg_{uuid.uuid4().hex}"
-    done = run_labkit("trigger", "standard.message", "--to", listener.url, "--secret", SECRET,
-                      "--delivery-id", msg_id, *FAST)
+    done = run_labkit(
+        "trigger",
+        "standard.message",
+        "--to",
+        listener.url,
+        "--secret",
+        SECRET,
+        "--delivery-id",
+        msg_id,
+        *FAST,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert by_id(listener, msg_id)[0]["status"] == "accepted"
 
 
 # --- listen ----------------------------------------------------------------------------------------
 
+
 def test_listen_on_a_taken_port_says_so(listener: Listener, tmp_path: Path) -> None:
-    done = run_labkit("listen", "--port", str(listener.port), "--db", str(tmp_path / "d.db"),
-                      timeout=30)
+    done = run_labkit(
+        "listen", "--port", str(listener.port), "--db", str(tmp_path / "d.db"), timeout=30
+    )
     assert done.returncode != 0
     assert f"Cannot listen on port {listener.port}" in done.stderr + done.stdout
     assert "Traceback" not in done.stderr

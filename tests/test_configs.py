@@ -22,10 +22,21 @@ ROOT = Path(__file__).resolve().parent.parent
 BINDER = ROOT / "binder"
 DEVCONTAINER = ROOT / ".devcontainer" / "devcontainer.json"
 REQUIRES_PYTHON = SpecifierSet(
-    tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
+    tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+)
 # What an install needs from the checkout: repo2docker and the dev container see all of it.
-PACKAGE_FILES = ("pyproject.toml", "setup.py", "MANIFEST.in", "constraints.txt", "README.md",
-                 "labkit", "compose", "notebooks", "binder", ".devcontainer")
+PACKAGE_FILES = (
+    "pyproject.toml",
+    "setup.py",
+    "MANIFEST.in",
+    "constraints.txt",
+    "README.md",
+    "labkit",
+    "compose",
+    "notebooks",
+    "binder",
+    ".devcontainer",
+)
 INSTALL_TIMEOUT = 150
 
 
@@ -41,8 +52,9 @@ def _checkout_copy(tmp_path: Path) -> Path:
     for name in PACKAGE_FILES:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, copy / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            shutil.copytree(
+                source, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
         else:
             shutil.copy2(source, copy / name)
     return copy
@@ -58,13 +70,15 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _run(cmd: list[str], cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(cmd, cwd=cwd, env=_env(**extra), capture_output=True, text=True,
-                          timeout=INSTALL_TIMEOUT)
+    done = subprocess.run(
+        cmd, cwd=cwd, env=_env(**extra), capture_output=True, text=True, timeout=INSTALL_TIMEOUT
+    )
     assert done.returncode == 0, f"{cmd} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     return done
 
 
 # --- Binder / repo2docker ------------------------------------------------------------------------
+
 
 def test_binder_installs_this_kit_on_a_supported_python() -> None:
     # repo2docker runs `pip install -r binder/requirements.txt` from the repository root, and a
@@ -77,15 +91,20 @@ def test_binder_installs_this_kit_on_a_supported_python() -> None:
     assert REQUIRES_PYTHON.contains(match.group(1) + ".0"), (runtime, str(REQUIRES_PYTHON))
 
 
-def test_binder_start_selects_the_local_runtime_and_runs_the_server_command(
-        tmp_path: Path) -> None:
+def test_binder_start_selects_the_local_runtime_and_runs_the_server_command(tmp_path: Path) -> None:
     start = BINDER / "start"
     assert start.stat().st_mode & stat.S_IXUSR, "binder/start must be executable (chmod +x)"
     assert start.read_text().startswith("#!/bin/bash\n")
     subprocess.run(["bash", "-n", str(start)], check=True)
-    done = subprocess.run([str(start), "sh", "-c", 'echo "$LABKIT_RUNTIME|$0|$1"', "first", "2nd"],
-                          env=_env(LABKIT_RUNTIME="docker", LABKIT_WORKSPACE=str(tmp_path / "ws")),
-                          capture_output=True, text=True, timeout=60, check=True, cwd=ROOT)
+    done = subprocess.run(
+        [str(start), "sh", "-c", 'echo "$LABKIT_RUNTIME|$0|$1"', "first", "2nd"],
+        env=_env(LABKIT_RUNTIME="docker", LABKIT_WORKSPACE=str(tmp_path / "ws")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=ROOT,
+    )
     assert done.stdout == "local|first|2nd\n"
     # The learner's workspace is ready before the server starts: student editions of every lesson.
     assert (tmp_path / "ws" / "00-start-here.ipynb").is_file(), done.stderr
@@ -98,10 +117,24 @@ def test_binder_install_command_works_here(tmp_path: Path) -> None:
     venv = tmp_path / "binder-venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
     python = venv / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-          "-r", "binder/requirements.txt"], cwd=checkout)
-    probe = ("import labkit, ipywidgets, jupyterlab; "
-             "print(labkit.__file__); print(labkit.choose_runtime())")
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "-r",
+            "binder/requirements.txt",
+        ],
+        cwd=checkout,
+    )
+    probe = (
+        "import labkit, ipywidgets, jupyterlab; "
+        "print(labkit.__file__); print(labkit.choose_runtime())"
+    )
     done = _run([str(checkout / "binder" / "start"), str(python), "-c", probe], cwd=tmp_path)
     where, runtime = done.stdout.splitlines()[:2]
     assert str(venv) in where, f"labkit was imported from {where}, not the Binder env"
@@ -109,6 +142,7 @@ def test_binder_install_command_works_here(tmp_path: Path) -> None:
 
 
 # --- dev container (Codespaces-style workshops) --------------------------------------------------
+
 
 def _devcontainer() -> dict[str, object]:
     config = json.loads(DEVCONTAINER.read_text())  # plain JSON, no comments: any tool reads it
@@ -126,8 +160,10 @@ def test_devcontainer_has_docker_in_docker_and_a_supported_python() -> None:
     assert version and REQUIRES_PYTHON.contains(version.group(1) + ".0"), image
     features = config["features"]
     assert isinstance(features, dict)
-    assert any(re.fullmatch(r"ghcr\.io/devcontainers/features/docker-in-docker:\d+(\.\d+)*", f)
-               for f in features), f"no Docker-in-Docker feature in {list(features)}"
+    assert any(
+        re.fullmatch(r"ghcr\.io/devcontainers/features/docker-in-docker:\d+(\.\d+)*", f)
+        for f in features
+    ), f"no Docker-in-Docker feature in {list(features)}"
     lab_port = inspect.signature(run_lab).parameters["port"].default
     ports = config["forwardPorts"]
     assert isinstance(ports, list) and lab_port in ports, "forward the port `labkit lab` uses"
@@ -146,8 +182,9 @@ def test_devcontainer_post_create_command_installs_the_kit(tmp_path: Path) -> No
     checkout = _checkout_copy(tmp_path)
     report = tmp_path / "install-report.json"
     _run(["bash", "-c", f"{command} --dry-run --no-deps --report {report}"], cwd=checkout)
-    would_install = {item["metadata"]["name"]: item for item in
-                     json.loads(report.read_text())["install"]}
+    would_install = {
+        item["metadata"]["name"]: item for item in json.loads(report.read_text())["install"]
+    }
     kit = would_install["labkit"]
     assert kit["download_info"]["dir_info"] == {"editable": True}
     requires = {re.split(r"[^\w-]", r, maxsplit=1)[0] for r in kit["metadata"]["requires_dist"]}
@@ -155,8 +192,11 @@ def test_devcontainer_post_create_command_installs_the_kit(tmp_path: Path) -> No
     assert (checkout / ".venv" / "bin" / "python").exists()
 
 
-@pytest.mark.parametrize("path", [BINDER / "requirements.txt", BINDER / "runtime.txt",
-                                  BINDER / "start", DEVCONTAINER], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    [BINDER / "requirements.txt", BINDER / "runtime.txt", BINDER / "start", DEVCONTAINER],
+    ids=lambda p: p.name,
+)
 def test_configs_are_plain_text_with_a_final_newline(path: Path) -> None:
     text = path.read_bytes()
     assert text.endswith(b"\n") and b"\r" not in text

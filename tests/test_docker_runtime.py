@@ -24,7 +24,7 @@ def runtime(engine_images: None, make_receiver: Any) -> Iterator[tuple[DockerRun
     rx: Receiver = make_receiver(SECRET, for_containers=True)
     rt = DockerRuntime("test-docker").start()
     try:
-        rt.send_webhooks_to(WebhookTargets.of(rx, token=SECRET))
+        rt.send_webhooks_to(WebhookTargets.of(rx))  # presents the token derived from SECRET
         yield rt, rx
     finally:
         rt.stop()
@@ -34,7 +34,9 @@ def _app(tmp_path: Path, *, healthy: bool = True, greeting: str = "hello") -> Pa
     target = tmp_path / f"app-{greeting}-{healthy}"
     shutil.copytree(APP, target)
     source = (target / "app.py").read_text()
-    source = source.replace('GREETING = "Hello from the lab\'s web app!"', f"GREETING = {greeting!r}")
+    source = source.replace(
+        'GREETING = "Hello from the lab\'s web app!"', f"GREETING = {greeting!r}"
+    )
     if not healthy:
         source = source.replace("HEALTHY = True", "HEALTHY = False")
     (target / "app.py").write_text(source)
@@ -46,8 +48,11 @@ def _first_engine_event(rx: Receiver, action: str, *, since: int) -> Any:
     at a time (the new container's start and health come before the old one's die)."""
     count = 1
     while True:
-        got = [d for d in rx.wait_for(count, source="engine", since=since, timeout=30)
-               if d.event == action]
+        got = [
+            d
+            for d in rx.wait_for(count, source="engine", since=since, timeout=30)
+            if d.event == action
+        ]
         if got:
             return got[0]
         count += 1
@@ -73,7 +78,8 @@ def test_build_ship_deploy_and_a_registry_webhook(runtime: Any, tmp_path: Path) 
 
 
 def test_rollout_has_no_failed_requests_and_a_bad_version_rolls_back(
-        runtime: Any, tmp_path: Path) -> None:
+    runtime: Any, tmp_path: Path
+) -> None:
     rt, rx = runtime
     first = rt.ship(rt.build(_app(tmp_path, greeting="one"), "1" * 40))
     assert rt.deploy(first, health_timeout=30).ok
@@ -128,7 +134,8 @@ def test_a_broken_build_raises_and_ships_nothing(runtime: Any, tmp_path: Path) -
 
 
 def test_a_crash_brings_the_engine_event_and_a_real_alertmanager_alert(
-        runtime: Any, tmp_path: Path) -> None:
+    runtime: Any, tmp_path: Path
+) -> None:
     rt, rx = runtime
     shipped = rt.ship(rt.build(_app(tmp_path, greeting="crash"), "5" * 40))
     assert rt.deploy(shipped, health_timeout=30).ok
@@ -159,8 +166,9 @@ def test_prometheus_scrapes_only_the_serving_version(runtime: Any, tmp_path: Pat
     assert prometheus.startswith("http://127.0.0.1:")
     found: list[Any] = []
     for _ in range(100):  # Prometheus re-reads the target file and scrapes every second
-        query = httpx.get(prometheus + "/api/v1/query", params={"query": 'up{job="web"}'},
-                          timeout=5).json()
+        query = httpx.get(
+            prometheus + "/api/v1/query", params={"query": 'up{job="web"}'}, timeout=5
+        ).json()
         found = query["data"]["result"]
         if found and found[0]["value"][1] == "1":
             break
@@ -170,7 +178,8 @@ def test_prometheus_scrapes_only_the_serving_version(runtime: Any, tmp_path: Pat
 
 
 def test_a_dead_registry_is_a_clear_ship_error_and_shipping_again_works(
-        runtime: Any, tmp_path: Path) -> None:
+    runtime: Any, tmp_path: Path
+) -> None:
     from labkit.runtime.base import ShipError
 
     rt, rx = runtime
@@ -186,8 +195,9 @@ def test_a_dead_registry_is_a_clear_ship_error_and_shipping_again_works(
     mark = rx.log.count()
     shipped = rt.ship(built)
     assert shipped.shipped
-    pushed = [d for d in rx.wait_for(source="registry", since=mark, timeout=30)
-              if d.event == "push"]
+    pushed = [
+        d for d in rx.wait_for(source="registry", since=mark, timeout=30) if d.event == "push"
+    ]
     assert pushed and pushed[0].payload["events"][0]["target"]["tag"] == "8888888"
 
 
@@ -199,18 +209,25 @@ def test_stop_leaves_nothing_running(engine_images: None) -> None:
     rt = DockerRuntime("test-docker-stop").start()
     assert {r["service"] for r in rt.stack.ps()} == {"registry", "prometheus", "alertmanager"}
     # As every pipeline does: the registry and Alertmanager start again with new settings.
-    rt.send_webhooks_to(WebhookTargets(registry="http://127.0.0.1:9/hooks/registry",
-                                       alertmanager="http://127.0.0.1:9/hooks/alertmanager",
-                                       token="t"))
+    rt.send_webhooks_to(
+        WebhookTargets(
+            registry="http://127.0.0.1:9/hooks/registry",
+            alertmanager="http://127.0.0.1:9/hooks/alertmanager",
+            token="t",
+        )
+    )
     rt.stop()
     try:
         # Not even an anonymous volume (an image's VOLUME) is left behind.
         assert {v.name for v in client.volumes.list()} - volumes_before == set()
-        for label in ("labkit.runtime=test-docker-stop",
-                      "com.docker.compose.project=labkit-test-docker-stop"):
+        for label in (
+            "labkit.runtime=test-docker-stop",
+            "com.docker.compose.project=labkit-test-docker-stop",
+        ):
             assert client.containers.list(all=True, filters={"label": label}) == []
             assert client.volumes.list(filters={"label": label}) == []
-        assert [n for n in client.networks.list()
-                if n.name.startswith("labkit-test-docker-stop")] == []
+        assert [
+            n for n in client.networks.list() if n.name.startswith("labkit-test-docker-stop")
+        ] == []
     finally:
         client.close()

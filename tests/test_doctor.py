@@ -19,8 +19,10 @@ def test_doctor_reports_every_line_with_ok_or_a_fix() -> None:
     assert "runtime" in names and "docker engine" in names
     for check in report.checks:
         assert check.ok or check.fix, f"{check.name} fails without saying what to do"
-    assert str(report).splitlines()[-1] in ("Everything is ready.",
-                                            "Fix the lines marked FIX, then run the check again.")
+    assert str(report).splitlines()[-1] in (
+        "Everything is ready.",
+        "Fix the lines marked FIX, then run the check again.",
+    )
 
 
 def test_doctor_flags_a_taken_port() -> None:
@@ -49,7 +51,8 @@ def test_runtime_follows_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_runtime_forced_docker_without_engine_says_what_to_do(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("LABKIT_RUNTIME", "docker")
     monkeypatch.setattr(runtime, "docker_engine_version", lambda timeout=3.0: None)
     assert "start Docker" in runtime.choose().reason

@@ -11,9 +11,10 @@ import uuid
 from pathlib import Path
 
 import httpx
-from support import Listener, deliveries, github_headers, poll
 
 from labkit import signing
+
+from support import Listener, deliveries, github_headers, poll
 
 SECRET = "durable-s3cret"
 N = 200
@@ -46,6 +47,7 @@ def test_acknowledged_deliveries_survive_sigkill(tmp_path: Path) -> None:
     listener = Listener(db, secret=SECRET).start()
     url = f"{listener.url}/hooks/github"
     try:
+
         def sender() -> None:
             with httpx.Client(timeout=5) as client:
                 while True:
@@ -64,8 +66,12 @@ def test_acknowledged_deliveries_survive_sigkill(tmp_path: Path) -> None:
         threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
         for t in threads:
             t.start()
-        poll(lambda: len(acked) >= KILL_AFTER, timeout=30, interval=0.001,
-             what=f"{KILL_AFTER} acknowledged deliveries")
+        poll(
+            lambda: len(acked) >= KILL_AFTER,
+            timeout=30,
+            interval=0.001,
+            what=f"{KILL_AFTER} acknowledged deliveries",
+        )
         listener.kill(signal.SIGKILL)
         assert listener.proc is not None and listener.proc.returncode == -signal.SIGKILL
         for t in threads:
@@ -94,8 +100,7 @@ def test_acknowledged_deliveries_survive_sigkill(tmp_path: Path) -> None:
         with httpx.Client(timeout=10) as client:
             for delivery_id in sorted(failed):
                 body, headers = signed(delivery_id)
-                response = client.post(f"{again.url}/hooks/github", content=body,
-                                       headers=headers)
+                response = client.post(f"{again.url}/hooks/github", content=body, headers=headers)
                 assert response.status_code in (200, 202), response.text
                 expected = "duplicate" if delivery_id in on_disk else "accepted"
                 assert response.json()["status"] == expected

@@ -7,7 +7,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
@@ -116,11 +116,26 @@ def test_builders_are_fast(kind: str) -> None:
 
 def test_catalog_names_the_required_kinds() -> None:
     for kind in (
-        "github.push", "github.ping", "github.pull_request", "github.release", "github.create",
-        "github.delete", "github.workflow_run", "dockerhub.push", "dockerhub.callback",
-        "registry.push", "registry.pull", "registry.delete", "registry.mount",
-        "alertmanager.firing", "alertmanager.resolved", "engine.start", "engine.die",
-        "engine.health_status: healthy", "engine.healthy", "standard.message",
+        "github.push",
+        "github.ping",
+        "github.pull_request",
+        "github.release",
+        "github.create",
+        "github.delete",
+        "github.workflow_run",
+        "dockerhub.push",
+        "dockerhub.callback",
+        "registry.push",
+        "registry.pull",
+        "registry.delete",
+        "registry.mount",
+        "alertmanager.firing",
+        "alertmanager.resolved",
+        "engine.start",
+        "engine.die",
+        "engine.health_status: healthy",
+        "engine.healthy",
+        "standard.message",
     ):
         assert kind in CATALOG
 
@@ -144,9 +159,15 @@ def test_build_converts_command_line_strings() -> None:
     assert len(payload["commits"]) == 3
     assert payload["ref"] == "refs/heads/dev"
     assert event.headers["Content-Type"] == "application/x-www-form-urlencoded"
-    assert build("github.pull_request", merged="yes", action="closed", number="7").payload["number"] == 7
+    assert (
+        build("github.pull_request", merged="yes", action="closed", number="7").payload["number"]
+        == 7
+    )
     assert build("engine.die", exit_code="137").payload["Actor"]["Attributes"]["exitCode"] == "137"
-    assert build("github.push", commits="Fix the bug").payload["commits"][0]["message"] == "Fix the bug"
+    assert (
+        build("github.push", commits="Fix the bug").payload["commits"][0]["message"]
+        == "Fix the bug"
+    )
     with pytest.raises(ValueError, match="true or false"):
         build("github.push", form="maybe")
 
@@ -168,8 +189,15 @@ def test_options_of_lists_builder_options() -> None:
 def test_shared_keyword_names_are_consistent() -> None:
     import inspect
 
-    for builder in (github.push, github.ping, github.pull_request, github.release, github.create,
-                    github.delete, github.workflow_run):
+    for builder in (
+        github.push,
+        github.ping,
+        github.pull_request,
+        github.release,
+        github.create,
+        github.delete,
+        github.workflow_run,
+    ):
         params = inspect.signature(builder).parameters
         for name in ("repo", "secret", "form", "delivery_id"):
             assert name in params, (builder.__name__, name)
@@ -184,7 +212,9 @@ def _run_catalog() -> list[tuple[str, str, bytes, dict[str, str]]]:
     for kind in sorted(CATALOG):
         event = build(kind)
         out.append((kind, event.delivery_id, event.body, dict(event.headers)))
-    out.extend(("image_push", e.delivery_id, e.body, dict(e.headers)) for e in registry.image_push())
+    out.extend(
+        ("image_push", e.delivery_id, e.body, dict(e.headers)) for e in registry.image_push()
+    )
     return out
 
 
@@ -207,8 +237,16 @@ def test_different_seeds_give_different_ids() -> None:
         if body_a != body_b:
             changed.add(kind)
     # Bodies holding generated shas, digests or ids differ too (create/delete/callback hold none).
-    assert {"github.push", "github.pull_request", "registry.push", "alertmanager.firing",
-            "engine.die", "standard.message", "dockerhub.push", "image_push"} <= changed
+    assert {
+        "github.push",
+        "github.pull_request",
+        "registry.push",
+        "alertmanager.firing",
+        "engine.die",
+        "standard.message",
+        "dockerhub.push",
+        "image_push",
+    } <= changed
 
 
 def test_live_mode_gives_fresh_ids() -> None:
@@ -313,7 +351,14 @@ def test_githubkit_check_bites_on_a_stripped_repository() -> None:
         lambda p: p["commits"][0].pop("tree_id"),
         lambda p: p.__setitem__("before", 0),
     ],
-    ids=["no-visibility", "no-topics", "no-compare", "no-pusher", "commit-without-tree_id", "int-before"],
+    ids=[
+        "no-visibility",
+        "no-topics",
+        "no-compare",
+        "no-pusher",
+        "commit-without-tree_id",
+        "int-before",
+    ],
 )
 def test_githubkit_rejects_damaged_push_payloads(damage: Callable[[dict[str, Any]], Any]) -> None:
     payload = github.push().payload
@@ -335,16 +380,43 @@ def test_githubkit_rejects_one_event_as_another() -> None:
 def test_push_normal() -> None:
     p = github.push(commits=2).payload
     assert list(p)[:3] == ["ref", "before", "after"]
-    for key in ("ref", "before", "after", "created", "deleted", "forced", "base_ref", "compare",
-                "commits", "head_commit", "repository", "pusher", "sender"):
+    for key in (
+        "ref",
+        "before",
+        "after",
+        "created",
+        "deleted",
+        "forced",
+        "base_ref",
+        "compare",
+        "commits",
+        "head_commit",
+        "repository",
+        "pusher",
+        "sender",
+    ):
         assert key in p
     assert SHA.match(p["before"]) and SHA.match(p["after"])
     assert (p["created"], p["deleted"], p["forced"], p["base_ref"]) == (False, False, False, None)
     assert p["after"] == p["commits"][-1]["id"] == p["head_commit"]["id"]
-    assert p["compare"] == f"https://github.com/octo-org/hello-app/compare/{p['before'][:12]}...{p['after'][:12]}"
+    assert (
+        p["compare"]
+        == f"https://github.com/octo-org/hello-app/compare/{p['before'][:12]}...{p['after'][:12]}"
+    )
     for commit in p["commits"]:
-        assert set(commit) == {"id", "tree_id", "distinct", "message", "timestamp", "url", "author",
-                               "committer", "added", "removed", "modified"}
+        assert set(commit) == {
+            "id",
+            "tree_id",
+            "distinct",
+            "message",
+            "timestamp",
+            "url",
+            "author",
+            "committer",
+            "added",
+            "removed",
+            "modified",
+        }
         assert set(commit["author"]) == {"name", "email", "username"}
         assert commit["url"] == f"https://github.com/octo-org/hello-app/commit/{commit['id']}"
         assert ISO.match(commit["timestamp"])
@@ -401,8 +473,13 @@ def test_push_from_a_git_hook_with_real_shas() -> None:
         before="0123456789" * 4,
         after=shas[-1],
         commits=[
-            {"id": shas[0], "message": "first", "author": {"name": "Ada", "email": "ada@example.org"},
-             "timestamp": "2026-01-15T10:00:00+01:00", "added": ["a.txt"]},
+            {
+                "id": shas[0],
+                "message": "first",
+                "author": {"name": "Ada", "email": "ada@example.org"},
+                "timestamp": "2026-01-15T10:00:00+01:00",
+                "added": ["a.txt"],
+            },
             {"id": shas[1], "message": "second"},
         ],
     ).payload
@@ -435,13 +512,19 @@ def test_push_rejects_bad_arguments() -> None:
         github.push("no-slash")
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(messages=st.lists(st.text(min_size=1, max_size=60), min_size=1, max_size=4), form=st.booleans())
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    messages=st.lists(st.text(min_size=1, max_size=60), min_size=1, max_size=4), form=st.booleans()
+)
 def test_push_messages_round_trip_and_stay_signed(messages: list[str], form: bool) -> None:
     event = github.push(commits=messages, secret=SECRET, form=form)
     assert [c["message"] for c in event.payload["commits"]] == messages
     assert event.headers["X-Hub-Signature-256"] == signing.github_signature_256(event.body, SECRET)
-    assert signing.verify_github(event.body, SECRET, event.headers["X-Hub-Signature-256"]) == "sha256"
+    assert (
+        signing.verify_github(event.body, SECRET, event.headers["X-Hub-Signature-256"]) == "sha256"
+    )
 
 
 def test_pull_request_variants() -> None:
@@ -468,13 +551,21 @@ def test_ping_create_delete_release_workflow_run() -> None:
     created = github.create("tag", "refs/tags/v1").payload
     assert (created["ref"], created["ref_type"]) == ("v1", "tag")
     deleted = github.delete("branch", "dev").payload
-    assert (deleted["ref"], deleted["ref_type"], deleted["pusher_type"]) == ("dev", "branch", "user")
+    assert (deleted["ref"], deleted["ref_type"], deleted["pusher_type"]) == (
+        "dev",
+        "branch",
+        "user",
+    )
     with pytest.raises(ValueError, match="ref_type"):
         github.create("commit", "x")  # type: ignore[arg-type]
     rel = github.release(tag="v9").payload["release"]
     assert rel["tag_name"] == "v9" and rel["html_url"].endswith("/releases/tag/v9")
     run = github.workflow_run(conclusion="failure", head_sha="b" * 40).payload["workflow_run"]
-    assert run["conclusion"] == "failure" and run["status"] == "completed" and run["head_sha"] == "b" * 40
+    assert (
+        run["conclusion"] == "failure"
+        and run["status"] == "completed"
+        and run["head_sha"] == "b" * 40
+    )
     assert github.workflow_run("requested").payload["workflow_run"]["conclusion"] is None
     with pytest.raises(ValueError, match="conclusion"):
         github.workflow_run(conclusion="meh")
@@ -490,7 +581,9 @@ def test_known_answer_vector() -> None:
 
 
 @pytest.mark.parametrize("form", [False, True])
-@pytest.mark.parametrize("name", ["push", "ping", "pull_request", "release", "create", "delete", "workflow_run"])
+@pytest.mark.parametrize(
+    "name", ["push", "ping", "pull_request", "release", "create", "delete", "workflow_run"]
+)
 def test_github_signatures_cover_the_exact_body(name: str, form: bool) -> None:
     builder = getattr(github, name)
     event = builder(secret=SECRET, form=form)
@@ -500,7 +593,9 @@ def test_github_signatures_cover_the_exact_body(name: str, form: bool) -> None:
         assert event.body.startswith(b"payload=%7B")
         assert json.loads(parse_qs(event.body.decode())["payload"][0]) == event.payload
     tampered = event.with_body(event.body + b" ")
-    assert tampered.headers["X-Hub-Signature-256"] != signing.github_signature_256(tampered.body, SECRET)
+    assert tampered.headers["X-Hub-Signature-256"] != signing.github_signature_256(
+        tampered.body, SECRET
+    )
 
 
 def test_unsigned_github_has_no_signature_headers() -> None:
@@ -521,16 +616,34 @@ def test_dockerhub_push_shape() -> None:
     event = dockerhub.push("octo-org/hello-app", "v2", pusher="ci-bot")
     p = event.payload
     assert set(p) == {"callback_url", "push_data", "repository"}
-    assert p["push_data"] == {"pushed_at": p["push_data"]["pushed_at"], "pusher": "ci-bot", "tag": "v2"}
+    assert p["push_data"] == {
+        "pushed_at": p["push_data"]["pushed_at"],
+        "pusher": "ci-bot",
+        "tag": "v2",
+    }
     assert isinstance(p["push_data"]["pushed_at"], int)
     assert set(p["repository"]) == {
-        "comment_count", "date_created", "description", "dockerfile", "full_description",
-        "is_official", "is_private", "is_trusted", "name", "namespace", "owner", "repo_name",
-        "repo_url", "star_count", "status",
+        "comment_count",
+        "date_created",
+        "description",
+        "dockerfile",
+        "full_description",
+        "is_official",
+        "is_private",
+        "is_trusted",
+        "name",
+        "namespace",
+        "owner",
+        "repo_name",
+        "repo_url",
+        "star_count",
+        "status",
     }
     assert p["repository"]["repo_name"] == "octo-org/hello-app"
     assert (p["repository"]["namespace"], p["repository"]["name"]) == ("octo-org", "hello-app")
-    assert p["callback_url"].startswith("https://registry.hub.docker.com/u/octo-org/hello-app/hook/")
+    assert p["callback_url"].startswith(
+        "https://registry.hub.docker.com/u/octo-org/hello-app/hook/"
+    )
     assert dict(event.headers) == {"Content-Type": "application/json"}  # no signature, no id header
     assert GUID.match(event.delivery_id)
     assert (event.source, event.name, event.path) == ("dockerhub", "push", "/hooks/dockerhub")
@@ -544,12 +657,16 @@ def test_dockerhub_signed_is_unchanged() -> None:
 
 def test_dockerhub_callback_shape_and_limits() -> None:
     event = dockerhub.callback("failure", "x" * 255, "c" * 100, "http://ci/1")
-    assert event.payload == {"state": "failure", "description": "x" * 255, "context": "c" * 100,
-                             "target_url": "http://ci/1"}
+    assert event.payload == {
+        "state": "failure",
+        "description": "x" * 255,
+        "context": "c" * 100,
+        "target_url": "http://ci/1",
+    }
     assert (event.source, event.name) == ("dockerhub", "callback")
-    assert dockerhub.callback(callback_url="https://registry.hub.docker.com/u/a/b/hook/abc/").path == (
-        "/u/a/b/hook/abc/"
-    )
+    assert dockerhub.callback(
+        callback_url="https://registry.hub.docker.com/u/a/b/hook/abc/"
+    ).path == ("/u/a/b/hook/abc/")
     with pytest.raises(ValueError, match="state must be one of success, failure, error"):
         dockerhub.callback("done")
     with pytest.raises(ValueError, match="description is 256 characters; the limit is 255"):
@@ -560,7 +677,9 @@ def test_dockerhub_callback_shape_and_limits() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(state=st.text(max_size=10), description=st.text(max_size=300), context=st.text(max_size=120))
-def test_dockerhub_callback_accepts_exactly_the_valid(state: str, description: str, context: str) -> None:
+def test_dockerhub_callback_accepts_exactly_the_valid(
+    state: str, description: str, context: str
+) -> None:
     valid = state in dockerhub.CALLBACK_STATES and len(description) <= 255 and len(context) <= 100
     if valid:
         assert dockerhub.callback(state, description, context).payload["state"] == state
@@ -595,7 +714,9 @@ def test_registry_manifest_push_shape() -> None:
     assert target["url"] == f"http://registry:5000/v2/hello-app/manifests/{target['digest']}"
     assert (target["repository"], target["tag"]) == ("hello-app", "v1")
     assert set(record["request"]) == {"id", "addr", "host", "method", "useragent"}
-    assert record["request"]["method"] == "PUT" and record["request"]["useragent"].startswith("docker/")
+    assert record["request"]["method"] == "PUT" and record["request"]["useragent"].startswith(
+        "docker/"
+    )
     assert record["actor"] == {}
     assert set(record["source"]) == {"addr", "instanceID"}
     assert dict(event.headers) == {
@@ -630,8 +751,10 @@ def test_registry_image_push_sequence() -> None:
     records = [_only_event(p) for p in posts]
     assert len(records) == 4  # two layers, the config, the manifest
     assert all(r["action"] == "push" for r in records)
-    assert all(r["target"]["mediaType"] == registry.BLOB_MEDIA_TYPE and "tag" not in r["target"]
-               for r in records[:-1])
+    assert all(
+        r["target"]["mediaType"] == registry.BLOB_MEDIA_TYPE and "tag" not in r["target"]
+        for r in records[:-1]
+    )
     assert records[-1]["target"]["tag"] == "v2"
     assert records[-1]["target"]["mediaType"] == registry.MANIFEST_MEDIA_TYPE
     assert len({r["source"]["instanceID"] for r in records}) == 1
@@ -656,29 +779,53 @@ def test_registry_wraps_given_events() -> None:
 def test_alertmanager_firing_shape() -> None:
     event = alertmanager.alert()
     p = event.payload
-    assert list(p) == ["receiver", "status", "alerts", "groupLabels", "commonLabels",
-                       "commonAnnotations", "externalURL", "version", "groupKey", "truncatedAlerts"]
+    assert list(p) == [
+        "receiver",
+        "status",
+        "alerts",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "externalURL",
+        "version",
+        "groupKey",
+        "truncatedAlerts",
+    ]
     assert (p["version"], p["status"], p["truncatedAlerts"]) == ("4", "firing", 0)
     assert p["groupKey"] == '{}:{alertname="WebDown"}'
     assert p["groupLabels"] == {"alertname": "WebDown"}
     (item,) = p["alerts"]
-    assert list(item) == ["status", "labels", "annotations", "startsAt", "endsAt", "generatorURL",
-                          "fingerprint"]
+    assert list(item) == [
+        "status",
+        "labels",
+        "annotations",
+        "startsAt",
+        "endsAt",
+        "generatorURL",
+        "fingerprint",
+    ]
     assert item["endsAt"] == "0001-01-01T00:00:00Z"
     assert RFC3339_NANO.match(item["startsAt"])
     assert re.fullmatch(r"[0-9a-f]{16}", item["fingerprint"])
     assert item["labels"]["severity"] == "critical" and item["labels"]["service"] == "web"
     assert item["annotations"]["summary"] == "web is down"
     assert p["commonLabels"] == item["labels"]
-    assert dict(event.headers) == {"Content-Type": "application/json", "User-Agent": "Alertmanager/0.25.0"}
-    assert (event.source, event.name, event.path) == ("alertmanager", "firing", "/hooks/alertmanager")
+    assert dict(event.headers) == {
+        "Content-Type": "application/json",
+        "User-Agent": "Alertmanager/0.25.0",
+    }
+    assert (event.source, event.name, event.path) == (
+        "alertmanager",
+        "firing",
+        "/hooks/alertmanager",
+    )
     assert event.body.endswith(b"}\n")  # json.Encoder.Encode adds a newline
     assert b"\\u0026g0.tab=1" in event.body  # Go escapes & in strings
     assert event.delivery_id == alertmanager.delivery_key(p)
 
 
 def test_alertmanager_resolved_pairs_with_firing() -> None:
-    start = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
     firing = alertmanager.alert("firing", starts_at=start).payload["alerts"][0]
     resolved = alertmanager.alert("resolved", starts_at=start).payload["alerts"][0]
     assert resolved["fingerprint"] == firing["fingerprint"]
@@ -693,7 +840,9 @@ def test_alertmanager_resolved_pairs_with_firing() -> None:
 
 def test_alertmanager_fingerprint_is_prometheus_fnv() -> None:
     assert alertmanager.fingerprint({}) == "cbf29ce484222325"  # FNV-1a 64 offset basis
-    assert alertmanager.fingerprint({"b": "2", "a": "1"}) == alertmanager.fingerprint({"a": "1", "b": "2"})
+    assert alertmanager.fingerprint({"b": "2", "a": "1"}) == alertmanager.fingerprint(
+        {"a": "1", "b": "2"}
+    )
 
 
 def test_alertmanager_delivery_key_is_stable_for_a_retry() -> None:
@@ -710,7 +859,9 @@ def test_engine_container_shape() -> None:
     p = event.payload
     assert list(p) == ["Type", "Action", "Actor", "scope", "time", "timeNano"]
     assert (p["Type"], p["Action"], p["scope"]) == ("container", "die", "local")
-    assert set(p["Actor"]) == {"ID", "Attributes"} and re.fullmatch(r"[0-9a-f]{64}", p["Actor"]["ID"])
+    assert set(p["Actor"]) == {"ID", "Attributes"} and re.fullmatch(
+        r"[0-9a-f]{64}", p["Actor"]["ID"]
+    )
     attributes = p["Actor"]["Attributes"]
     assert attributes["exitCode"] == "137" and attributes["name"] == "pipeline-web-1"
     assert attributes["image"] and attributes["com.docker.compose.service"] == "web"
@@ -727,8 +878,11 @@ def test_engine_other_actions() -> None:
     assert "exitCode" not in start["Actor"]["Attributes"]
     healthy = engine.container("health_status: healthy", labels={"app": "web"}).payload
     assert healthy["Action"] == "health_status: healthy"
-    assert healthy["Actor"]["Attributes"] == {"app": "web", "image": "localhost:5000/hello-app:v1",
-                                               "name": "pipeline-web-1"}
+    assert healthy["Actor"]["Attributes"] == {
+        "app": "web",
+        "image": "localhost:5000/hello-app:v1",
+        "name": "pipeline-web-1",
+    }
     assert start["Actor"]["ID"] == healthy["Actor"]["ID"]  # one container, one ID
     assert engine.container("die").payload["Actor"]["Attributes"]["exitCode"] == "0"
     with pytest.raises(ValueError, match="exit_code"):
@@ -738,9 +892,17 @@ def test_engine_other_actions() -> None:
 
 
 def test_engine_from_engine_wraps_unchanged() -> None:
-    raw = {"status": "start", "id": "abc", "from": "nginx", "Type": "container", "Action": "start",
-           "Actor": {"ID": "abc", "Attributes": {"name": "x", "image": "nginx"}}, "scope": "local",
-           "time": 1700000000, "timeNano": 1700000000123456789}
+    raw = {
+        "status": "start",
+        "id": "abc",
+        "from": "nginx",
+        "Type": "container",
+        "Action": "start",
+        "Actor": {"ID": "abc", "Attributes": {"name": "x", "image": "nginx"}},
+        "scope": "local",
+        "time": 1700000000,
+        "timeNano": 1700000000123456789,
+    }
     event = engine.from_engine(raw)
     assert json.loads(event.body) == raw and list(json.loads(event.body)) == list(raw)
     assert event.name == "start" and event.source == "engine"
@@ -768,12 +930,25 @@ def test_standard_message_shape() -> None:
 
 
 def test_standard_signature_verifies() -> None:
-    event = standard.message(secret=WHSEC, msg_id="msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp=1614265330)
+    event = standard.message(
+        secret=WHSEC, msg_id="msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp=1614265330
+    )
     headers = event.headers
-    assert (headers["webhook-id"], headers["webhook-timestamp"]) == ("msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330")
-    assert headers["webhook-signature"] == signing.standard_sign(WHSEC, headers["webhook-id"], 1614265330, event.body)
-    signing.verify_standard(WHSEC, headers["webhook-id"], headers["webhook-timestamp"],
-                            headers["webhook-signature"], event.body, now=1614265330)
+    assert (headers["webhook-id"], headers["webhook-timestamp"]) == (
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "1614265330",
+    )
+    assert headers["webhook-signature"] == signing.standard_sign(
+        WHSEC, headers["webhook-id"], 1614265330, event.body
+    )
+    signing.verify_standard(
+        WHSEC,
+        headers["webhook-id"],
+        headers["webhook-timestamp"],
+        headers["webhook-signature"],
+        event.body,
+        now=1614265330,
+    )
 
 
 def test_standard_signature_verifies_with_the_reference_library() -> None:
@@ -782,7 +957,10 @@ def test_standard_signature_verifies_with_the_reference_library() -> None:
     events.live()  # the library checks the timestamp against the real clock
     event = standard.message("order.paid", {"id": 1}, secret=WHSEC)
     assert Webhook(WHSEC).verify(event.body, dict(event.headers)) == {
-        "type": "order.paid", "timestamp": event.payload["timestamp"], "data": {"id": 1}}
+        "type": "order.paid",
+        "timestamp": event.payload["timestamp"],
+        "data": {"id": 1},
+    }
 
 
 def test_standard_signature_rotation() -> None:
@@ -790,11 +968,12 @@ def test_standard_signature_rotation() -> None:
     event = standard.message(secret=[WHSEC, other])
     assert len(event.headers["webhook-signature"].split(" ")) == 2
     assert event.signed(WHSEC).headers["webhook-signature"] == signing.standard_sign(
-        WHSEC, event.delivery_id, int(event.headers["webhook-timestamp"]), event.body)
+        WHSEC, event.delivery_id, int(event.headers["webhook-timestamp"]), event.body
+    )
 
 
 def test_standard_timestamp_forms() -> None:
-    at = datetime(2026, 1, 15, 9, 30, 1, tzinfo=timezone.utc)
+    at = datetime(2026, 1, 15, 9, 30, 1, tzinfo=UTC)
     by_datetime = standard.message(timestamp=at)
     assert by_datetime.headers["webhook-timestamp"] == str(int(at.timestamp()))
     assert by_datetime.payload["timestamp"] == "2026-01-15T09:30:01.000Z"

@@ -26,8 +26,13 @@ def lesson_namespace(make_receiver: Callable[..., Receiver]) -> Callable[[str], 
     """The names a lesson's answer cells use, as the notebook defines them."""
 
     def make(exercise_id: str) -> dict[str, Any]:
-        ns: dict[str, Any] = {"labkit": labkit, "events": events, "hmac": hmac,
-                              "hashlib": hashlib, "base64": base64}
+        ns: dict[str, Any] = {
+            "labkit": labkit,
+            "events": events,
+            "hmac": hmac,
+            "hashlib": hashlib,
+            "base64": base64,
+        }
         lesson = exercise_id[:2]
         if lesson == "01":
             ns["rx"] = make_receiver(None)
@@ -40,33 +45,44 @@ def lesson_namespace(make_receiver: Callable[..., Receiver]) -> Callable[[str], 
             if exercise_id == "02-guarded-receiver":
                 exec(solution("02-verify").code, ns)  # noqa: S102 - our own solution
         elif lesson == "03":
-            ns.update(TEST_SECRET=exercises.STANDARD_SECRET, TEST_ID=exercises.STANDARD_ID,
-                      TEST_TIMESTAMP=exercises.STANDARD_TIMESTAMP,
-                      TEST_BODY=exercises.STANDARD_BODY, OLD_SECRET=exercises.STANDARD_SECRET,
-                      NEW_SECRET=exercises.ROTATION_NEW_SECRET)
+            ns.update(
+                TEST_SECRET=exercises.STANDARD_SECRET,
+                TEST_ID=exercises.STANDARD_ID,
+                TEST_TIMESTAMP=exercises.STANDARD_TIMESTAMP,
+                TEST_BODY=exercises.STANDARD_BODY,
+                OLD_SECRET=exercises.STANDARD_SECRET,
+                NEW_SECRET=exercises.ROTATION_NEW_SECRET,
+            )
         return ns
 
     return make
 
 
 def test_every_lesson_has_enough_exercises() -> None:
-    per_lesson = {lesson: sum(1 for i in EXERCISES if i.startswith(lesson))
-                  for lesson in ("00", "01", "02", "03")}
+    per_lesson = {
+        lesson: sum(1 for i in EXERCISES if i.startswith(lesson))
+        for lesson in ("00", "01", "02", "03")
+    }
     assert per_lesson["00"] >= 1
     assert all(per_lesson[lesson] >= 2 for lesson in ("01", "02", "03")), per_lesson
     assert exercises.ids() == list(EXERCISES)
 
 
 # These need a running stack or pipeline: lessons 04 and 06 run their solutions under nbval.
-LIVE = {"04-scale-users", "06-ship-a-change",
-        # Terminal lines (!curl, !labkit): run by nbval in lessons 01 and 03, and by
-        # test_curl_* and test_labkit_commands_* below.
-        "01-curl", "03-cli-triggers"}
+LIVE = {
+    "04-scale-users",
+    "06-ship-a-change",
+    # Terminal lines (!curl, !labkit): run by nbval in lessons 01 and 03, and by
+    # test_curl_* and test_labkit_commands_* below.
+    "01-curl",
+    "03-cli-triggers",
+}
 
 
 @pytest.mark.parametrize("exercise_id", [i for i in EXERCISES if i not in LIVE])
-def test_the_solution_passes(exercise_id: str,
-                             lesson_namespace: Callable[[str], dict[str, Any]]) -> None:
+def test_the_solution_passes(
+    exercise_id: str, lesson_namespace: Callable[[str], dict[str, Any]]
+) -> None:
     ns = lesson_namespace(exercise_id)
     exec(solution(exercise_id).code, ns)  # noqa: S102 - the solution is our own code
     result = check(exercise_id, ns["answer"])
@@ -96,11 +112,15 @@ def _standard(secret: bytes, signed: bytes, hexdigest: bool = False) -> str:
 
 
 _KEY = base64.b64decode(exercises.STANDARD_SECRET.removeprefix("whsec_"))
-_SIGNED = (f"{exercises.STANDARD_ID}.{exercises.STANDARD_TIMESTAMP}.".encode()
-           + exercises.STANDARD_BODY)
+_SIGNED = (
+    f"{exercises.STANDARD_ID}.{exercises.STANDARD_TIMESTAMP}.".encode() + exercises.STANDARD_BODY
+)
 _NEW_ENTRY = labkit.signing.standard_signature(
-    exercises.ROTATION_NEW_SECRET, exercises.STANDARD_ID, exercises.STANDARD_TIMESTAMP,
-    exercises.STANDARD_BODY)
+    exercises.ROTATION_NEW_SECRET,
+    exercises.STANDARD_ID,
+    exercises.STANDARD_TIMESTAMP,
+    exercises.STANDARD_BODY,
+)
 
 # (exercise, a typical wrong answer, words the hint must contain)
 WRONG = [
@@ -120,13 +140,21 @@ WRONG = [
     ("01-handler", ["main", "feature/login", "main", "feature/login"], "re-run"),
     ("01-handler", ["main"], "did you wait"),
     ("01-handler", "main", "the list your handler filled"),
-    ("02-signature", exercises.GITHUB_SIGNATURE[len("sha256="):], "starts with 'sha256='"),
-    ("02-signature", exercises.GITHUB_SIGNATURE.upper().replace("SHA256=", "sha256="),
-     "lowercase"),
-    ("02-signature", "sha1=" + hmac.new(exercises.GITHUB_SECRET.encode(), exercises.GITHUB_BODY,
-                                        hashlib.sha1).hexdigest(), "SHA-1"),
-    ("02-signature", "sha256=" + hashlib.sha256(exercises.GITHUB_BODY).hexdigest(),
-     "plain SHA-256"),
+    ("02-signature", exercises.GITHUB_SIGNATURE[len("sha256=") :], "starts with 'sha256='"),
+    ("02-signature", exercises.GITHUB_SIGNATURE.upper().replace("SHA256=", "sha256="), "lowercase"),
+    (
+        "02-signature",
+        "sha1="
+        + hmac.new(
+            exercises.GITHUB_SECRET.encode(), exercises.GITHUB_BODY, hashlib.sha1
+        ).hexdigest(),
+        "SHA-1",
+    ),
+    (
+        "02-signature",
+        "sha256=" + hashlib.sha256(exercises.GITHUB_BODY).hexdigest(),
+        "plain SHA-256",
+    ),
     ("02-signature", "sha256=" + "0" * 64, "exact body bytes"),
     ("02-signature", 12345, "as a string"),
     ("02-verify", _wrong_verify, "compare_digest"),
@@ -140,8 +168,11 @@ WRONG = [
     ("02-redelivery", [202, 200, 200], "'statuses'"),
     ("03-standard-signature", exercises.STANDARD_SIGNATURE[3:], "'v1,'"),
     ("03-standard-signature", _standard(_KEY, _SIGNED, hexdigest=True), "base64, not hex"),
-    ("03-standard-signature", _standard(exercises.STANDARD_SECRET.encode(), _SIGNED),
-     "decoded to bytes"),
+    (
+        "03-standard-signature",
+        _standard(exercises.STANDARD_SECRET.encode(), _SIGNED),
+        "decoded to bytes",
+    ),
     ("03-standard-signature", _standard(_KEY, exercises.STANDARD_BODY), "only the body"),
     ("03-standard-signature", b"\xff\xfe", "as a string"),
     ("03-rotation", exercises.STANDARD_SIGNATURE, "only the old secret's entry"),
@@ -172,8 +203,9 @@ WRONG = [
 ]
 
 
-@pytest.mark.parametrize(("exercise_id", "answer", "hint"), WRONG,
-                         ids=[f"{e}-{i}" for i, (e, _, _) in enumerate(WRONG)])
+@pytest.mark.parametrize(
+    ("exercise_id", "answer", "hint"), WRONG, ids=[f"{e}-{i}" for i, (e, _, _) in enumerate(WRONG)]
+)
 def test_a_wrong_answer_gets_a_specific_hint(exercise_id: str, answer: Any, hint: str) -> None:
     result = check(exercise_id, answer)
     assert not result.passed
@@ -183,8 +215,11 @@ def test_a_wrong_answer_gets_a_specific_hint(exercise_id: str, answer: Any, hint
 
 
 @pytest.mark.parametrize("exercise_id", list(EXERCISES))
-@pytest.mark.parametrize("empty", [None, ..., "", [], {}, set(), b""],
-                         ids=["None", "Ellipsis", "str", "list", "dict", "set", "bytes"])
+@pytest.mark.parametrize(
+    "empty",
+    [None, ..., "", [], {}, set(), b""],
+    ids=["None", "Ellipsis", "str", "list", "dict", "set", "bytes"],
+)
 def test_an_empty_answer_gets_the_task_back(exercise_id: str, empty: Any) -> None:
     result = check(exercise_id, empty)
     assert not result.passed
@@ -204,10 +239,11 @@ class _Weird:
 
 
 @pytest.mark.parametrize("exercise_id", list(EXERCISES))
-@pytest.mark.parametrize("odd", [42, 3.5, True, object(), _Weird(), [None, None, None],
-                                 {"polling": None}, lambda *a: 1 / 0],
-                         ids=["int", "float", "bool", "object", "weird", "nones", "dict",
-                              "raising-callable"])
+@pytest.mark.parametrize(
+    "odd",
+    [42, 3.5, True, object(), _Weird(), [None, None, None], {"polling": None}, lambda *a: 1 / 0],
+    ids=["int", "float", "bool", "object", "weird", "nones", "dict", "raising-callable"],
+)
 def test_a_wrong_type_never_raises(exercise_id: str, odd: Any) -> None:
     result = check(exercise_id, odd)
     assert not result.passed
@@ -231,8 +267,9 @@ def test_exercises_are_reachable_from_labkit() -> None:
     assert labkit.exercises.check is check
 
 
-def _app(route: str = "/hooks/{source}", status: int = 202, *, method: str = "post",
-         model: bool = False) -> FastAPI:
+def _app(
+    route: str = "/hooks/{source}", status: int = 202, *, method: str = "post", model: bool = False
+) -> FastAPI:
     app = FastAPI()
 
     if model:
@@ -244,6 +281,7 @@ def _app(route: str = "/hooks/{source}", status: int = 202, *, method: str = "po
         @app.post(route)
         async def typed(source: str, push: Push) -> Response:
             return Response(status_code=202)
+
         return app
 
     async def hook(request: Request) -> Response:
@@ -254,12 +292,16 @@ def _app(route: str = "/hooks/{source}", status: int = 202, *, method: str = "po
     return app
 
 
-@pytest.mark.parametrize(("app", "words"), [
-    (_app(status=200), "202 Accepted"),
-    (_app(method="get"), "not for POST"),
-    (_app(route="/webhook"), "no route for POST /hooks/github"),
-    (_app(model=True), "read the body into a parameter"),
-], ids=["200", "get", "404", "422"])
+@pytest.mark.parametrize(
+    ("app", "words"),
+    [
+        (_app(status=200), "202 Accepted"),
+        (_app(method="get"), "not for POST"),
+        (_app(route="/webhook"), "no route for POST /hooks/github"),
+        (_app(model=True), "read the body into a parameter"),
+    ],
+    ids=["200", "get", "404", "422"],
+)
 def test_your_receiver_is_checked_by_posting_to_it(app: FastAPI, words: str) -> None:
     result = check("01-own-receiver", app)
     assert not result.passed and words in result.message, result.message
@@ -288,8 +330,11 @@ def test_curl_posting_to_your_server_passes_and_a_get_does_not() -> None:
         assert "not received a request from curl" in check("01-curl", server).message
         subprocess.run(["curl", "-s", server.url + "/hooks/github"], check=True, timeout=30)
         assert "without -d it makes a GET" in check("01-curl", server).message
-        subprocess.run(["curl", "-s", "-X", "POST", server.url + "/hooks/github", "-d",
-                        '{"zen": "hi"}'], check=True, timeout=30)
+        subprocess.run(
+            ["curl", "-s", "-X", "POST", server.url + "/hooks/github", "-d", '{"zen": "hi"}'],
+            check=True,
+            timeout=30,
+        )
         result = check("01-curl", server)
         assert result.passed, str(result)
     finally:
@@ -329,13 +374,22 @@ def _good_verify(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected, header)
 
 
-@pytest.mark.parametrize(("verify", "dedupe", "words"), [
-    (_always_true, True, "changed after it was signed"),
-    (_good_verify, False, "replayed delivery as new"),
-    (lambda s, b, h: hmac.compare_digest("sha256=" + hmac.new(s.encode(), b, hashlib.sha256)
-                                         .hexdigest(), h), True, "crashed (500)"),
-    (lambda s, b, h: False, True, "refused a delivery signed with SECRET"),
-], ids=["accepts-all", "no-dedupe", "crashes-on-missing-header", "refuses-all"])
+@pytest.mark.parametrize(
+    ("verify", "dedupe", "words"),
+    [
+        (_always_true, True, "changed after it was signed"),
+        (_good_verify, False, "replayed delivery as new"),
+        (
+            lambda s, b, h: hmac.compare_digest(
+                "sha256=" + hmac.new(s.encode(), b, hashlib.sha256).hexdigest(), h
+            ),
+            True,
+            "crashed (500)",
+        ),
+        (lambda s, b, h: False, True, "refused a delivery signed with SECRET"),
+    ],
+    ids=["accepts-all", "no-dedupe", "crashes-on-missing-header", "refuses-all"],
+)
 def test_your_guarded_receiver_is_attacked_for_real(verify: Any, dedupe: bool, words: str) -> None:
     server = _guarded(verify, dedupe=dedupe)
     try:
@@ -349,11 +403,13 @@ def test_your_guarded_receiver_is_attacked_for_real(verify: Any, dedupe: bool, w
 
 
 def test_labkit_commands_reach_your_listener_and_the_check_reads_its_log(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import subprocess
     import sys
 
     from labkit.exercises.lesson03 import CLI_DELIVERY_ID
+
     from support import free_port
 
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
@@ -361,8 +417,10 @@ def test_labkit_commands_reach_your_listener_and_the_check_reads_its_log(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     labkit_cmd = [sys.executable, "-m", "labkit.cli"]
-    listener = labkit.background([*labkit_cmd, "listen", "--port", str(port), "--db",
-                                  str(tmp_path / "rx.db")], name="test-listen")
+    listener = labkit.background(
+        [*labkit_cmd, "listen", "--port", str(port), "--db", str(tmp_path / "rx.db")],
+        name="test-listen",
+    )
     try:
         listener.wait_for("labkit receiver on")
 

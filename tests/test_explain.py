@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import standardwebhooks
@@ -27,11 +27,13 @@ def _theirs(body: bytes, *, msg_id: str = "msg_2Lx", at: int | None = None) -> d
     """Standard Webhooks headers signed by the reference package, not by labkit."""
     at = int(time.time()) if at is None else at
     sig = standardwebhooks.Webhook(SW_SECRET).sign(
-        msg_id, datetime.fromtimestamp(at, tz=timezone.utc), body.decode())
+        msg_id, datetime.fromtimestamp(at, tz=UTC), body.decode()
+    )
     return {"webhook-id": msg_id, "webhook-timestamp": str(at), "webhook-signature": sig}
 
 
 # --- GitHub -----------------------------------------------------------------------------------
+
 
 def test_ok_on_githubs_documented_vector() -> None:
     result = signing.explain(GH_SECRET, GH_BODY, {"X-Hub-Signature-256": GH_SIG})
@@ -45,8 +47,16 @@ def test_no_signature() -> None:
     assert "X-Hub-Signature-256" in str(result)
 
 
-@pytest.mark.parametrize("value", [GH_SIG[7:], "sha256=" + GH_SIG[7:].upper(), GH_SIG[:-2],
-                                   "sha512=" + GH_SIG[7:], "sha256=" + "z" * 64])
+@pytest.mark.parametrize(
+    "value",
+    [
+        GH_SIG[7:],
+        "sha256=" + GH_SIG[7:].upper(),
+        GH_SIG[:-2],
+        "sha512=" + GH_SIG[7:],
+        "sha256=" + "z" * 64,
+    ],
+)
 def test_malformed(value: str) -> None:
     result = signing.explain(GH_SECRET, GH_BODY, {"X-Hub-Signature-256": value})
     assert result.cause == "malformed", str(result)
@@ -66,13 +76,20 @@ def test_wrong_algorithm_a_sha1_value_in_the_sha256_header() -> None:
     assert result.cause == "wrong-algorithm"
 
 
-@pytest.mark.parametrize("rewrite, label", [
-    (lambda v: json.dumps(v), "compact separators, ensure_ascii=False"),
-    (lambda v: json.dumps(v, separators=(",", ":")), "compact separators, ensure_ascii=False"),
-    (lambda v: json.dumps(v, ensure_ascii=False, indent=2), "compact separators, ensure_ascii=False"),
-])
+@pytest.mark.parametrize(
+    "rewrite, label",
+    [
+        (lambda v: json.dumps(v), "compact separators, ensure_ascii=False"),
+        (lambda v: json.dumps(v, separators=(",", ":")), "compact separators, ensure_ascii=False"),
+        (
+            lambda v: json.dumps(v, ensure_ascii=False, indent=2),
+            "compact separators, ensure_ascii=False",
+        ),
+    ],
+)
 def test_re_serialized_names_the_way_the_bytes_were_signed_and_shows_the_first_difference(
-        rewrite: object, label: str) -> None:
+    rewrite: object, label: str
+) -> None:
     push = _push()
     rewritten = rewrite(json.loads(push.body)).encode()  # type: ignore[operator]
     assert rewritten != push.body
@@ -80,14 +97,14 @@ def test_re_serialized_names_the_way_the_bytes_were_signed_and_shows_the_first_d
     assert result.cause == "re-serialized", str(result)
     assert label in result.summary
     assert result.signed_body == push.body
-    at = next(i for i, (a, b) in enumerate(zip(rewritten, push.body)) if a != b)
+    at = next(i for i, (a, b) in enumerate(zip(rewritten, push.body, strict=False)) if a != b)
     assert f"first difference at byte {at} " in result.diff
     checked_line, signed_line, caret = result.diff.splitlines()[1:]
     i = caret.index("^")
     # Same bytes up to the caret (the labels are padded to one width), different from it on.
     start = len("    checked: ")
     assert checked_line[start:i] == signed_line[start:i]
-    assert checked_line[i:i + 2] != signed_line[i:i + 2]
+    assert checked_line[i : i + 2] != signed_line[i : i + 2]
 
 
 def test_re_serialized_when_the_signer_sorted_the_keys() -> None:
@@ -121,6 +138,7 @@ def test_a_rotation_list_matches_any_of_its_secrets() -> None:
 
 # --- Standard Webhooks, signed by the reference package ----------------------------------------
 
+
 def test_standard_ok_with_the_reference_packages_signature() -> None:
     body = b'{"type":"image.pushed","data":{"tag":"v1"}}'
     result = signing.explain(SW_SECRET, body, _theirs(body))
@@ -134,12 +152,15 @@ def test_standard_no_signature() -> None:
     assert signing.explain(SW_SECRET, b"{}", headers).cause == "no-signature"
 
 
-@pytest.mark.parametrize("change", [
-    {"webhook-signature": "v1abc"},
-    {"webhook-signature": "v1,not base64!"},
-    {"webhook-timestamp": "yesterday"},
-    {"webhook-id": ""},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"webhook-signature": "v1abc"},
+        {"webhook-signature": "v1,not base64!"},
+        {"webhook-timestamp": "yesterday"},
+        {"webhook-id": ""},
+    ],
+)
 def test_standard_malformed(change: dict[str, str]) -> None:
     headers = {**_theirs(b"{}"), **change}
     assert signing.explain(SW_SECRET, b"{}", headers).cause == "malformed"
@@ -149,6 +170,7 @@ def test_standard_malformed_hex_instead_of_base64() -> None:
     body = b"{}"
     headers = _theirs(body)
     import base64
+
     digest = base64.b64decode(headers["webhook-signature"][3:])
     headers["webhook-signature"] = "v1," + digest.hex()
     result = signing.explain(SW_SECRET, body, headers)

@@ -14,17 +14,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import Listener, free_port
 
 import labkit
 from labkit import events
+
+from support import Listener, free_port
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SECRET = "fault-s3cret"
 
 
-def test_a_five_second_outage_loses_nothing_and_processes_each_event_once(
-        tmp_path: Path) -> None:
+def test_a_five_second_outage_loses_nothing_and_processes_each_event_once(tmp_path: Path) -> None:
     """100 events sent with retries while the receiver is down for 5 s: all 100 arrive once."""
     db = tmp_path / "outage.db"
     port = free_port()
@@ -32,13 +32,15 @@ def test_a_five_second_outage_loses_nothing_and_processes_each_event_once(
     listener.kill()  # the outage begins before the first event is sent
     outcomes: list[labkit.Outcome] = []
     lock = threading.Lock()
-    built = [events.github.push(delivery_id=f"outage-{n:03d}-{uuid.uuid4().hex[:6]}")
-             for n in range(100)]
+    built = [
+        events.github.push(delivery_id=f"outage-{n:03d}-{uuid.uuid4().hex[:6]}") for n in range(100)
+    ]
 
     def sender(batch: list[labkit.Event]) -> None:
         for event in batch:
-            outcome = labkit.send(event, f"http://127.0.0.1:{port}", secret=SECRET, retries=12,
-                                  backoff=0.5)
+            outcome = labkit.send(
+                event, f"http://127.0.0.1:{port}", secret=SECRET, retries=12, backoff=0.5
+            )
             with lock:
                 outcomes.append(outcome)
 
@@ -52,8 +54,9 @@ def test_a_five_second_outage_loses_nothing_and_processes_each_event_once(
         for t in threads:
             t.join(timeout=120)
         restarted.join()
-        assert len(outcomes) == 100 and all(o.ok for o in outcomes), \
-            [o for o in outcomes if not o.ok][:3]
+        assert len(outcomes) == 100 and all(o.ok for o in outcomes), [
+            o for o in outcomes if not o.ok
+        ][:3]
         assert sum(len(o.attempts) > 1 for o in outcomes) > 0, "the outage was never felt"
         with sqlite3.connect(db) as conn:
             rows = conn.execute("SELECT id FROM deliveries WHERE status = 'accepted'").fetchall()
@@ -70,8 +73,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 320 KiB tmpfs: a disk this machine can fill in a second and then make bigger again."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         reason = f"cannot mount a small tmpfs here ({done.stderr.strip()}): needs root"
         if IN_CI:
@@ -91,8 +97,9 @@ def test_a_full_disk_gets_503_with_a_reason_and_recovers(small_disk: Path) -> No
         with httpx.Client(timeout=10) as client:
             for n in range(200):
                 event = events.github.push(commits=3, delivery_id=f"full-{n:03d}", secret=SECRET)
-                r = client.post(rx.hook_url("github"), content=event.body,
-                                headers=dict(event.headers))
+                r = client.post(
+                    rx.hook_url("github"), content=event.body, headers=dict(event.headers)
+                )
                 if r.status_code == 503:
                     refused = r
                     break
@@ -105,8 +112,7 @@ def test_a_full_disk_gets_503_with_a_reason_and_recovers(small_disk: Path) -> No
             assert stored == set(acknowledged)  # nothing acknowledged was lost
             subprocess.run(["mount", "-o", "remount,size=4m", str(small_disk)], check=True)
             event = events.github.push(delivery_id="after-the-disk-grew", secret=SECRET)
-            r = client.post(rx.hook_url("github"), content=event.body,
-                            headers=dict(event.headers))
+            r = client.post(rx.hook_url("github"), content=event.body, headers=dict(event.headers))
             assert r.status_code == 202, r.text
     finally:
         rx.stop()
@@ -128,8 +134,12 @@ class FailingDisk:
     devices: list[str] = field(default_factory=list)
 
     def _device(self) -> str:
-        return subprocess.run(["findmnt", "-n", "-o", "SOURCE", str(self.mount)],
-                              capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["findmnt", "-n", "-o", "SOURCE", str(self.mount)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
 
     def fail(self) -> None:
         trigger = Path(f"/sys/fs/ext4/{Path(self._device()).name}/trigger_fs_error")
@@ -154,8 +164,12 @@ class FailingDisk:
         # kernel mounts it afresh instead of handing back the failed one.
         subprocess.run(["umount", "-l", str(self.mount)], check=True)
         subprocess.run(["fsck.ext4", "-p", str(self.image)], capture_output=True)
-        device = subprocess.run(["losetup", "--find", "--show", str(self.image)],
-                                capture_output=True, text=True, check=True).stdout.strip()
+        device = subprocess.run(
+            ["losetup", "--find", "--show", str(self.image)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         self.devices.append(device)
         subprocess.run(["mount", "-o", "errors=remount-ro", device, str(self.mount)], check=True)
 
@@ -168,8 +182,9 @@ class FailingDisk:
 def _mount_or_skip(argv: list[str]) -> None:
     done = subprocess.run(argv, capture_output=True, text=True)
     if done.returncode != 0:
-        reason = (f"cannot {' '.join(argv[:3])} here ({done.stderr.strip()}): needs root and "
-                  "loop devices")
+        reason = (
+            f"cannot {' '.join(argv[:3])} here ({done.stderr.strip()}): needs root and loop devices"
+        )
         if IN_CI:
             pytest.fail(reason + " (CI=true)")
         pytest.skip(reason)
@@ -201,10 +216,12 @@ def _post(client: httpx.Client, rx: labkit.Receiver, delivery_id: str) -> httpx.
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("sync", ["normal", "full"])
-def test_a_read_only_disk_gets_503_with_a_reason_and_recovers(failing_disk: FailingDisk,
-                                                              sync: str) -> None:
-    rx = labkit.Receiver(SECRET, db=str(failing_disk.mount / "deliveries.db"),
-                         name="read-only-disk", sync=sync).start()
+def test_a_read_only_disk_gets_503_with_a_reason_and_recovers(
+    failing_disk: FailingDisk, sync: str
+) -> None:
+    rx = labkit.Receiver(
+        SECRET, db=str(failing_disk.mount / "deliveries.db"), name="read-only-disk", sync=sync
+    ).start()
     try:
         with httpx.Client(timeout=10) as client:
             acknowledged = [f"before-{n:02d}" for n in range(20)]

@@ -98,15 +98,20 @@ def test_a_tag_push_and_a_branch_delete(rx: Receiver) -> None:
 def test_a_push_from_a_terminal_is_a_real_push_too(rx: Receiver) -> None:
     src = GitSource.create(rx)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    done = subprocess.run(["git", "push", "origin", "main"], cwd=src.workdir, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["git", "push", "origin", "main"],
+        cwd=src.workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "HTTP 202 accepted" in done.stderr
     assert pushes(rx)[-1]["after"] == src.head
 
 
-def test_a_wrong_secret_is_rejected_and_git_says_so(make_receiver: Callable[..., Receiver]
-                                                    ) -> None:
+def test_a_wrong_secret_is_rejected_and_git_says_so(make_receiver: Callable[..., Receiver]) -> None:
     rx = make_receiver(SECRET)
     src = GitSource.create(rx, secret="not-the-secret")
     out = src.push()

@@ -20,8 +20,13 @@ DEADLINE = 0.5
 async def slow_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Answers after twice the headers' deadline: its request must still complete."""
     await asyncio.sleep(DEADLINE * 2)
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"4")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"4")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"done"})
 
 
@@ -29,8 +34,9 @@ async def slow_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 def port(request: pytest.FixtureRequest) -> Iterator[int]:
     sock = bind("127.0.0.1", 0)
     number = sock.getsockname()[1]
-    server = ServerThread(slow_app, name="deadline-test",
-                          http=with_header_deadline(request.param, DEADLINE))
+    server = ServerThread(
+        slow_app, name="deadline-test", http=with_header_deadline(request.param, DEADLINE)
+    )
     # (ServerThread adds the kit's 10 s deadline only to a protocol that has none.)
     assert server.start([sock]) is None
     try:
@@ -40,8 +46,12 @@ def port(request: pytest.FixtureRequest) -> Iterator[int]:
 
 
 def test_headers_trickled_too_slowly_get_a_408_and_a_closed_connection(port: int) -> None:
-    answer = raw_exchange(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n",
-                          trickle=[b"X-Slow: 1\r\n"] * 20, trickle_every=DEADLINE / 4)
+    answer = raw_exchange(
+        port,
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+        trickle=[b"X-Slow: 1\r\n"] * 20,
+        trickle_every=DEADLINE / 4,
+    )
     assert answer.status == 408
     assert b"too slowly" in answer.body
     # Cut at the deadline, not after the 20 pieces (5 deadlines) the client meant to send.

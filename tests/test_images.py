@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import require
 
 from labkit import images
 from labkit.runtime import docker_engine_version
 
+from support import require
 
 
 @pytest.fixture(scope="session")
@@ -31,14 +31,18 @@ def lab_images() -> Iterator[dict[str, Any]]:
     if docker_engine_version() is None:
         pytest.skip("no Docker engine answers: start Docker to run the image tests")
     require(os.geteuid() == 0, "building the base image needs root (debootstrap, chroot)")
-    require(shutil.which("debootstrap") is not None,
-             "debootstrap is not installed: apt-get install -y debootstrap")
+    require(
+        shutil.which("debootstrap") is not None,
+        "debootstrap is not installed: apt-get install -y debootstrap",
+    )
     lines: list[str] = []
     start = time.monotonic()
     built = images.build(progress=lines.append)
     seconds = time.monotonic() - start
-    print(f"\nlabkit images build: {seconds:.1f} s "
-          f"({sum(not b.cached for b in built)} built, {sum(b.cached for b in built)} cached)")
+    print(
+        f"\nlabkit images build: {seconds:.1f} s "
+        f"({sum(not b.cached for b in built)} built, {sum(b.cached for b in built)} cached)"
+    )
     yield {"built": built, "seconds": seconds, "lines": lines}
 
 
@@ -50,6 +54,7 @@ def _client() -> Any:
 
 # -- without an engine -----------------------------------------------------------------------------
 
+
 def test_mirror_is_read_from_the_deb822_sources(tmp_path: Path) -> None:
     (tmp_path / "sources.list.d").mkdir()
     (tmp_path / "sources.list.d" / "debian.sources").write_text(
@@ -57,14 +62,16 @@ def test_mirror_is_read_from_the_deb822_sources(tmp_path: Path) -> None:
         "Components: main\n\n"
         "Types: deb-src\nURIs: http://src.example/debian\nSuites: bookworm\n\n"
         "Types: deb\n# a comment line\nURIs: http://mirror.example/debian\n"
-        "Suites: bookworm bookworm-updates\nComponents: main\n")
+        "Suites: bookworm bookworm-updates\nComponents: main\n"
+    )
     assert images.apt_mirror(tmp_path) == "http://mirror.example/debian"
 
 
 def test_mirror_is_read_from_a_one_line_sources_list(tmp_path: Path) -> None:
     (tmp_path / "sources.list").write_text(
         "# deb http://old.example/debian bookworm main\n"
-        "deb [signed-by=/usr/share/keyrings/k.gpg] http://mirror.example/debian bookworm main\n")
+        "deb [signed-by=/usr/share/keyrings/k.gpg] http://mirror.example/debian bookworm main\n"
+    )
     assert images.apt_mirror(tmp_path) == "http://mirror.example/debian"
 
 
@@ -111,6 +118,7 @@ def test_a_layer_holds_exactly_what_changed(tmp_path: Path) -> None:
 
 # -- against the engine ----------------------------------------------------------------------------
 
+
 @pytest.mark.docker
 @pytest.mark.timeout(1800)
 def test_build_makes_every_image_without_pulling(lab_images: dict[str, Any]) -> None:
@@ -146,29 +154,42 @@ def test_images_start_and_run_as_their_users(lab_images: dict[str, Any]) -> None
 
     def run(tag: str, *cmd: str) -> str:
         # Not remove=True: that keeps the anonymous volume of an image's VOLUME behind.
-        container = client.containers.run(tag, list(cmd), detach=True, network_mode="none",
-                                          entrypoint=[])
+        container = client.containers.run(
+            tag, list(cmd), detach=True, network_mode="none", entrypoint=[]
+        )
         try:
             container.wait(timeout=60)
             return bytes(container.logs(stdout=True, stderr=False)).decode().strip()
         finally:
             container.remove(force=True, v=True)
 
-    assert run("labkit/base:bookworm", "python3", "-c",
-               "import sys; print(sys.version_info[:2])") == "(3, 11)"
-    assert run("labkit/python-app:bookworm", "python3", "-c",
-               "import os, fastapi, uvicorn, pymysql; print(os.getuid())") == "10001"
+    assert (
+        run("labkit/base:bookworm", "python3", "-c", "import sys; print(sys.version_info[:2])")
+        == "(3, 11)"
+    )
+    assert (
+        run(
+            "labkit/python-app:bookworm",
+            "python3",
+            "-c",
+            "import os, fastapi, uvicorn, pymysql; print(os.getuid())",
+        )
+        == "10001"
+    )
     assert run("labkit/mariadb:bookworm", "id", "-un") == "mysql"
     assert run("labkit/mariadb:bookworm", "sh", "-c", "ls -A /var/lib/mysql | wc -l") == "0"
     assert run("labkit/registry:bookworm", "id", "-un") == "docker-registry"
     assert "docker-registry" in run("labkit/registry:bookworm", "docker-registry", "--version")
-    assert run("labkit/base:bookworm", "sh", "-c",
-               "test ! -e /etc/apt/sources.list && echo clean") == "clean"
+    assert (
+        run("labkit/base:bookworm", "sh", "-c", "test ! -e /etc/apt/sources.list && echo clean")
+        == "clean"
+    )
     assert run("labkit/prometheus:bookworm", "id", "-un") == "prometheus"
     assert "prometheus, version 2." in run("labkit/prometheus:bookworm", "prometheus", "--version")
     assert run("labkit/alertmanager:bookworm", "id", "-un") == "prometheus"
-    assert "alertmanager, version 0." in run("labkit/alertmanager:bookworm",
-                                              "prometheus-alertmanager", "--version")
+    assert "alertmanager, version 0." in run(
+        "labkit/alertmanager:bookworm", "prometheus-alertmanager", "--version"
+    )
 
 
 @pytest.mark.docker

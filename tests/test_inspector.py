@@ -14,12 +14,13 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
-from support import poll
 
 import labkit
 from labkit import Receiver, events
 from labkit.widgets import Inspector, inspect
 from labkit.widgets import inspector as inspector_module
+
+from support import poll
 
 SECRET = "s3cret"
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,12 +43,14 @@ def post_pushes(rx: Receiver, n: int) -> None:
     with httpx.Client(trust_env=False, timeout=10) as client:
         for _ in range(n):
             event = events.github.push().signed(SECRET)
-            response = client.post(rx.hook_url("github"), content=event.body,
-                                   headers=dict(event.headers))
+            response = client.post(
+                rx.hook_url("github"), content=event.body, headers=dict(event.headers)
+            )
             assert response.status_code == 202
 
 
 # --- in-process ----------------------------------------------------------------------------
+
 
 def test_empty_receiver_shows_no_rows_and_a_hint(insp: Inspector) -> None:
     assert insp.rows() == []
@@ -61,12 +64,14 @@ def test_rows_follow_deliveries_live_without_refresh(rx: Receiver, insp: Inspect
     rows = poll(lambda: len(insp.rows()) == 3 and insp.rows(), what="three rows in the view")
     assert [r["seq"] for r in rows] == [3, 2, 1]  # newest first
     assert {(r["source"], r["event"], r["status"], r["verified"]) for r in rows} == {
-        ("github", "push", "accepted", True)}
+        ("github", "push", "accepted", True)
+    }
     assert tuple(rows[0]) == inspector_module.ROW_KEYS
 
 
 def test_hundreds_of_events_stay_correct_and_redraws_are_coalesced(
-        rx: Receiver, make_receiver: Callable[..., Receiver]) -> None:
+    rx: Receiver, make_receiver: Callable[..., Receiver]
+) -> None:
     view = inspect(rx, limit=200, interval=0.25)
     redraws: list[Any] = []
     view.table.observe(redraws.append, names="value")
@@ -156,7 +161,8 @@ def test_replay_keeps_the_exact_body_and_signature(rx: Receiver, insp: Inspector
 
 
 def test_detail_view_shows_headers_and_pretty_body_and_hides_tokens(
-        make_receiver: Callable[..., Receiver]) -> None:
+    make_receiver: Callable[..., Receiver],
+) -> None:
     rx = make_receiver(secrets={"registry": "bearer-token-123"})
     view = inspect(rx)
     try:
@@ -174,9 +180,11 @@ def test_detail_view_shows_headers_and_pretty_body_and_hides_tokens(
 def test_detail_view_explains_every_rejected_signature(rx: Receiver, insp: Inspector) -> None:
     push = events.github.push().signed(SECRET)
     spaced = json.dumps(json.loads(push.body)).encode()
-    cases = [(push.with_body(spaced), "re-serialized"),
-             (push.with_body(push.body.replace(b"main", b"prod")), "mismatch"),
-             (events.github.push(), "no-signature")]
+    cases = [
+        (push.with_body(spaced), "re-serialized"),
+        (push.with_body(push.body.replace(b"main", b"prod")), "mismatch"),
+        (events.github.push(), "no-signature"),
+    ]
     for event, cause in cases:
         assert labkit.send(event, rx, retries=0).status == 401
         insp.refresh()
@@ -297,15 +305,24 @@ def _json_output(cell: Any) -> Any:
 
 @pytest.mark.timeout(120)
 def test_inspector_in_a_real_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    nb = new_notebook(cells=[new_code_cell(s.strip()) for s in (
-        KERNEL_SETUP, CREATE, CREATE, SEND, FILTER, REPLAY, LIVE)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                 "language": "python"}
+    nb = new_notebook(
+        cells=[
+            new_code_cell(s.strip())
+            for s in (KERNEL_SETUP, CREATE, CREATE, SEND, FILTER, REPLAY, LIVE)
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
     # The kernel inherits LABKIT_HOME from the fixture, and imports this checkout's labkit.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
-    client = NotebookClient(nb, timeout=60, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT)}})
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    )
+    client = NotebookClient(
+        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    )
     started = time.monotonic()
     client.execute()
     assert time.monotonic() - started < 100
@@ -314,8 +331,9 @@ def test_inspector_in_a_real_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for cell in (create, recreate):
         (shown,) = [o for o in cell.outputs if o.output_type == "execute_result"]
-        assert shown.data["text/plain"] == ("<Inspector of receiver 'kernel-test': "
-                                            "newest 200 deliveries, source: all>")
+        assert shown.data["text/plain"] == (
+            "<Inspector of receiver 'kernel-test': newest 200 deliveries, source: all>"
+        )
         assert "application/vnd.jupyter.widget-view+json" in shown.data
 
     sent = _json_output(send)

@@ -12,8 +12,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_the_lessons_pass_nbval_strict_on_the_local_runtime(tmp_path: Path) -> None:
     env = {**os.environ, "LABKIT_RUNTIME": "local", "LABKIT_HOME": str(tmp_path / "home")}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "notebooks/"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "notebooks/"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in summary and "failed" not in summary, summary
@@ -37,8 +43,11 @@ def test_the_hands_on_lessons_compare_at_least_70_percent_of_their_other_code_ce
     import json
 
     for path in sorted((ROOT / "notebooks").glob("0[1-3]-*.ipynb")):
-        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"
-                 and "exercise-answer" not in c["metadata"].get("tags", [])]
+        cells = [
+            c
+            for c in json.loads(path.read_text())["cells"]
+            if c["cell_type"] == "code" and "exercise-answer" not in c["metadata"].get("tags", [])
+        ]
         ignored = [c for c in cells if "nbval-ignore-output" in c["metadata"].get("tags", [])]
         checked = 1 - len(ignored) / len(cells)
         assert checked >= 0.7, f"{path.name}: only {checked:.0%} of its code cells are checked"

@@ -21,8 +21,12 @@ def _copy(tmp_path: Path) -> Path:
 
 
 def _check(folder: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "labkit.lessons", "--check", "--dir", str(folder)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "labkit.lessons", "--check", "--dir", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_every_lesson_has_exactly_one_source() -> None:
@@ -41,7 +45,9 @@ def test_an_edited_source_is_named_by_the_check(tmp_path: Path) -> None:
     folder = _copy(tmp_path)
     assert _check(folder).returncode == 0
     source = folder / "src" / "02-github-events.py"
-    source.write_text(source.read_text().replace("# %% [markdown]\n", "# %% [markdown]\n# An edit.\n#\n", 3))
+    source.write_text(
+        source.read_text().replace("# %% [markdown]\n", "# %% [markdown]\n# An edit.\n#\n", 3)
+    )
     result = _check(folder)
     assert result.returncode == 1
     assert "02-github-events.ipynb" in result.stderr and "differs from the source" in result.stderr
@@ -84,7 +90,8 @@ def test_jupytext_reads_every_source_into_the_same_cells() -> None:
     for source in lessons.sources(NOTEBOOKS):
         nb = jupytext.read(source.path)
         assert [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in nb.cells] == [
-            (c.kind, c.source, c.tags) for c in source.cells], source.path.name
+            (c.kind, c.source, c.tags) for c in source.cells
+        ], source.path.name
 
 
 def test_markers_expand_to_the_shared_blocks() -> None:
@@ -95,14 +102,19 @@ def test_markers_expand_to_the_shared_blocks() -> None:
     texts = [c.source for c in nb.cells]
     assert texts[1].startswith("[← 01 Webhooks 101](01-webhooks-101.ipynb) | [Contents]")
     assert solution("02-verify").code in texts
-    assert any(t.startswith("<details><summary>Show a solution</summary>") and
-               solution("02-verify").code in t for t in texts)
+    assert any(
+        t.startswith("<details><summary>Show a solution</summary>")
+        and solution("02-verify").code in t
+        for t in texts
+    )
 
 
 def test_a_bad_marker_says_where(tmp_path: Path) -> None:
     folder = _copy(tmp_path)
     source = folder / "src" / "00-start-here.py"
-    source.write_text(source.read_text() + '\n# %% tags=["exercise-answer"]\n# labkit: answer no-such\n')
+    source.write_text(
+        source.read_text() + '\n# %% tags=["exercise-answer"]\n# labkit: answer no-such\n'
+    )
     with pytest.raises(lessons.LabkitError, match="00-start-here.py:[0-9]+: no exercise 'no-such'"):
         lessons.notebook(lessons.sources(folder), 0)
 
@@ -114,7 +126,9 @@ def test_a_prose_edit_is_rebuilt_without_a_kernel_and_keeps_every_output(tmp_pat
     name = "06-push-build-deploy-monitor"
     before = nbformat.read(folder / f"{name}.ipynb", as_version=4)
     source = folder / "src" / f"{name}.py"
-    source.write_text(source.read_text().replace("# %% [markdown]\n", "# %% [markdown]\n# An edit.\n#\n", 2))
+    source.write_text(
+        source.read_text().replace("# %% [markdown]\n", "# %% [markdown]\n# An edit.\n#\n", 2)
+    )
     assert _check(folder).returncode == 1
     assert lessons.rebuild_prose(["06"], folder) == [f"{name}.ipynb"]
     assert _check(folder).returncode == 0

@@ -17,13 +17,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import poll
 
 from labkit import Receiver
 from labkit.gitsource import APP_SEED
+from labkit.processes import pids_dir
 from labkit.runtime import DOCKER, LOCAL, Choice, available, get
 from labkit.runtime.base import BuildError, DeployError, RuntimeUnavailable, WebhookTargets
-from labkit.runtime.local import LocalRuntime, _alive, pids_dir, reap_orphans
+from labkit.runtime.local import LocalRuntime, _alive, reap_orphans
+
+from support import poll
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,8 +80,10 @@ def version(url: str) -> str:
 
 # --- build and ship ----------------------------------------------------------------------
 
-def test_build_is_content_addressed_and_logs_its_steps(runtime: LocalRuntime,
-                                                       app: Callable[..., Path]) -> None:
+
+def test_build_is_content_addressed_and_logs_its_steps(
+    runtime: LocalRuntime, app: Callable[..., Path]
+) -> None:
     lines: list[str] = []
     first = runtime.build(app(), commit_id(1), log=lines.append)
     again = runtime.build(app(), commit_id(1))
@@ -92,7 +96,8 @@ def test_build_is_content_addressed_and_logs_its_steps(runtime: LocalRuntime,
 
 
 def test_a_module_that_does_not_compile_fails_the_build_with_the_error_in_the_log(
-        runtime: LocalRuntime, app: Callable[..., Path]) -> None:
+    runtime: LocalRuntime, app: Callable[..., Path]
+) -> None:
     lines: list[str] = []
     with pytest.raises(BuildError, match="does not compile"):
         runtime.build(app(broken=True), commit_id(2), log=lines.append)
@@ -101,7 +106,8 @@ def test_a_module_that_does_not_compile_fails_the_build_with_the_error_in_the_lo
 
 
 def test_ship_stores_blobs_once_and_the_registry_notifies_the_receiver(
-        runtime: LocalRuntime, app: Callable[..., Path], rx: Receiver) -> None:
+    runtime: LocalRuntime, app: Callable[..., Path], rx: Receiver
+) -> None:
     folder = app()
     shipped = runtime.ship(runtime.build(folder, commit_id(3)))
     assert shipped.shipped and "@sha256:" in shipped.location
@@ -112,8 +118,10 @@ def test_ship_stores_blobs_once_and_the_registry_notifies_the_receiver(
     assert [d.status for d in first] == ["accepted"] * 3 and all(d.verified for d in first)
     targets = [d.payload["events"][0]["target"] for d in first]
     assert [t["mediaType"] for t in targets] == [
-        "application/octet-stream", "application/octet-stream",
-        "application/vnd.oci.image.manifest.v1+json"]
+        "application/octet-stream",
+        "application/octet-stream",
+        "application/vnd.oci.image.manifest.v1+json",
+    ]
     assert targets[2]["tag"] == commit_id(3)[:7] and targets[2]["repository"] == "web"
     assert first[0].headers["content-type"] == "application/vnd.docker.distribution.events.v1+json"
 
@@ -127,13 +135,15 @@ def test_ship_stores_blobs_once_and_the_registry_notifies_the_receiver(
 
 # --- deploy ------------------------------------------------------------------------------
 
+
 def test_front_answers_503_until_the_first_deploy(runtime: LocalRuntime) -> None:
     response = httpx.get(runtime.url() + "/", trust_env=False)
     assert response.status_code == 503 and "No version of web" in response.json()["detail"]
 
 
 def test_deploy_switches_with_zero_failed_requests_and_stops_the_old_process(
-        runtime: LocalRuntime, app: Callable[..., Path]) -> None:
+    runtime: LocalRuntime, app: Callable[..., Path]
+) -> None:
     one = ship(runtime, app("one"), 1)
     first = runtime.deploy(one)
     assert first.ok and first.previous is None
@@ -179,7 +189,8 @@ def test_deploy_switches_with_zero_failed_requests_and_stops_the_old_process(
 
 
 def test_an_unhealthy_version_is_rolled_back_and_the_old_one_keeps_serving(
-        runtime: LocalRuntime, app: Callable[..., Path], rx: Receiver) -> None:
+    runtime: LocalRuntime, app: Callable[..., Path], rx: Receiver
+) -> None:
     good = ship(runtime, app(), 1)
     assert runtime.deploy(good).ok
     bad = ship(runtime, app(healthy=False), 2)
@@ -198,7 +209,8 @@ def test_an_unhealthy_version_is_rolled_back_and_the_old_one_keeps_serving(
 
 
 def test_a_version_that_crashes_at_start_is_rolled_back_at_once(
-        runtime: LocalRuntime, app: Callable[..., Path]) -> None:
+    runtime: LocalRuntime, app: Callable[..., Path]
+) -> None:
     folder = app()
     (folder / "app.py").write_text("raise SystemExit('no database configured')\n")
     started = time.monotonic()
@@ -216,8 +228,10 @@ def test_deploy_needs_a_shipped_artifact(runtime: LocalRuntime, app: Callable[..
 
 # --- monitor -----------------------------------------------------------------------------
 
+
 def test_a_crash_sends_an_engine_die_event_and_a_firing_then_resolved_alert(
-        runtime: LocalRuntime, app: Callable[..., Path], rx: Receiver) -> None:
+    runtime: LocalRuntime, app: Callable[..., Path], rx: Receiver
+) -> None:
     assert runtime.deploy(ship(runtime, app(), 1)).ok
     runtime.crash()
 
@@ -239,8 +253,10 @@ def test_a_crash_sends_an_engine_die_event_and_a_firing_then_resolved_alert(
 
 # --- cleanup -----------------------------------------------------------------------------
 
+
 def test_starting_a_runtime_of_the_same_name_stops_the_old_one(
-        runtime: LocalRuntime, app: Callable[..., Path]) -> None:
+    runtime: LocalRuntime, app: Callable[..., Path]
+) -> None:
     assert runtime.deploy(ship(runtime, app(), 1)).ok
     pid = runtime.processes()[0].pid
     again = LocalRuntime("test").start()
@@ -265,8 +281,9 @@ PARENT = textwrap.dedent("""
 
 def start_parent(folder: Path) -> tuple[subprocess.Popen[str], list[int]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(folder)], env=env,
-                              stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(folder)], env=env, stdout=subprocess.PIPE, text=True
+    )
     assert parent.stdout is not None
     line = parent.stdout.readline()
     assert line, "the parent script did not deploy"
@@ -279,8 +296,11 @@ def test_killing_the_kernel_with_sigkill_leaves_no_app_process(app: Callable[...
         assert children and all(_alive(p) for p in children)
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
-        poll(lambda: not any(_alive(p) for p in children), timeout=10,
-             what="the app processes to notice their kernel died")
+        poll(
+            lambda: not any(_alive(p) for p in children),
+            timeout=10,
+            what="the app processes to notice their kernel died",
+        )
     finally:
         parent.kill()
         parent.wait(10)
@@ -311,14 +331,16 @@ def test_the_next_start_reaps_what_a_killed_kernel_left(app: Callable[..., Path]
                 os.killpg(pid, signal.SIGKILL)
 
 
-def test_reaping_leaves_the_processes_of_a_living_kernel_alone(runtime: LocalRuntime,
-                                                              app: Callable[..., Path]) -> None:
+def test_reaping_leaves_the_processes_of_a_living_kernel_alone(
+    runtime: LocalRuntime, app: Callable[..., Path]
+) -> None:
     assert runtime.deploy(ship(runtime, app(), 1)).ok
     assert reap_orphans() == []
     assert len(runtime.processes()) == 1
 
 
 # --- choosing the runtime ------------------------------------------------------------------
+
 
 def test_get_returns_the_local_runtime_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABKIT_RUNTIME", "local")
@@ -332,7 +354,8 @@ def test_get_returns_the_local_runtime_and_says_why(monkeypatch: pytest.MonkeyPa
 
 
 def test_docker_chosen_but_not_loadable_falls_back_to_local_and_says_why(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import labkit.runtime as runtimes
 
     monkeypatch.setitem(runtimes.IMPLEMENTATIONS, DOCKER, ("labkit.runtime.no_such", "X"))
@@ -340,9 +363,11 @@ def test_docker_chosen_but_not_loadable_falls_back_to_local_and_says_why(
     rt = get("choice-test", Choice(DOCKER, "Docker engine 99 answers"))
     try:
         assert rt.name == LOCAL
-        assert rt.reason == ("Docker engine 99 answers, but labkit's Docker runtime is not usable "
-                             "(this version of labkit has no such runtime), so the local runtime "
-                             "stands in")
+        assert rt.reason == (
+            "Docker engine 99 answers, but labkit's Docker runtime is not usable "
+            "(this version of labkit has no such runtime), so the local runtime "
+            "stands in"
+        )
     finally:
         rt.stop()
     monkeypatch.setenv("LABKIT_RUNTIME", "docker")
@@ -351,7 +376,8 @@ def test_docker_chosen_but_not_loadable_falls_back_to_local_and_says_why(
 
 
 def test_docker_that_cannot_start_falls_back_unless_demanded(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import types
 
     import labkit.runtime as runtimes
@@ -375,15 +401,17 @@ def test_docker_that_cannot_start_falls_back_unless_demanded(
         get("choice-test", Choice(DOCKER, "LABKIT_RUNTIME=docker is set"))
 
 
-def test_an_app_process_never_sees_the_kernels_secrets(runtime: LocalRuntime,
-                                                       app: Callable[..., Path],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_app_process_never_sees_the_kernels_secrets(
+    runtime: LocalRuntime, app: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LABKIT_WEBHOOK_SECRET", "kernel-secret-1")
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "hub-token-2")
     folder = app()
     code = (folder / "app.py").read_text()
-    code += ('\n\n@app.get("/environment")\ndef environment() -> list[str]:\n'
-             '    import os\n    return sorted(os.environ)\n')
+    code += (
+        '\n\n@app.get("/environment")\ndef environment() -> list[str]:\n'
+        "    import os\n    return sorted(os.environ)\n"
+    )
     (folder / "app.py").write_text(code)
     assert runtime.deploy(ship(runtime, folder, 7)).ok
     names = httpx.get(runtime.url() + "/environment", trust_env=False, timeout=5).json()

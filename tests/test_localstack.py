@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import poll
 
 import labkit
 from labkit import localstack
@@ -27,6 +26,8 @@ from labkit.errors import StackError
 from labkit.localstack import LocalStack, stack
 from labkit.processes import alive, pids_dir
 from labkit.runtime import DOCKER, LOCAL, Choice
+
+from support import poll
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ["gateway", "orders", "products", "users"]
@@ -59,8 +60,9 @@ def services() -> Iterator[LocalStack]:
 
 
 @pytest.fixture
-def copy_of_services(tmp_path: Path,
-                     monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Path]]:
+def copy_of_services(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Path]]:
     """A copy of compose/services to change: ``copy({"shop/users.py": (old, new), ...})``.
 
     Each edit replaces ``old`` once in that file; the copy is what ``LocalStack`` reads, and
@@ -73,8 +75,11 @@ def copy_of_services(tmp_path: Path,
     def copy(edits: dict[str, tuple[str, str]] | None = None) -> Path:
         folder = stacks_dir / "services"
         shutil.rmtree(folder, ignore_errors=True)
-        shutil.copytree(STACKS_DIR / "services", folder,
-                        ignore=shutil.ignore_patterns("__pycache__", ".secrets"))
+        shutil.copytree(
+            STACKS_DIR / "services",
+            folder,
+            ignore=shutil.ignore_patterns("__pycache__", ".secrets"),
+        )
         for name, (old, new) in (edits or {}).items():
             path = folder / name
             text = path.read_text()
@@ -90,17 +95,23 @@ def copy_of_services(tmp_path: Path,
 
 # --- up, healthy, where -------------------------------------------------------------------------
 
+
 def test_up_starts_every_app_healthy_in_depends_on_order(monkeypatch: pytest.MonkeyPatch) -> None:
     order: list[str] = []
     start = localstack._Project.start
 
-    def recording(self: localstack._Project, service: localstack.Service, number: int,
-                  stand_ins: dict[str, localstack.StandIn]) -> localstack.Replica:
+    def recording(
+        self: localstack._Project,
+        service: localstack.Service,
+        number: int,
+        stand_ins: dict[str, localstack.StandIn],
+    ) -> localstack.Replica:
         # What each dependency looks like at the moment the service is started.
         for dependency in service.depends_on:
             if dependency not in stand_ins:
-                assert [r.health for r in self.running(dependency)] == ["healthy"], \
+                assert [r.health for r in self.running(dependency)] == ["healthy"], (
                     f"{service.name} started before {dependency} was healthy"
+                )
         order.append(service.name)
         return start(self, service, number, stand_ins)
 
@@ -122,7 +133,10 @@ def test_the_gateway_answers_on_loopback_and_only_it_has_a_url(services: LocalSt
     url = services.url("gateway")
     assert url.startswith("http://127.0.0.1:")
     assert [p["name"] for p in get(url + "/api/products").json()["products"]] == [
-        "webhook mug", "compose t-shirt", "container stickers"]
+        "webhook mug",
+        "compose t-shirt",
+        "container stickers",
+    ]
     assert services.url("gateway", 8000) == url
     for service in ("users", "products", "orders", "db"):
         with pytest.raises(StackError, match=f"{service} has no port published on 127.0.0.1"):
@@ -134,8 +148,10 @@ def test_the_gateway_answers_on_loopback_and_only_it_has_a_url(services: LocalSt
 def test_each_process_says_which_one_answered(services: LocalStack) -> None:
     url = services.url("gateway")
     assert get(url + "/").json()["hostname"] == "gateway-1"
-    assert get(url + "/api/users/1").json() == {"hostname": "users-1",
-                                                 "user": {"id": 1, "name": "Ada"}}
+    assert get(url + "/api/users/1").json() == {
+        "hostname": "users-1",
+        "user": {"id": 1, "name": "Ada"},
+    }
     assert services.hostnames("users") == ["users-1"]
 
 
@@ -148,7 +164,9 @@ def test_orders_ask_users_and_products_by_name_and_land_in_sqlite(services: Loca
     assert body["checked_with"] == {"users": "users-1", "products": "products-1"}
     refused = post(url + "/api/orders", {"user_id": 42, "product_id": 2})
     assert (refused.status_code, refused.json()["detail"]) == (
-        422, "users says: /users/42 does not exist")
+        422,
+        "users says: /users/42 does not exist",
+    )
     database = services.plan()["db"]
     assert isinstance(database, localstack.StandIn)
     with sqlite3.connect(database.path) as db:
@@ -170,6 +188,7 @@ def test_orders_survive_down_without_volumes_and_go_with_them(services: LocalSta
 
 # --- scale ----------------------------------------------------------------------------------------
 
+
 def test_scaling_products_spreads_requests_over_three_processes(services: LocalStack) -> None:
     url = services.url("gateway")
     services.scale("products", 3)
@@ -185,8 +204,7 @@ def test_scaling_products_spreads_requests_over_three_processes(services: LocalS
     assert {get(url + "/api/products").json()["hostname"] for _ in range(3)} == {"products-1"}
 
 
-def test_the_database_cannot_be_scaled_and_unknown_services_are_named(
-        services: LocalStack) -> None:
+def test_the_database_cannot_be_scaled_and_unknown_services_are_named(services: LocalStack) -> None:
     with pytest.raises(StackError, match="db is a SQLite file here"):
         services.scale("db", 2)
     with pytest.raises(StackError, match="has no service 'nope'.*gateway"):
@@ -206,7 +224,8 @@ def test_up_again_from_a_new_handle_keeps_what_is_right(services: LocalStack) ->
 
 
 def test_a_changed_app_is_replaced_on_up_and_the_rest_kept(
-        copy_of_services: Callable[..., Path]) -> None:
+    copy_of_services: Callable[..., Path],
+) -> None:
     folder = copy_of_services()
     s = LocalStack("services")
     s.up(timeout=60)
@@ -224,6 +243,7 @@ def test_a_changed_app_is_replaced_on_up_and_the_rest_kept(
 
 
 # --- logs and status ------------------------------------------------------------------------------
+
 
 def test_logs_show_requests_but_not_health_checks(services: LocalStack) -> None:
     url = services.url("gateway")
@@ -251,14 +271,17 @@ def test_the_status_widget_follows_a_local_stack(services: LocalStack) -> None:
 
 # --- clear errors ---------------------------------------------------------------------------------
 
+
 def test_a_taken_port_says_which_service_and_port_and_leaves_nothing_running(
-        copy_of_services: Callable[..., Path]) -> None:
+    copy_of_services: Callable[..., Path],
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        copy_of_services({"compose.yaml": ('ports: ["127.0.0.1::8000"]',
-                                           f'ports: ["127.0.0.1:{port}:8000"]')})
+        copy_of_services(
+            {"compose.yaml": ('ports: ["127.0.0.1::8000"]', f'ports: ["127.0.0.1:{port}:8000"]')}
+        )
         s = LocalStack("services")
         with pytest.raises(StackError, match=f"gateway cannot listen on 127.0.0.1:{port}"):
             s.up(timeout=60)
@@ -267,12 +290,18 @@ def test_a_taken_port_says_which_service_and_port_and_leaves_nothing_running(
 
 
 def test_a_service_that_never_gets_healthy_is_named_with_its_log(
-        copy_of_services: Callable[..., Path]) -> None:
-    copy_of_services({
-        "shop/products.py": ('app = service("products")',
-                             'print("products: the catalogue is missing", flush=True)\n'
-                             'app = service("products", check=lambda: 1 / 0)'),
-        "compose.yaml": ("retries: 30\n\nservices:", "retries: 2\n\nservices:")})
+    copy_of_services: Callable[..., Path],
+) -> None:
+    copy_of_services(
+        {
+            "shop/products.py": (
+                'app = service("products")',
+                'print("products: the catalogue is missing", flush=True)\n'
+                'app = service("products", check=lambda: 1 / 0)',
+            ),
+            "compose.yaml": ("retries: 30\n\nservices:", "retries: 2\n\nservices:"),
+        }
+    )
     s = LocalStack("services")
     with pytest.raises(StackError) as caught:
         s.up(timeout=60)
@@ -285,18 +314,21 @@ def test_a_service_that_never_gets_healthy_is_named_with_its_log(
 
 
 def test_a_service_that_crashes_at_start_says_so(copy_of_services: Callable[..., Path]) -> None:
-    copy_of_services({"shop/users.py": ('app = service("users")',
-                                         "raise SystemExit('users: no such database')")})
+    copy_of_services(
+        {"shop/users.py": ('app = service("users")', "raise SystemExit('users: no such database')")}
+    )
     s = LocalStack("services")
-    with pytest.raises(StackError,
-                       match=r"users-1 \(users, pid \d+\) exited with code 1") as caught:
+    with pytest.raises(
+        StackError, match=r"users-1 \(users, pid \d+\) exited with code 1"
+    ) as caught:
         s.up(timeout=60)
     assert "users: no such database" in str(caught.value)
     assert "orders" not in {r["service"] for r in s.ps()}  # never started: users never got healthy
 
 
 def test_a_stack_the_stand_in_cannot_run_says_use_docker(
-        copy_of_services: Callable[..., Path]) -> None:
+    copy_of_services: Callable[..., Path],
+) -> None:
     copy_of_services({"compose.yaml": ("image: labkit/mariadb:bookworm", "image: redis:7")})
     with pytest.raises(StackError, match=r"cannot run db \(image redis:7\).*with Docker"):
         LocalStack("services").up(timeout=60)
@@ -321,9 +353,13 @@ PARENT = textwrap.dedent("""
 
 
 def start_parent() -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", PARENT],
-                            env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", PARENT],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def children_of(parent: subprocess.Popen[str]) -> list[int]:
@@ -349,8 +385,11 @@ def test_killing_the_kernel_with_sigkill_leaves_no_process() -> None:
         assert len(children) == 5 and all(alive(p) for p in children)
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
-        poll(lambda: not any(alive(p) for p in children), timeout=15,
-             what="the stack's processes to notice their kernel died")
+        poll(
+            lambda: not any(alive(p) for p in children),
+            timeout=15,
+            what="the stack's processes to notice their kernel died",
+        )
     finally:
         stop(parent, children)
 
@@ -400,20 +439,32 @@ INTERRUPTED = textwrap.dedent("""
 
 
 def test_interrupting_up_stops_what_it_had_started(copy_of_services: Callable[..., Path]) -> None:
-    folder = copy_of_services({  # products never gets healthy: up() waits until interrupted
-        "shop/products.py": ('app = service("products")',
-                             'app = service("products", check=lambda: 1 / 0)')})
-    parent = subprocess.Popen([sys.executable, "-c", INTERRUPTED, str(folder.parent)],
-                              env={**os.environ, "PYTHONPATH": str(ROOT)},
-                              stdout=subprocess.PIPE, text=True)
+    folder = copy_of_services(
+        {  # products never gets healthy: up() waits until interrupted
+            "shop/products.py": (
+                'app = service("products")',
+                'app = service("products", check=lambda: 1 / 0)',
+            )
+        }
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED, str(folder.parent)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     children: list[int] = []
     try:
+
         def started() -> list[int]:
             records = [json.loads(p.read_text()) for p in pids_dir().glob("*.json")]
             return [r["pid"] for r in records if r["name"] in ("users-1", "products-1")]
 
-        children = poll(lambda: len(started()) == 2 and started(), timeout=30,
-                        what="users and products to start")
+        children = poll(
+            lambda: len(started()) == 2 and started(),
+            timeout=30,
+            what="users and products to start",
+        )
         poll(lambda: get_health(folder) == "users ok", timeout=30, what="users to answer")
         parent.send_signal(signal.SIGINT)  # what the notebook's interrupt button sends
         assert parent.stdout is not None
@@ -426,9 +477,11 @@ def test_interrupting_up_stops_what_it_had_started(copy_of_services: Callable[..
 
 
 def get_health(folder: Path) -> str:
-    """"users ok" once the users process of the copied stack answers its health check."""
-    table = next((folder.parent.parent / "labkit-home").glob("local-stacks/services/run-*/"
-                                                             "addresses.json"), None)
+    """ "users ok" once the users process of the copied stack answers its health check."""
+    table = next(
+        (folder.parent.parent / "labkit-home").glob("local-stacks/services/run-*/addresses.json"),
+        None,
+    )
     if table is None:
         return ""
     return "users ok" if json.loads(table.read_text()).get("users") else ""
@@ -436,8 +489,10 @@ def get_health(folder: Path) -> str:
 
 # --- which stack a lesson gets --------------------------------------------------------------------
 
+
 def test_the_local_runtime_gets_a_local_stack_that_says_why(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("LABKIT_RUNTIME", "local")
     s = stack("services")
     assert isinstance(s, LocalStack)
@@ -464,7 +519,8 @@ def test_docker_gets_compose_unless_compose_is_missing(monkeypatch: pytest.Monke
 
 
 def test_the_scale_exercise_passes_on_the_local_stack(
-        services: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    services: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LABKIT_RUNTIME", "local")
     url = services.url("gateway")
     services.scale("users", 2)
@@ -479,13 +535,20 @@ def test_a_real_kernel_rerun_restarted_or_killed_leaves_no_process() -> None:
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LABKIT_RUNTIME": "local"}
     km, kc = start_new_kernel(kernel_name="python3", env=env)
-    cell = ('import labkit\nstack = labkit.stack("services")\nstack.up(timeout=60)\n'
-            'print(sorted(r["pid"] for r in stack.ps()))')
+    cell = (
+        'import labkit\nstack = labkit.stack("services")\nstack.up(timeout=60)\n'
+        'print(sorted(r["pid"] for r in stack.ps()))'
+    )
 
     def run(code: str) -> list[int]:
         out: list[str] = []
-        reply = kc.execute_interactive(code, timeout=90, output_hook=lambda msg: out.append(
-            msg["content"].get("text", "")) if msg["msg_type"] == "stream" else None)
+        reply = kc.execute_interactive(
+            code,
+            timeout=90,
+            output_hook=lambda msg: (
+                out.append(msg["content"].get("text", "")) if msg["msg_type"] == "stream" else None
+            ),
+        )
         assert reply["content"]["status"] == "ok", reply["content"]
         return list(json.loads("".join(out)))
 
@@ -495,14 +558,20 @@ def test_a_real_kernel_rerun_restarted_or_killed_leaves_no_process() -> None:
         seen += first
         assert run(cell) == first  # the re-run cell keeps the same four processes
         km.restart_kernel(now=False)  # the menu's "Restart Kernel": a graceful shutdown
-        poll(lambda: not any(alive(p) for p in first), timeout=30,
-             what="the processes to stop with the restarted kernel")
+        poll(
+            lambda: not any(alive(p) for p in first),
+            timeout=30,
+            what="the processes to stop with the restarted kernel",
+        )
         kc.wait_for_ready(timeout=60)
         second = run(cell)
         seen += second
         km.restart_kernel(now=True)  # a kernel that does not answer is killed
-        poll(lambda: not any(alive(p) for p in second), timeout=30,
-             what="the processes to stop with the killed kernel")
+        poll(
+            lambda: not any(alive(p) for p in second),
+            timeout=30,
+            what="the processes to stop with the killed kernel",
+        )
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

@@ -26,9 +26,13 @@ def container_factory() -> Iterator[Any]:
     made: list[Any] = []
 
     def run(image: str, command: list[str], project: str) -> Any:
-        c = client.containers.run(image, command, detach=True, name=f"{project}-web-1",
-                                  labels={"com.docker.compose.project": project,
-                                          "com.docker.compose.service": "web"})
+        c = client.containers.run(
+            image,
+            command,
+            detach=True,
+            name=f"{project}-web-1",
+            labels={"com.docker.compose.project": project, "com.docker.compose.service": "web"},
+        )
         made.append(c)
         return c
 
@@ -41,10 +45,11 @@ def container_factory() -> Iterator[Any]:
 
 
 def test_container_start_and_death_arrive_as_engine_webhooks(
-        make_receiver: Any, base_image: str, container_factory: Any) -> None:
+    make_receiver: Any, base_image: str, container_factory: Any
+) -> None:
     rx: Receiver = make_receiver("s3cret")
     project = f"lkmon{uuid.uuid4().hex[:6]}"
-    with EngineWatch(rx, secret="s3cret", project=project) as watch:
+    with EngineWatch(rx, project=project) as watch:
         container_factory(base_image, ["python3", "-c", "import sys; sys.exit(3)"], project)
         got = rx.wait_for(2, timeout=30)
     assert [d.event for d in got] == ["start", "die"], [d.summary() for d in got]
@@ -55,11 +60,12 @@ def test_container_start_and_death_arrive_as_engine_webhooks(
     assert not watch.running and len(watch.sent) == 2 and all(o.ok for o in watch.sent)
 
 
-def test_other_projects_are_not_forwarded(make_receiver: Any, base_image: str,
-                                          container_factory: Any) -> None:
+def test_other_projects_are_not_forwarded(
+    make_receiver: Any, base_image: str, container_factory: Any
+) -> None:
     rx: Receiver = make_receiver("s3cret")
     mine, other = (f"lkmon{uuid.uuid4().hex[:6]}" for _ in range(2))
-    with EngineWatch(rx, secret="s3cret", project=mine):
+    with EngineWatch(rx, secret=rx.token("engine"), project=mine):
         container_factory(base_image, ["true"], other)
         container_factory(base_image, ["true"], mine)
         got = rx.wait_for(2, timeout=30)
@@ -68,7 +74,8 @@ def test_other_projects_are_not_forwarded(make_receiver: Any, base_image: str,
 
 
 def test_a_container_reaches_the_kernel_receiver_through_the_bridge(
-        make_receiver: Any, base_image: str) -> None:
+    make_receiver: Any, base_image: str
+) -> None:
     import docker
 
     from labkit import ReceiverError
@@ -78,16 +85,22 @@ def test_a_container_reaches_the_kernel_receiver_through_the_bridge(
     rx: Receiver = make_receiver("s3cret", for_containers=True)
     url = rx.container_url("github")
     assert url.startswith("http://host.docker.internal:")
-    script = ("import hashlib, hmac, urllib.request as u; "
-              "sig = 'sha256=' + hmac.new(b's3cret', b'{}', hashlib.sha256).hexdigest(); "
-              "r = u.Request(%r, data=b'{}', headers={"
-              "'X-GitHub-Event': 'ping', 'X-GitHub-Delivery': 'from-a-container', "
-              "'X-Hub-Signature-256': sig, 'Content-Type': 'application/json'}); "
-              "print(u.urlopen(r).status)") % url
+    script = (
+        "import hashlib, hmac, urllib.request as u; "
+        "sig = 'sha256=' + hmac.new(b's3cret', b'{}', hashlib.sha256).hexdigest(); "
+        f"r = u.Request({url!r}, data=b'{{}}', headers={{"
+        "'X-GitHub-Event': 'ping', 'X-GitHub-Delivery': 'from-a-container', "
+        "'X-Hub-Signature-256': sig, 'Content-Type': 'application/json'}); "
+        "print(u.urlopen(r).status)"
+    )
     client = docker.from_env()
     try:
-        out = client.containers.run(base_image, ["python3", "-c", script], remove=True,
-                                    extra_hosts={"host.docker.internal": "host-gateway"})
+        out = client.containers.run(
+            base_image,
+            ["python3", "-c", script],
+            remove=True,
+            extra_hosts={"host.docker.internal": "host-gateway"},
+        )
     finally:
         client.close()
     assert out.strip() == b"202"

@@ -10,14 +10,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import poll
 
 import labkit
 from labkit import Receiver, events
 from labkit.gitsource import GitSource
 from labkit.pipeline import Pipeline, PipelineError, Traffic
-from labkit.runtime.local import LocalRuntime, _alive, pids_dir
+from labkit.processes import pids_dir
+from labkit.runtime.local import LocalRuntime, _alive
 from labkit.widgets.flow import Flow
+
+from support import poll
 
 SECRET = "s3cret"
 
@@ -72,8 +74,9 @@ def test_a_push_builds_ships_deploys_and_monitors_the_commit(lab: Lab) -> None:
     commit = first_deploy(lab)
     run = lab.pipeline.run_of(commit)
     assert run is not None
-    assert run.summary() == ("run 1: passed (build passed, ship passed, deploy passed, "
-                             "monitor passed)")
+    assert run.summary() == (
+        "run 1: passed (build passed, ship passed, deploy passed, monitor passed)"
+    )
     assert run.commit == commit and run.message == "Start the web app"
     assert run.artifact == f"web:{commit[:7]}"
     assert lab.get("/version").json() == {"version": commit[:7], "commit": commit}
@@ -154,9 +157,14 @@ def test_the_same_push_delivered_twice_builds_once(lab: Lab) -> None:
     assert again.status == 200 and again.detail == "duplicate"
     # A new delivery (new id) of the same commit: the pipeline's own guard by commit id.
     payload = original.payload
-    resent = events.github.push(repo="lab/web", ref="refs/heads/main", before=payload["before"],
-                                after=commit, commits=[{"id": commit, "message": "again"}],
-                                kind="new_branch")
+    resent = events.github.push(
+        repo="lab/web",
+        ref="refs/heads/main",
+        before=payload["before"],
+        after=commit,
+        commits=[{"id": commit, "message": "again"}],
+        kind="new_branch",
+    )
     assert labkit.send(resent, lab.rx, secret=SECRET).status == 202
     lab.rx.idle()
     assert lab.pipeline.idle(10)
@@ -198,29 +206,39 @@ def test_unverified_pushes_do_nothing(make_receiver: Callable[..., Receiver]) ->
 def test_a_crash_after_the_deploy_arrives_as_an_alert_and_fails_the_run(lab: Lab) -> None:
     commit = first_deploy(lab)
     lab.runtime.crash()
-    poll(lambda: lab.pipeline.run_of(commit).status == "failed", timeout=10,
-         what="the alert webhook to fail the serving run")
+    poll(
+        lambda: lab.pipeline.run_of(commit).status == "failed",
+        timeout=10,
+        what="the alert webhook to fail the serving run",
+    )
     run = lab.pipeline.run_of(commit)
     assert run.stage("monitor").status == "failed"
     assert "alert WebDown firing" in run.stage("monitor").detail
     fixed = lab.push("Back again")
     assert lab.pipeline.wait(fixed, timeout=30).status == "passed"
-    poll(lambda: lab.pipeline.run_of(fixed).stage("monitor").detail == "alert WebDown resolved",
-         timeout=10, what="the resolved alert")
+    poll(
+        lambda: lab.pipeline.run_of(fixed).stage("monitor").detail == "alert WebDown resolved",
+        timeout=10,
+        what="the resolved alert",
+    )
 
 
 def test_the_flow_widget_follows_the_runs(lab: Lab) -> None:
     flow = lab.pipeline.flow()
     try:
-        assert repr(flow) == ("<Flow of pipeline 'test': build -> ship -> deploy -> monitor, "
-                              "live>")
+        assert repr(flow) == ("<Flow of pipeline 'test': build -> ship -> deploy -> monitor, live>")
         assert flow.text().startswith("no run yet")
         assert "No run yet" in flow.header.value
         commit = first_deploy(lab)
-        poll(lambda: "passed" in flow.boxes["monitor"].value, timeout=5,
-             what="a live redraw from the pipeline's thread")
-        assert flow.text() == ("run 1 passed: [build: passed] -> [ship: passed] -> "
-                               "[deploy: passed] -> [monitor: passed]")
+        poll(
+            lambda: "passed" in flow.boxes["monitor"].value,
+            timeout=5,
+            what="a live redraw from the pipeline's thread",
+        )
+        assert flow.text() == (
+            "run 1 passed: [build: passed] -> [ship: passed] -> "
+            "[deploy: passed] -> [monitor: passed]"
+        )
         assert commit[:7] in flow.header.value and "#4 built web:" in flow.log_view.value
         lab.src.edit("app.py", lab.src.read("app.py") + "\ndef broken(:\n")
         lab.pipeline.wait(lab.push(message="Break it"), timeout=30)
@@ -239,8 +257,12 @@ def test_push_to_serving_is_fast_and_traffic_sees_both_versions(lab: Lab) -> Non
     with Traffic(lab.pipeline.url) as traffic:
         commit = lab.push("Fast")
         started = time.monotonic()
-        poll(lambda: lab.get("/version").json()["commit"] == commit, timeout=15,
-             interval=0.01, what="the new version to answer")
+        poll(
+            lambda: lab.get("/version").json()["commit"] == commit,
+            timeout=15,
+            interval=0.01,
+            what="the new version to answer",
+        )
         took = time.monotonic() - started
         lab.pipeline.wait(commit, timeout=30)
     assert took < 10
@@ -268,24 +290,48 @@ def test_an_alert_about_a_version_that_no_longer_serves_fails_nothing(lab: Lab) 
     assert serving is not None
     # Prometheus labels each alert with the version it scraped; a replaced container's alert
     # can still arrive after the switch. It is news about the past.
-    labels = {"alertname": "WebDown", "job": "web", "service": "web", "severity": "page",
-              "instance": "old-web:8000", "version": "0000000"}
-    stale = {"status": "firing", "labels": labels, "annotations": {"summary": "old-web is down"},
-             "startsAt": "2026-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-             "generatorURL": "http://prometheus:9090/graph", "fingerprint": "0" * 16}
-    outcome = labkit.send(events.alertmanager.alert("firing", alerts=[stale]), lab.rx,
-                          secret=lab.rx.token("alertmanager"))
+    labels = {
+        "alertname": "WebDown",
+        "job": "web",
+        "service": "web",
+        "severity": "page",
+        "instance": "old-web:8000",
+        "version": "0000000",
+    }
+    stale = {
+        "status": "firing",
+        "labels": labels,
+        "annotations": {"summary": "old-web is down"},
+        "startsAt": "2026-01-01T00:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph",
+        "fingerprint": "0" * 16,
+    }
+    outcome = labkit.send(
+        events.alertmanager.alert("firing", alerts=[stale]),
+        lab.rx,
+        secret=lab.rx.token("alertmanager"),
+    )
     assert outcome.ok
     lab.rx.idle()
-    poll(lambda: "which no longer serves" in lab.pipeline.run_of(commit).stage("monitor").log,
-         timeout=10, what="the alert to be noted")
+    poll(
+        lambda: "which no longer serves" in lab.pipeline.run_of(commit).stage("monitor").log,
+        timeout=10,
+        what="the alert to be noted",
+    )
     assert lab.pipeline.run_of(commit).status == "passed"
     # The same alert about the serving version does fail the run.
     current = {**stale, "labels": {**labels, "version": serving.tag}}
-    assert labkit.send(events.alertmanager.alert("firing", alerts=[current]), lab.rx,
-                       secret=lab.rx.token("alertmanager")).ok
-    poll(lambda: lab.pipeline.run_of(commit).status == "failed", timeout=10,
-         what="the alert about the serving version to fail the run")
+    assert labkit.send(
+        events.alertmanager.alert("firing", alerts=[current]),
+        lab.rx,
+        secret=lab.rx.token("alertmanager"),
+    ).ok
+    poll(
+        lambda: lab.pipeline.run_of(commit).status == "failed",
+        timeout=10,
+        what="the alert about the serving version to fail the run",
+    )
 
 
 def test_the_history_tells_a_failed_deploy_from_an_alert_after_it(tmp_path: Path) -> None:
@@ -293,6 +339,7 @@ def test_the_history_tells_a_failed_deploy_from_an_alert_after_it(tmp_path: Path
 
     store = RunStore(tmp_path / "runs.db")
     try:
+
         def run(commit: str, stages: dict[str, str], status: str, reason: str = "") -> str:
             rid = store.open_run(pipeline="p", service="web", commit=commit * 40).id
             for name, state in stages.items():
@@ -314,8 +361,10 @@ def test_the_history_tells_a_failed_deploy_from_an_alert_after_it(tmp_path: Path
         again = store.get(rid.id)
         assert again is not None and again.status == FAILED
         assert again.outcome == "deployed, then failed: alert WebDown firing"
-        assert run("c", {"build": PASSED, "ship": PASSED, "deploy": ROLLED_BACK},
-                   ROLLED_BACK) == "rolled back"
+        assert (
+            run("c", {"build": PASSED, "ship": PASSED, "deploy": ROLLED_BACK}, ROLLED_BACK)
+            == "rolled back"
+        )
         assert run("d", {"build": FAILED}, FAILED) == "failed at build"
     finally:
         store.close()

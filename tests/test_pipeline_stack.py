@@ -25,22 +25,28 @@ from labkit.runtime.docker import container_reachable
 from support import run_labkit
 
 # Every character a shell, sed or YAML would treat specially: the stack must take it literally.
-TOKEN = 'pipe|amp&back\\slash"quote\'$(touch /tmp/pwned)`touch /tmp/pwned`;s|.*|x|e'
+TOKEN = "pipe|amp&back\\slash\"quote'$(touch /tmp/pwned)`touch /tmp/pwned`;s|.*|x|e"
 SERVICES = {"registry", "db", "web", "prometheus", "alertmanager"}
 
 
 @pytest.fixture(scope="module")
 def pipeline(engine_images: None) -> Iterator[tuple[Stack, Receiver, dict[str, str]]]:
     with tempfile.TemporaryDirectory() as folder:
-        rx = Receiver(TOKEN, for_containers=True, name=f"stack-{uuid.uuid4().hex[:8]}",
-                      db=str(Path(folder) / "deliveries.db")).start()
+        rx = Receiver(  # the stack's token, given to the two sources that present it
+            secrets={"registry": TOKEN, "alertmanager": TOKEN},
+            for_containers=True,
+            name=f"stack-{uuid.uuid4().hex[:8]}",
+            db=str(Path(folder) / "deliveries.db"),
+        ).start()
         token_file = Path(folder) / "token"
         token_file.write_text(TOKEN)
         token_file.chmod(0o600)  # private, as a secret should be: the stack still reads it
         Path(folder).chmod(0o700)
-        env = {"LABKIT_REGISTRY_HOOK": container_reachable(rx.hook_url("registry")),
-               "LABKIT_ALERTS_HOOK": container_reachable(rx.hook_url("alertmanager")),
-               "LABKIT_WEBHOOK_TOKEN_FILE": str(token_file)}
+        env = {
+            "LABKIT_REGISTRY_HOOK": container_reachable(rx.hook_url("registry")),
+            "LABKIT_ALERTS_HOOK": container_reachable(rx.hook_url("alertmanager")),
+            "LABKIT_WEBHOOK_TOKEN_FILE": str(token_file),
+        }
         stack = Stack("pipeline", env=env)
         try:
             stack.down()
@@ -92,8 +98,9 @@ def test_prometheus_scrapes_web_and_knows_the_alert_rule(pipeline: Any) -> None:
     result: list[Any] = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        result = httpx.get(prometheus + "/api/v1/query", params={"query": 'up{job="web"}'},
-                           timeout=5).json()["data"]["result"]
+        result = httpx.get(
+            prometheus + "/api/v1/query", params={"query": 'up{job="web"}'}, timeout=5
+        ).json()["data"]["result"]
         if result and result[0]["value"][1] == "1":
             break
         time.sleep(0.5)
@@ -131,8 +138,11 @@ def test_the_token_is_taken_literally_and_dropped_with_root(pipeline: Any) -> No
     client = docker.from_env()
     try:
         for service in ("registry", "alertmanager"):
-            (summary,) = client.api.containers(filters={"label": [f"{PROJECT}={stack.project}",
-                                                                  f"com.docker.compose.service={service}"]})
+            (summary,) = client.api.containers(
+                filters={
+                    "label": [f"{PROJECT}={stack.project}", f"com.docker.compose.service={service}"]
+                }
+            )
             container = client.containers.get(summary["Id"])
             status = container.exec_run(["cat", "/proc/1/status"]).output.decode()
             fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
@@ -153,8 +163,9 @@ def test_a_dead_web_brings_alertmanager_s_alert(pipeline: Any) -> None:
 
     client = docker.from_env()
     try:
-        for container in client.containers.list(filters={"label": [
-                f"{PROJECT}={stack.project}", "com.docker.compose.service=web"]}):
+        for container in client.containers.list(
+            filters={"label": [f"{PROJECT}={stack.project}", "com.docker.compose.service=web"]}
+        ):
             container.kill()
     finally:
         client.close()
@@ -186,4 +197,3 @@ def test_down_removes_every_container_network_and_volume(pipeline: Any) -> None:
     finally:
         client.close()
     assert os.path.isdir(stack.folder)
-

@@ -43,15 +43,20 @@ def test_an_existing_log_is_made_private(tmp_path: Path) -> None:
     assert _mode(runs) == 0o600
 
 
-def test_the_command_line_never_prints_a_url_token(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_command_line_never_prints_a_url_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
     token = "tok-3f9a-never-shown"
     rx = Receiver(secrets={"dockerhub": token}).start()
     try:
         cli = [sys.executable, "-m", "labkit.cli"]
-        sent = subprocess.run([*cli, "trigger", "dockerhub.push", "--to", rx.url, "--token",
-                               token], capture_output=True, text=True, timeout=60)
+        sent = subprocess.run(
+            [*cli, "trigger", "dockerhub.push", "--to", rx.url, "--token", token],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         listed = subprocess.run([*cli, "deliveries"], capture_output=True, text=True, timeout=60)
     finally:
         rx.stop()
@@ -78,15 +83,30 @@ def test_no_secret_or_token_lies_in_clear_in_any_file_or_output(tmp_path: Path) 
     cli = [sys.executable, "-m", "labkit.cli"]
     outputs = []
     try:
-        for kind in ("dockerhub.push", "registry.push", "alertmanager.firing", "engine.start",
-                     "github.push"):
-            done = subprocess.run([*cli, "trigger", kind, "--to", listener.url, "--secret", secret],
-                                  capture_output=True, text=True, timeout=60, env={**env, **_path()})
+        for kind in (
+            "dockerhub.push",
+            "registry.push",
+            "alertmanager.firing",
+            "engine.start",
+            "github.push",
+        ):
+            done = subprocess.run(
+                [*cli, "trigger", kind, "--to", listener.url, "--secret", secret],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**env, **_path()},
+            )
             assert done.returncode == 0 and "delivered" in done.stdout, done.stdout + done.stderr
             outputs.append(done.stdout + done.stderr)
         for extra in ([], ["--json"]):
-            done = subprocess.run([*cli, "deliveries", *extra], capture_output=True, text=True,
-                                  timeout=60, env={**env, **_path()})
+            done = subprocess.run(
+                [*cli, "deliveries", *extra],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**env, **_path()},
+            )
             outputs.append(done.stdout + done.stderr)
     finally:
         listener.stop()
@@ -104,3 +124,17 @@ def _path() -> dict[str, str]:
     import os
 
     return {"PATH": os.environ.get("PATH", "")}
+
+
+def test_an_event_shows_its_bearer_token_only_as_a_fingerprint() -> None:
+    signed = events.build("registry.push").signed("tok-5e2a-not-for-eyes")
+    assert signed.headers["Authorization"] == "Bearer tok-5e2a-not-for-eyes"  # on the wire
+    shown = repr(signed)
+    assert "tok-5e2a-not-for-eyes" not in shown and "Bearer sha256:" in shown
+
+
+def test_an_existing_labkit_home_is_made_private(labkit_home: Path) -> None:
+    labkit_home.mkdir(mode=0o755)
+    labkit_home.chmod(0o755)
+    SentLog()  # opens $LABKIT_HOME/sent.db
+    assert _mode(labkit_home) == 0o700 and _mode(labkit_home / "sent.db") == 0o600

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
@@ -25,8 +24,15 @@ from nbformat.v4 import new_code_cell, new_notebook
 from labkit import compose, images
 from labkit.compose import Stack
 from labkit.errors import StackError
-from labkit.progress import (BarView, LinesView, Progress, SilentView, Snapshot, WidgetView,
-                             progress_for)
+from labkit.progress import (
+    BarView,
+    LinesView,
+    Progress,
+    SilentView,
+    Snapshot,
+    WidgetView,
+    progress_for,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -67,8 +73,10 @@ class Recorder:
 
 # -- which view, where ---------------------------------------------------------------------------
 
+
 def test_a_terminal_gets_a_bar_and_anything_else_plain_lines(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("TERM", "xterm")
     assert isinstance(Progress("x", 2, stream=Terminal()).view, BarView)
     assert isinstance(Progress("x", 2, stream=io.StringIO()).view, LinesView)
@@ -90,6 +98,7 @@ def test_the_progress_argument_picks_the_view() -> None:
 
 
 # -- the terminal bar ----------------------------------------------------------------------------
+
 
 def test_the_terminal_bar_redraws_in_place_and_keeps_lines_above_it() -> None:
     out = Terminal()
@@ -135,6 +144,7 @@ def test_a_failed_bar_keeps_its_count_and_says_why() -> None:
 
 # -- plain lines (logs, pipes, CI) ---------------------------------------------------------------
 
+
 def test_plain_lines_have_no_carriage_returns_and_leave_status_out() -> None:
     out = io.StringIO()
     bar = Progress("lab images", 3, stream=out)
@@ -150,11 +160,13 @@ def test_plain_lines_have_no_carriage_returns_and_leave_status_out() -> None:
     text = out.getvalue()
     assert "\r" not in text and "\x1b" not in text
     lines = text.splitlines()
-    assert lines[:5] == ["[1/3] labkit/base:bookworm: building",
-                         "  docker import labkit/base:bookworm",
-                         "[1/3] labkit/base:bookworm: built",
-                         "[2/3] labkit/python-app:bookworm: up to date",
-                         "[3/3] labkit/mariadb:bookworm: up to date"]
+    assert lines[:5] == [
+        "[1/3] labkit/base:bookworm: building",
+        "  docker import labkit/base:bookworm",
+        "[1/3] labkit/base:bookworm: built",
+        "[2/3] labkit/python-app:bookworm: up to date",
+        "[3/3] labkit/mariadb:bookworm: up to date",
+    ]
     assert lines[5].startswith("lab images: 3 images ready in ") and len(lines) == 6
 
 
@@ -163,11 +175,14 @@ def test_a_function_gets_the_same_lines_and_a_failure() -> None:
     bar = progress_for(got.append, "services stack", 2)
     bar.advance("db: healthy after 3 s")
     bar.fail("gateway is unhealthy")
-    assert got == ["[1/2] db: healthy after 3 s",
-                   "services stack: FAILED at 1/2: gateway is unhealthy"]
+    assert got == [
+        "[1/2] db: healthy after 3 s",
+        "services stack: FAILED at 1/2: gateway is unhealthy",
+    ]
 
 
 # -- the notebook widget, in this process ----------------------------------------------------------
+
 
 def test_the_widget_shows_count_status_and_the_newest_lines() -> None:
     view = WidgetView("lab images", 6)
@@ -227,15 +242,21 @@ KERNEL_CELLS = [
 
 @pytest.mark.timeout(120)
 def test_in_a_kernel_the_bar_is_a_widget_without_text_output(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """In a kernel the bar is a widget-only display: nothing that nbval compares as text."""
     nb = new_notebook(cells=[new_code_cell(src) for src in KERNEL_CELLS])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                 "language": "python"}
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
-    NotebookClient(nb, timeout=60, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    )
+    NotebookClient(
+        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
     make, kind, work, background = nb.cells
     assert [o.output_type for o in make.outputs] == ["display_data"]
     assert list(make.outputs[0].data) == [WIDGET_VIEW]  # no text/plain, no printed lines
@@ -246,9 +267,9 @@ def test_in_a_kernel_the_bar_is_a_widget_without_text_output(
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     bars = [m["state"] for m in state.values() if m["model_name"] == "IntProgressModel"]
     assert [(b["description"], b["value"], b["max"], b["bar_style"]) for b in bars] == [
-        ("kernel build", 4, 4, "success")]
-    labels = [m["state"].get("value", "") for m in state.values()
-              if m["model_name"] == "HTMLModel"]
+        ("kernel build", 4, 4, "success")
+    ]
+    labels = [m["state"].get("value", "") for m in state.values() if m["model_name"] == "HTMLModel"]
     assert any("all four" in v for v in labels) and any("step 3" in v for v in labels)
 
 
@@ -300,7 +321,8 @@ def test_debootstrap_phases_show_as_phase_n_of_the_known_ones() -> None:
         "debootstrap: Configuring required packages (phase 5 of 8)",
         "debootstrap: Unpacking the base system (phase 6 of 8)",
         "debootstrap: Configuring the base system (phase 7 of 8)",
-        "debootstrap: Base system installed successfully (phase 8 of 8)"]
+        "debootstrap: Base system installed successfully (phase 8 of 8)",
+    ]
     assert len(kept) == 8 and "libc6" not in " ".join(kept)  # per-package lines are not kept
 
 
@@ -309,9 +331,12 @@ def test_apt_counts_come_from_apt_itself() -> None:
     counts = images._AptCounts(Progress("lab images", 6, view=seen))
     kept = [k for k in (counts(line) for line in APT.splitlines()) if k]
     assert seen.statuses() == [f"apt-get: unpacked {n} of 3 packages" for n in (1, 2, 3)] + [
-        f"apt-get: set up {n} of 3 packages" for n in (1, 2, 3)]
-    assert kept == ["    0 upgraded, 3 newly installed, 0 to remove and 0 not upgraded.",
-                    "    Fetched 1200 kB in 1s (1200 kB/s)"]
+        f"apt-get: set up {n} of 3 packages" for n in (1, 2, 3)
+    ]
+    assert kept == [
+        "    0 upgraded, 3 newly installed, 0 to remove and 0 not upgraded.",
+        "    Fetched 1200 kB in 1s (1200 kB/s)",
+    ]
 
 
 def test_apt_without_its_summary_line_claims_no_count() -> None:
@@ -328,16 +353,23 @@ def test_images_build_reports_one_step_per_image(engine_images: None) -> None:
     built = images.build(progress=lines.append)
     n = len(images.RECIPES)
     assert len(built) == n and all(b.cached for b in built)
-    assert lines[:n] == [f"[{i}/{n}] {r.tag}: up to date ({images._short(b.id)})"
-                         for i, (r, b) in enumerate(zip(images.RECIPES, built, strict=True), 1)]
+    assert lines[:n] == [
+        f"[{i}/{n}] {r.tag}: up to date ({images._short(b.id)})"
+        for i, (r, b) in enumerate(zip(images.RECIPES, built, strict=True), 1)
+    ]
     assert lines[n].startswith(f"lab images: {n} images ready (0 built, {n} up to date) in ")
     assert len(lines) == n + 1
 
 
 @pytest.mark.docker
 def test_the_images_build_command_prints_plain_lines_into_a_log(engine_images: None) -> None:
-    done = subprocess.run([sys.executable, "-m", "labkit.cli", "images", "build"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "images", "build"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "\r" not in done.stdout
     lines = done.stdout.splitlines()
@@ -348,10 +380,18 @@ def test_the_images_build_command_prints_plain_lines_into_a_log(engine_images: N
 
 # -- wiring: stack start-up ----------------------------------------------------------------------
 
-def _row(service: str, state: str = "running", health: str = "healthy",
-         replica: int = 1) -> dict[str, Any]:
-    return {"service": service, "replica": replica, "container": f"labkit-x-{service}-{replica}",
-            "state": state, "health": health, "ports": []}
+
+def _row(
+    service: str, state: str = "running", health: str = "healthy", replica: int = 1
+) -> dict[str, Any]:
+    return {
+        "service": service,
+        "replica": replica,
+        "container": f"labkit-x-{service}-{replica}",
+        "state": state,
+        "health": health,
+        "ports": [],
+    }
 
 
 @pytest.fixture
@@ -370,7 +410,8 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Stack, list[list
 
 
 def test_a_stack_wait_names_each_service_once_when_it_is_healthy(
-        scripted: tuple[Stack, list[list[dict[str, Any]]]]) -> None:
+    scripted: tuple[Stack, list[list[dict[str, Any]]]],
+) -> None:
     stack, script = scripted
     script += [
         [],
@@ -380,16 +421,25 @@ def test_a_stack_wait_names_each_service_once_when_it_is_healthy(
         [_row("db"), _row("users"), _row("gateway", "created", "")],
         # db restarts for a moment: the count goes down, and nothing is named twice
         [_row("db", health="starting"), _row("users"), _row("gateway", "created", "")],
-        [_row("db"), _row("users"), _row("gateway", health=""),
-         _row("gateway", replica=2, health="")],
+        [
+            _row("db"),
+            _row("users"),
+            _row("gateway", health=""),
+            _row("gateway", replica=2, health=""),
+        ],
     ]
     seen = Recorder()
-    rows = stack.wait(services=["db", "users", "gateway"], timeout=30,
-                      progress=Progress("services stack", 3, view=seen))
+    rows = stack.wait(
+        services=["db", "users", "gateway"],
+        timeout=30,
+        progress=Progress("services stack", 3, view=seen),
+    )
     assert len(rows) == 4
-    assert seen.lines() == ["[1/3] db: healthy after 0 s",
-                            "[2/3] users: healthy after 0 s",
-                            "[3/3] gateway: running (no healthcheck), 2 replicas after 0 s"]
+    assert seen.lines() == [
+        "[1/3] db: healthy after 0 s",
+        "[2/3] users: healthy after 0 s",
+        "[3/3] gateway: running (no healthcheck), 2 replicas after 0 s",
+    ]
     counts = [state.done for kind, state, _ in seen.calls if kind == "count"]
     assert counts == [0, 0, 1, 1, 2, 1, 3]
     assert seen.statuses() == [
@@ -397,33 +447,37 @@ def test_a_stack_wait_names_each_service_once_when_it_is_healthy(
         "waiting for db (starting), users (created), gateway (no container yet)",
         "waiting for users (starting), gateway (no container yet)",
         "waiting for gateway (created)",
-        "waiting for db (starting), gateway (created)"]
+        "waiting for db (starting), gateway (created)",
+    ]
     finish = [(state.done, state.ok, text) for kind, state, text in seen.calls if kind == "finish"]
     assert finish == [(3, True, "3 of 3 services healthy")]
 
 
 def test_a_stack_wait_that_times_out_fails_the_bar_with_the_reason(
-        scripted: tuple[Stack, list[list[dict[str, Any]]]],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted: tuple[Stack, list[list[dict[str, Any]]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     stack, script = scripted
     script += [[_row("db"), _row("users", health="starting")]]
     got: list[str] = []
     with pytest.raises(StackError, match="still waiting for users"):
         stack.wait(services=["db", "users"], timeout=0, progress=got.append)
-    assert got == ["[1/2] db: healthy after 0 s",
-                   "services stack: FAILED at 1/2: services: not healthy after 0 s, still "
-                   "waiting for users."]
+    assert got == [
+        "[1/2] db: healthy after 0 s",
+        "services stack: FAILED at 1/2: services: not healthy after 0 s, still waiting for users.",
+    ]
 
 
 def test_an_unhealthy_service_fails_the_bar_at_once(
-        scripted: tuple[Stack, list[list[dict[str, Any]]]]) -> None:
+    scripted: tuple[Stack, list[list[dict[str, Any]]]],
+) -> None:
     stack, script = scripted
     script += [[_row("db", health="unhealthy")]]
     got: list[str] = []
     with pytest.raises(StackError, match="unhealthy"):
         stack.wait(services=["db"], timeout=30, progress=got.append)
-    assert got == ["services stack: FAILED at 0/1: labkit-x-db-1 (db) is unhealthy. Its last "
-                   "log lines:"]
+    assert got == [
+        "services stack: FAILED at 0/1: labkit-x-db-1 (db) is unhealthy. Its last log lines:"
+    ]
 
 
 @pytest.mark.docker
@@ -440,19 +494,34 @@ def test_stack_up_wait_in_a_log_names_every_service_once(engine_images: None) ->
     expected = stack.services
     try:
         stack.down()
-        done = subprocess.run([sys.executable, "-m", "labkit.cli", "stack", "up", "services",
-                               "--wait", "--timeout", "240"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=360)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "labkit.cli",
+                "stack",
+                "up",
+                "services",
+                "--wait",
+                "--timeout",
+                "240",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=360,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "\r" not in done.stdout
         lines = done.stdout.splitlines()
-        named = [line.split("] ", 1)[1].split(":", 1)[0] for line in lines
-                 if line.startswith("[")]
+        named = [line.split("] ", 1)[1].split(":", 1)[0] for line in lines if line.startswith("[")]
         assert sorted(named) == sorted(expected), lines  # each service, once
         n = len(expected)
         assert [line.split(" ", 1)[0] for line in lines if line.startswith("[")] == [
-            f"[{i}/{n}]" for i in range(1, n + 1)]
-        assert any(line.startswith(f"services stack: {n} of {n} services healthy in ")
-                   for line in lines), lines
+            f"[{i}/{n}]" for i in range(1, n + 1)
+        ]
+        assert any(
+            line.startswith(f"services stack: {n} of {n} services healthy in ") for line in lines
+        ), lines
     finally:
         stack.down()

@@ -29,29 +29,40 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _progress(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "labkit.cli", "progress", *args],
-                          capture_output=True, text=True, timeout=60, env=os.environ.copy())
+    return subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "progress", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+    )
 
 
 def test_a_student_edition_in_a_real_kernel_records_a_wrong_then_a_right_answer(
-        home: Path, tmp_path: Path) -> None:
+    home: Path, tmp_path: Path
+) -> None:
     nb, exercises, _ = student_notebook(
-        nbformat.read(NOTEBOOKS / "00-start-here.ipynb", as_version=4), "00-start-here.ipynb")
+        nbformat.read(NOTEBOOKS / "00-start-here.ipynb", as_version=4), "00-start-here.ipynb"
+    )
     assert exercises == ("00-lesson-map",)
     answer = next(c for c in nb.cells if "exercise-answer" in c.metadata.get("tags", []))
     answer.source = "answer = 3"  # a wrong answer, typed by the learner
     env = {"path": str(tmp_path)}
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": env}).execute()
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": env}).execute()
     answer.source = solution("00-lesson-map").code
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": env}).execute()
-    shown = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-                    for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": env}).execute()
+    shown = "".join(
+        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
     assert "PASS" in shown
     kept = record.attempts()
-    assert [(a.exercise, a.passed) for a in kept] == [("00-lesson-map", False),
-                                                       ("00-lesson-map", True)]
+    assert [(a.exercise, a.passed) for a in kept] == [
+        ("00-lesson-map", False),
+        ("00-lesson-map", True),
+    ]
     assert kept[0].tier == 1, "the wrong answer got a hint"
     table = _progress()
     assert table.returncode == 0, table.stderr

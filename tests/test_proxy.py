@@ -20,8 +20,11 @@ def front() -> Iterator[tuple[Front, labkit.Served]]:
 
     @app.api_route("/{rest:path}", methods=["GET", "POST"])
     async def echo(rest: str, request: Request) -> dict[str, object]:
-        return {"path": "/" + rest, "size": len(await request.body()),
-                "forwarded": request.headers.getlist("x-forwarded-for")}
+        return {
+            "path": "/" + rest,
+            "size": len(await request.body()),
+            "forwarded": request.headers.getlist("x-forwarded-for"),
+        }
 
     upstream = labkit.serve(app, name="proxy-upstream")
     proxy = Front("proxy-test").start()
@@ -40,7 +43,8 @@ def test_a_client_cannot_claim_another_address(front: tuple[Front, labkit.Served
 
 
 def test_a_body_over_the_cap_is_refused_and_never_reaches_the_app(
-        front: tuple[Front, labkit.Served]) -> None:
+    front: tuple[Front, labkit.Served],
+) -> None:
     proxy, upstream = front
     before = len(upstream.exchanges)
     answer = httpx.post(proxy.url + "/big", content=b"x" * (MAX_BODY + 1))
@@ -50,14 +54,16 @@ def test_a_body_over_the_cap_is_refused_and_never_reaches_the_app(
 
 
 def test_an_absolute_target_never_leaves_for_another_host(
-        front: tuple[Front, labkit.Served]) -> None:
+    front: tuple[Front, labkit.Served],
+) -> None:
     """``GET http://169.254.169.254/latest``: the front answers 400, or (uvicorn's parser keeps
     only the path) passes ``/latest`` to the app behind it; never a request to that address."""
     proxy, upstream = front
     where = urlsplit(proxy.url)
     with socket.create_connection((where.hostname, where.port), timeout=5) as conn:
-        conn.sendall(b"GET http://169.254.169.254/latest HTTP/1.1\r\nHost: x\r\n"
-                     b"Connection: close\r\n\r\n")
+        conn.sendall(
+            b"GET http://169.254.169.254/latest HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         reply = b""
         while chunk := conn.recv(4096):
             reply += chunk

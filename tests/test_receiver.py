@@ -13,6 +13,9 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+
+from labkit import Delivery, Receiver, ReceiverError, events, signing
+
 from conftest import SECRET
 from support import (
     github_headers,
@@ -24,13 +27,12 @@ from support import (
     standard_headers,
 )
 
-from labkit import Delivery, Receiver, ReceiverError, events, signing
-
 SUMMARY_KEYS = {"id", "source", "event", "status", "reason", "received_at"}
 
 
-def post_github(rx: Receiver, body: bytes, *, secret: str | None = SECRET, **options: object
-                ) -> httpx.Response:
+def post_github(
+    rx: Receiver, body: bytes, *, secret: str | None = SECRET, **options: object
+) -> httpx.Response:
     headers = github_headers(body, secret, **options)  # type: ignore[arg-type]
     return httpx.post(f"{rx.url}/hooks/github", content=body, headers=headers, timeout=10)
 
@@ -49,6 +51,7 @@ def newest(rx: Receiver) -> dict[str, Any]:
 
 # --- GitHub ---------------------------------------------------------------------------------------
 
+
 def test_github_valid_signature_is_accepted_and_logged(rx: Receiver) -> None:
     body = push_body()
     response = post_github(rx, body, delivery_id="gh-ok-1")
@@ -57,22 +60,26 @@ def test_github_valid_signature_is_accepted_and_logged(rx: Receiver) -> None:
     row = newest(rx)
     assert SUMMARY_KEYS <= set(row)
     assert (row["id"], row["source"], row["event"], row["status"]) == (
-        "gh-ok-1", "github", "push", "accepted")
+        "gh-ok-1",
+        "github",
+        "push",
+        "accepted",
+    )
     assert row["verified"] is True
 
 
 def test_github_event_built_by_labkit_events_is_accepted(rx: Receiver) -> None:
     event = events.github.push(secret=SECRET)
-    response = httpx.post(f"{rx.url}{event.path}", content=event.body,
-                          headers=dict(event.headers), timeout=10)
+    response = httpx.post(
+        f"{rx.url}{event.path}", content=event.body, headers=dict(event.headers), timeout=10
+    )
     assert response.status_code == 202, response.text
     assert newest(rx)["id"] == event.delivery_id
 
 
 def test_github_form_encoded_payload_is_accepted(rx: Receiver) -> None:
     body = urlencode({"payload": json.dumps({"zen": "Design for failure."})}).encode()
-    response = post_github(rx, body, event="ping",
-                           content_type="application/x-www-form-urlencoded")
+    response = post_github(rx, body, event="ping", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 202, response.text
 
 
@@ -106,16 +113,18 @@ def test_github_missing_event_or_delivery_header_is_400(rx: Receiver, missing: s
     assert row["status"] == "rejected" and missing in str(row["reason"])
 
 
-@pytest.mark.parametrize("body, content_type", [
-    (b"not json", "application/json"),
-    (b"[1, 2]", "application/json"),
-    (b'"just a string"', "application/json"),
-    (b"", "application/json"),
-    (b"zen=x", "application/x-www-form-urlencoded"),
-    (b"payload=not-json", "application/x-www-form-urlencoded"),
-])
-def test_github_body_not_a_json_object_is_400(rx: Receiver, body: bytes, content_type: str
-                                             ) -> None:
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'"just a string"', "application/json"),
+        (b"", "application/json"),
+        (b"zen=x", "application/x-www-form-urlencoded"),
+        (b"payload=not-json", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_github_body_not_a_json_object_is_400(rx: Receiver, body: bytes, content_type: str) -> None:
     response = post_github(rx, body, content_type=content_type)
     assert response.status_code == 400, response.text
     assert newest(rx)["status"] == "rejected"
@@ -137,6 +146,7 @@ def test_github_secret_rotation(make_receiver: Callable[..., Receiver]) -> None:
 
 # --- body cap -------------------------------------------------------------------------------------
 
+
 def test_body_over_the_cap_is_413(make_receiver: Callable[..., Receiver]) -> None:
     rx = make_receiver(SECRET, max_body=1000)
     small = push_body(pad="x" * 500)
@@ -151,8 +161,9 @@ def test_413_is_answered_before_the_body_is_sent(rx: Receiver) -> None:
     """A Content-Length over the cap is refused at once: the receiver does not wait for (or
     buffer) the body. Only 1 KB of a declared 1 GB is ever sent."""
     headers = list(github_headers(b"{}", SECRET).items())
-    data = request_bytes("POST", "/hooks/github", headers, b"{" + b" " * 1023,
-                         content_length=1 << 30)
+    data = request_bytes(
+        "POST", "/hooks/github", headers, b"{" + b" " * 1023, content_length=1 << 30
+    )
     response = raw_exchange(rx.port, data, timeout=5)
     assert response.status == 413, response.head
     assert response.elapsed < 3
@@ -164,13 +175,15 @@ def test_chunked_body_over_the_cap_is_413(rx: Receiver) -> None:
     """Without a Content-Length the receiver counts as it reads and stops at the cap."""
     headers = [*github_headers(b"{}", SECRET).items(), ("Transfer-Encoding", "chunked")]
     chunk = b"4000\r\n" + b" " * 0x4000 + b"\r\n"
-    data = request_bytes("POST", "/hooks/github", headers, chunk * 8 + b"0\r\n\r\n",
-                         content_length=None)
+    data = request_bytes(
+        "POST", "/hooks/github", headers, chunk * 8 + b"0\r\n\r\n", content_length=None
+    )
     response = raw_exchange(rx.port, data, timeout=5)
     assert response.status == 413, response.head
 
 
 # --- dedupe ----------------------------------------------------------------------------------------
+
 
 def test_duplicate_delivery_is_2xx_and_handler_runs_once(rx: Receiver) -> None:
     calls: list[str | None] = []
@@ -222,12 +235,17 @@ def test_same_delivery_id_twenty_times_at_once(rx: Receiver) -> None:
 
 # --- the other sources -----------------------------------------------------------------------------
 
+
 def test_dockerhub_token_in_the_url(rx: Receiver) -> None:
     event = events.dockerhub.push()
     url = f"{rx.url}/hooks/dockerhub"
     assert httpx.post(url, content=event.body, headers=dict(event.headers)).status_code == 401
-    assert httpx.post(url, params={"token": "nope"}, content=event.body,
-                      headers=dict(event.headers)).status_code == 401
+    assert (
+        httpx.post(
+            url, params={"token": "nope"}, content=event.body, headers=dict(event.headers)
+        ).status_code
+        == 401
+    )
     ok = httpx.post(rx.hook_url("dockerhub"), content=event.body, headers=dict(event.headers))
     assert ok.status_code == 202, ok.text
     assert newest(rx)["event"] == "push"
@@ -263,8 +281,7 @@ def test_standard_webhooks_signature_and_timestamp(rx: Receiver) -> None:
     assert httpx.post(url, content=body, headers=stale).status_code == 401
     future = standard_headers(body, SECRET, timestamp=int(time.time()) + 600)
     assert httpx.post(url, content=body, headers=future).status_code == 401
-    unsigned = {k: v for k, v in standard_headers(body, SECRET).items()
-                if k != "webhook-signature"}
+    unsigned = {k: v for k, v in standard_headers(body, SECRET).items() if k != "webhook-signature"}
     assert httpx.post(url, content=body, headers=unsigned).status_code == 401
     malformed = {**standard_headers(body, SECRET), "webhook-signature": "v1abc"}
     assert httpx.post(url, content=body, headers=malformed).status_code == 401
@@ -278,24 +295,32 @@ def test_standard_webhooks_whsec_rotation(make_receiver: Callable[..., Receiver]
     rx = make_receiver(None, secrets={"standard": [new, old]})
     body = b'{"type":"t"}'
     for secret in (old, new):
-        r = httpx.post(f"{rx.url}/hooks/standard", content=body,
-                       headers=standard_headers(body, secret))
+        r = httpx.post(
+            f"{rx.url}/hooks/standard", content=body, headers=standard_headers(body, secret)
+        )
         assert r.status_code == 202, r.text
-    r = httpx.post(f"{rx.url}/hooks/standard", content=body,
-                   headers=standard_headers(body, signing.new_standard_secret(b"x" * 32)))
+    r = httpx.post(
+        f"{rx.url}/hooks/standard",
+        content=body,
+        headers=standard_headers(body, signing.new_standard_secret(b"x" * 32)),
+    )
     assert r.status_code == 401
 
 
 # --- the read side ----------------------------------------------------------------------------------
 
+
 def test_deliveries_newest_first_with_limit_and_every_status(rx: Receiver) -> None:
     body = push_body()
-    post_github(rx, body, delivery_id="list-1")          # accepted
-    post_github(rx, body, delivery_id="list-1")          # duplicate
+    post_github(rx, body, delivery_id="list-1")  # accepted
+    post_github(rx, body, delivery_id="list-1")  # duplicate
     post_github(rx, body, secret="wrong", delivery_id="list-2")  # rejected
     rows = listing(rx)
     assert [(r["id"], r["status"]) for r in rows] == [
-        ("list-2", "rejected"), ("list-1", "duplicate"), ("list-1", "accepted")]
+        ("list-2", "rejected"),
+        ("list-1", "duplicate"),
+        ("list-1", "accepted"),
+    ]
     for row in rows:
         assert SUMMARY_KEYS <= set(row)
         assert row["received_at"].endswith("Z")
@@ -330,6 +355,7 @@ def test_healthz_counts_deliveries(rx: Receiver) -> None:
 
 
 # --- handlers ------------------------------------------------------------------------------------------
+
 
 def test_handler_runs_off_the_request_path(rx: Receiver) -> None:
     release = threading.Event()
@@ -387,14 +413,17 @@ def test_failing_handler_is_recorded_and_receiver_keeps_serving(rx: Receiver) ->
 def test_handler_without_error_is_marked_ok(rx: Receiver) -> None:
     rx.on("github", "push")(lambda d: None)
     post_github(rx, push_body(), delivery_id="okh-1")
-    poll(lambda: httpx.get(f"{rx.url}/deliveries/okh-1").json()["handled"] == "ok",
-         what="handled=ok")
+    poll(
+        lambda: httpx.get(f"{rx.url}/deliveries/okh-1").json()["handled"] == "ok", what="handled=ok"
+    )
 
 
 # --- lifecycle -----------------------------------------------------------------------------------------
 
+
 def test_restarting_a_receiver_of_the_same_name_stops_the_old_one(
-        make_receiver: Callable[..., Receiver]) -> None:
+    make_receiver: Callable[..., Receiver],
+) -> None:
     name = f"same-{uuid.uuid4().hex[:6]}"
     first = make_receiver(SECRET, name=name)
     old_port = first.port
@@ -438,8 +467,10 @@ def test_file_db_survives_a_restart(tmp_path: Path, make_receiver: Callable[...,
 
 # --- secrets: configuration edge cases and exposure -------------------------------------------------
 
+
 def test_dockerhub_hook_url_survives_a_secret_with_url_characters(
-        make_receiver: Callable[..., Receiver]) -> None:
+    make_receiver: Callable[..., Receiver],
+) -> None:
     """`rx.hook_url("dockerhub")` must percent-encode the token (`+ & # %` are URL syntax)."""
     secret = "p+ss&word#frag%20"
     rx = make_receiver(secret)
@@ -449,21 +480,33 @@ def test_dockerhub_hook_url_survives_a_secret_with_url_characters(
 
 
 def test_sending_to_a_receiver_object_with_a_url_unsafe_secret(
-        make_receiver: Callable[..., Receiver], tmp_path: Path) -> None:
+    make_receiver: Callable[..., Receiver], tmp_path: Path
+) -> None:
     from labkit import send
     from labkit.sender import SentLog
 
     secret = "a+b&c"
     rx = make_receiver(secret)
-    outcome = send(events.dockerhub.push(), rx, secret=secret, log=SentLog(tmp_path / "s.db"),
-                   retries=0)
+    outcome = send(
+        events.dockerhub.push(), rx, secret=secret, log=SentLog(tmp_path / "s.db"), retries=0
+    )
     assert outcome.ok, (outcome, outcome.response)
 
 
-@pytest.mark.parametrize("kind", ["github.push", "registry.push", "alertmanager.firing",
-                                  "engine.start", "standard.message", "dockerhub.push"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "github.push",
+        "registry.push",
+        "alertmanager.firing",
+        "engine.start",
+        "standard.message",
+        "dockerhub.push",
+    ],
+)
 def test_an_empty_secret_list_does_not_switch_authentication_off(
-        make_receiver: Callable[..., Receiver], kind: str) -> None:
+    make_receiver: Callable[..., Receiver], kind: str
+) -> None:
     """`secrets={source: []}` lists no valid secret: nothing may pass unauthenticated (or the
     receiver refuses the configuration up front)."""
     source = kind.split(".")[0]
@@ -501,7 +544,8 @@ def test_an_empty_string_secret_is_refused_up_front(value: list[str]) -> None:
 
 
 def test_a_delivery_signed_with_an_empty_key_is_not_accepted(
-        make_receiver: Callable[..., Receiver]) -> None:
+    make_receiver: Callable[..., Receiver],
+) -> None:
     try:
         rx = make_receiver(None, secrets={"github": ["real-secret", ""]})
     except ValueError:
@@ -515,8 +559,12 @@ def test_once_a_secret_is_set_no_source_is_open_unless_opened_on_purpose() -> No
 
     rx = Receiver(secrets={"github": "gh-secret"}).start()
     try:
-        for event in (events.dockerhub.push(), events.alertmanager.alert("firing"),
-                      events.standard.message("image.pushed"), events.engine.container("die")):
+        for event in (
+            events.dockerhub.push(),
+            events.alertmanager.alert("firing"),
+            events.standard.message("image.pushed"),
+            events.engine.container("die"),
+        ):
             answer = send(event, rx)
             assert answer.status == 401 and "has no secret for" in answer.detail, answer.detail
     finally:
@@ -530,6 +578,7 @@ def test_an_opened_source_is_accepted_but_its_handlers_run_only_on_opt_in() -> N
     careful: list[str] = []
     trusting: list[str] = []
     try:
+
         @rx.on("dockerhub")
         def deploy(delivery: Any) -> None:
             careful.append(delivery.event)
@@ -556,12 +605,26 @@ def test_a_receiver_beyond_loopback_needs_a_secret(kwargs: dict[str, Any]) -> No
 
 
 def test_labkit_listen_for_containers_without_a_secret_refuses(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
     import subprocess
     import sys
 
     monkeypatch.delenv("LABKIT_WEBHOOK_SECRET", raising=False)
-    done = subprocess.run([sys.executable, "-m", "labkit.cli", "listen", "--for-containers",
-                           "--port", "0", "--db", str(tmp_path / "x.db")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labkit.cli",
+            "listen",
+            "--for-containers",
+            "--port",
+            "0",
+            "--db",
+            str(tmp_path / "x.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0 and "must check its senders" in done.stderr

@@ -19,23 +19,25 @@ SECURED = Receiver("s3cret", max_body=256 * 1024, name="schemathesis-secured")
 OPEN = Receiver(None, max_body=256 * 1024, name="schemathesis-open")
 
 
-
 def _from_loopback(app: Any) -> Any:
     """The in-process client says Host: testserver; a real caller of the log is on 127.0.0.1
     (the read API refuses other names, see test_bad_requests)."""
+
     async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             headers = [(k, v) for k, v in scope["headers"] if k != b"host"]
             scope = {**scope, "headers": [*headers, (b"host", b"127.0.0.1")]}
         await app(scope, receive, send)
+
     return wrapped
 
 
 secured_schema = schemathesis.openapi.from_asgi("/openapi.json", _from_loopback(SECURED.app))
 open_schema = schemathesis.openapi.from_asgi("/openapi.json", _from_loopback(OPEN.app))
 
-BOUNDED = settings(max_examples=30, deadline=None, database=None,
-                   suppress_health_check=list(HealthCheck))
+BOUNDED = settings(
+    max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 def test_schema_lists_every_route() -> None:

@@ -6,14 +6,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SECRET
-from support import Reply, ScriptedServer, free_port, poll
 
 from labkit import (
     BlockedAddressError,
@@ -28,6 +26,9 @@ from labkit import (
 from labkit.events import Event
 from labkit.sender import SentLog, check_address
 
+from conftest import SECRET
+from support import Reply, ScriptedServer, free_port, poll
+
 FAST: dict[str, Any] = {"retries": 3, "backoff": 0.01, "timeout": 5.0}
 
 
@@ -41,13 +42,18 @@ def gh_event(delivery_id: str = "gh-1") -> Event:
 
 
 def std_event(msg_id: str = "msg_sender1") -> Event:
-    return Event(source="standard", name="message", delivery_id=msg_id,
-                 body=b'{"type":"image.pushed","data":{}}',
-                 headers={"Content-Type": "application/json", "webhook-id": msg_id},
-                 path="/hooks/standard")
+    return Event(
+        source="standard",
+        name="message",
+        delivery_id=msg_id,
+        body=b'{"type":"image.pushed","data":{}}',
+        headers={"Content-Type": "application/json", "webhook-id": msg_id},
+        path="/hooks/standard",
+    )
 
 
 # --- retries ---------------------------------------------------------------------------------
+
 
 def test_connection_refused_is_retried_then_fails(sent: SentLog) -> None:
     port = free_port()
@@ -65,9 +71,19 @@ def test_connection_refused_then_the_receiver_comes_up(sent: SentLog) -> None:
     """Down for the first attempt(s), up for a later one: the retry delivers it."""
     port = free_port()
     result: list[Outcome] = []
-    worker = threading.Thread(target=lambda: result.append(send(
-        gh_event("gh-late"), f"http://127.0.0.1:{port}", secret=SECRET, log=sent,
-        retries=30, backoff=0.05, timeout=5.0)))
+    worker = threading.Thread(
+        target=lambda: result.append(
+            send(
+                gh_event("gh-late"),
+                f"http://127.0.0.1:{port}",
+                secret=SECRET,
+                log=sent,
+                retries=30,
+                backoff=0.05,
+                timeout=5.0,
+            )
+        )
+    )
     worker.start()
     try:
         poll(lambda: len(sent.recent()) >= 1, what="the first refused attempt")
@@ -83,8 +99,9 @@ def test_connection_refused_then_the_receiver_comes_up(sent: SentLog) -> None:
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 429])
-def test_retryable_statuses_are_retried_with_the_same_delivery_id(sent: SentLog, status: int
-                                                                  ) -> None:
+def test_retryable_statuses_are_retried_with_the_same_delivery_id(
+    sent: SentLog, status: int
+) -> None:
     with ScriptedServer([status, status, 200]) as server:
         outcome = send(gh_event("gh-retry"), server.url, secret=SECRET, log=sent, **FAST)
     assert outcome.ok
@@ -122,7 +139,7 @@ def test_429_retry_after_seconds_is_honoured(sent: SentLog) -> None:
 
 
 def test_503_retry_after_http_date_is_honoured(sent: SentLog) -> None:
-    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=2), usegmt=True)
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
     with ScriptedServer([Reply(503, {"Retry-After": when}), 200]) as server:
         outcome = send(gh_event(), server.url, secret=SECRET, log=sent, **FAST)
     assert outcome.ok
@@ -132,6 +149,7 @@ def test_503_retry_after_http_date_is_honoured(sent: SentLog) -> None:
 
 
 # --- 410 and redirects -----------------------------------------------------------------------
+
 
 def test_410_disables_the_url(sent: SentLog) -> None:
     with ScriptedServer([410, 200]) as server:
@@ -149,19 +167,23 @@ def test_410_disables_the_url(sent: SentLog) -> None:
 
 
 def test_redirect_is_a_failure_and_not_followed(sent: SentLog) -> None:
-    with ScriptedServer([200]) as elsewhere, \
-            ScriptedServer([Reply(302, {"Location": f"{elsewhere.url}/hooks/github"})]) as server:
+    with (
+        ScriptedServer([200]) as elsewhere,
+        ScriptedServer([Reply(302, {"Location": f"{elsewhere.url}/hooks/github"})]) as server,
+    ):
         outcome = send(gh_event(), server.url, secret=SECRET, log=sent, **FAST)
         assert not outcome.ok
         assert outcome.status == 302
         assert len(server.seen) == 1  # 3xx is final, not retried
-        assert elsewhere.seen == []   # and the Location was never visited
+        assert elsewhere.seen == []  # and the Location was never visited
 
 
 @pytest.mark.parametrize("status", [301, 307, 308])
 def test_other_redirects_are_not_followed_either(sent: SentLog, status: int) -> None:
-    with ScriptedServer([200]) as elsewhere, \
-            ScriptedServer([Reply(status, {"Location": elsewhere.url})]) as server:
+    with (
+        ScriptedServer([200]) as elsewhere,
+        ScriptedServer([Reply(status, {"Location": elsewhere.url})]) as server,
+    ):
         outcome = send(gh_event(), server.url, secret=SECRET, log=sent, **FAST)
     assert not outcome.ok and outcome.status == status
     assert elsewhere.seen == []
@@ -169,10 +191,12 @@ def test_other_redirects_are_not_followed_either(sent: SentLog, status: int) -> 
 
 # --- Standard Webhooks: same id, fresh timestamp and signature per attempt -------------------------
 
+
 def test_standard_webhooks_fresh_timestamp_per_attempt(sent: SentLog) -> None:
     secret = signing.new_standard_secret(b"k" * 32)
-    with ScriptedServer([Reply(429, {"Retry-After": "1"}), Reply(503, {"Retry-After": "1"}),
-                         200]) as server:
+    with ScriptedServer(
+        [Reply(429, {"Retry-After": "1"}), Reply(503, {"Retry-After": "1"}), 200]
+    ) as server:
         outcome = send(std_event(), server.url, secret=secret, log=sent, **FAST)
     assert outcome.ok
     assert len(server.seen) == 3
@@ -180,13 +204,20 @@ def test_standard_webhooks_fresh_timestamp_per_attempt(sent: SentLog) -> None:
     stamps = [int(s.headers["webhook-timestamp"]) for s in server.seen]
     assert stamps[0] < stamps[1] < stamps[2], stamps
     assert len({s.headers["webhook-signature"] for s in server.seen}) == 3
-    for seen, ts in zip(server.seen, stamps):
-        signing.verify_standard(secret, seen.headers["webhook-id"], seen.headers["webhook-timestamp"],
-                                seen.headers["webhook-signature"], seen.body, now=ts)
+    for seen, ts in zip(server.seen, stamps, strict=True):
+        signing.verify_standard(
+            secret,
+            seen.headers["webhook-id"],
+            seen.headers["webhook-timestamp"],
+            seen.headers["webhook-signature"],
+            seen.body,
+            now=ts,
+        )
 
 
-def test_standard_webhooks_delivered_to_a_receiver(make_receiver: Callable[..., Receiver],
-                                                  sent: SentLog) -> None:
+def test_standard_webhooks_delivered_to_a_receiver(
+    make_receiver: Callable[..., Receiver], sent: SentLog
+) -> None:
     secret = signing.new_standard_secret(b"r" * 32)
     rx = make_receiver(None, secrets={"standard": secret})
     outcome = send(std_event("msg_to_rx"), rx, secret=secret, log=sent, **FAST)
@@ -196,20 +227,24 @@ def test_standard_webhooks_delivered_to_a_receiver(make_receiver: Callable[..., 
 
 # --- SSRF guard --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", [
-    "http://169.254.169.254/latest/meta-data/",
-    "http://[fe80::1]/hooks/github",
-    "http://[::ffff:169.254.169.254]/",
-    "http://[::ffff:a9fe:a9fe]/",
-    "http://100.100.100.200/",
-    "http://[fd00:ec2::254]/",
-    "http://0.0.0.0:8000/",
-    "http://[::]:8000/",
-    "http://224.0.0.1/",
-    "http://[2002:a9fe:a9fe::1]/",      # 6to4 wrapping 169.254.169.254
-    "http://[64:ff9b::a9fe:a9fe]/",     # NAT64 wrapping 169.254.169.254
-    "http://[::a9fe:a9fe]/",            # IPv4-compatible form
-])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/hooks/github",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[::ffff:a9fe:a9fe]/",
+        "http://100.100.100.200/",
+        "http://[fd00:ec2::254]/",
+        "http://0.0.0.0:8000/",
+        "http://[::]:8000/",
+        "http://224.0.0.1/",
+        "http://[2002:a9fe:a9fe::1]/",  # 6to4 wrapping 169.254.169.254
+        "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 wrapping 169.254.169.254
+        "http://[::a9fe:a9fe]/",  # IPv4-compatible form
+    ],
+)
 def test_ssrf_guard_always_refuses(sent: SentLog, url: str) -> None:
     with pytest.raises(BlockedAddressError):
         send(gh_event(), url, secret=SECRET, log=sent, **FAST)
@@ -218,10 +253,16 @@ def test_ssrf_guard_always_refuses(sent: SentLog, url: str) -> None:
     assert sent.recent() == []
 
 
-@pytest.mark.parametrize("url", [
-    "http://10.0.0.1/", "http://192.168.1.10/", "http://172.16.0.1/", "http://[fd12::1]/",
-    "http://[::ffff:10.0.0.1]/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.1/",
+        "http://192.168.1.10/",
+        "http://172.16.0.1/",
+        "http://[fd12::1]/",
+        "http://[::ffff:10.0.0.1]/",
+    ],
+)
 def test_ssrf_guard_refuses_private_unless_allowed(sent: SentLog, url: str) -> None:
     with pytest.raises(BlockedAddressError, match="private"):
         send(gh_event(), url, secret=SECRET, log=sent, **FAST)
@@ -237,16 +278,19 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, list[str]], None
 
     def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         if host in table:
-            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ip, int(port)))
-                    for ip in table[host]]
+            return [
+                (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ip, int(port)))
+                for ip in table[host]
+            ]
         return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return lambda host, addresses: table.__setitem__(host, addresses)
 
 
-def test_every_resolved_address_is_checked(sent: SentLog, fake_dns: Callable[..., None],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_resolved_address_is_checked(
+    sent: SentLog, fake_dns: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_dns("mixed.test", ["127.0.0.1", "10.0.0.1"])
     fake_dns("metadata.test", ["127.0.0.1", "169.254.169.254"])
     with ScriptedServer([200]) as server:
@@ -260,21 +304,29 @@ def test_every_resolved_address_is_checked(sent: SentLog, fake_dns: Callable[...
         assert len(server.seen) == 1
         # ... but never link-local / metadata ones.
         with pytest.raises(BlockedAddressError):
-            send(gh_event(), f"http://metadata.test:{server.port}/", secret=SECRET, log=sent,
-                 allow_private=True, **FAST)
+            send(
+                gh_event(),
+                f"http://metadata.test:{server.port}/",
+                secret=SECRET,
+                log=sent,
+                allow_private=True,
+                **FAST,
+            )
         assert len(server.seen) == 1
 
 
 def test_loopback_is_allowed(sent: SentLog) -> None:
     with ScriptedServer([200]) as server:
         assert send(gh_event(), server.url, secret=SECRET, log=sent, **FAST).ok
-        assert send(gh_event("gh-lh"), f"http://localhost:{server.port}", secret=SECRET, log=sent,
-                    **FAST).ok
+        assert send(
+            gh_event("gh-lh"), f"http://localhost:{server.port}", secret=SECRET, log=sent, **FAST
+        ).ok
     assert len(server.seen) == 2
 
 
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "file:///etc/passwd", "http:///nohost",
-                                 "127.0.0.1:8000"])
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/", "file:///etc/passwd", "http:///nohost", "127.0.0.1:8000"]
+)
 def test_not_an_http_url(sent: SentLog, url: str) -> None:
     with pytest.raises(DeliveryError):
         send(gh_event(), url, secret=SECRET, log=sent, **FAST)
@@ -282,8 +334,10 @@ def test_not_an_http_url(sent: SentLog, url: str) -> None:
 
 # --- redelivery ------------------------------------------------------------------------------------
 
-def test_redeliver_sends_the_same_id_again(make_receiver: Callable[..., Receiver],
-                                           sent: SentLog) -> None:
+
+def test_redeliver_sends_the_same_id_again(
+    make_receiver: Callable[..., Receiver], sent: SentLog
+) -> None:
     rx = make_receiver(SECRET)
     event = gh_event("gh-redeliver")
     first = send(event, rx, secret=SECRET, log=sent, **FAST)
@@ -292,13 +346,16 @@ def test_redeliver_sends_the_same_id_again(make_receiver: Callable[..., Receiver
     assert again.ok and again.status == 200
     assert again.delivery_id == "gh-redeliver"
     rows = rx.deliveries(5)
-    assert [(d.id, d.status) for d in rows[:2]] == [("gh-redeliver", "duplicate"),
-                                                    ("gh-redeliver", "accepted")]
+    assert [(d.id, d.status) for d in rows[:2]] == [
+        ("gh-redeliver", "duplicate"),
+        ("gh-redeliver", "accepted"),
+    ]
     assert rows[0].body == rows[1].body
 
 
-def test_redeliver_standard_webhooks_gets_a_fresh_signature(make_receiver: Callable[..., Receiver],
-                                                            sent: SentLog) -> None:
+def test_redeliver_standard_webhooks_gets_a_fresh_signature(
+    make_receiver: Callable[..., Receiver], sent: SentLog
+) -> None:
     secret = signing.new_standard_secret(b"q" * 32)
     rx = make_receiver(None, secrets={"standard": secret})
     assert send(std_event("msg_redo"), rx, secret=secret, log=sent, **FAST).ok
@@ -317,7 +374,9 @@ def test_sent_log_records_every_attempt(sent: SentLog) -> None:
         send(gh_event("gh-log"), server.url, secret=SECRET, log=sent, **FAST)
     rows = sent.recent()
     assert [(r["delivery_id"], r["attempt"], r["status"]) for r in rows] == [
-        ("gh-log", 2, 200), ("gh-log", 1, 500)]
+        ("gh-log", 2, 200),
+        ("gh-log", 1, 500),
+    ]
     assert rows[0]["kind"] == "github.push"
 
 
@@ -329,10 +388,21 @@ def test_default_log_lives_under_labkit_home(labkit_home: Path) -> None:
 
 # --- every source authenticates the way its receiver expects ------------------------------------------
 
-@pytest.mark.parametrize("kind", ["github.push", "dockerhub.push", "registry.push",
-                                  "alertmanager.firing", "engine.start", "standard.message"])
-def test_send_to_receiver_every_source(make_receiver: Callable[..., Receiver], sent: SentLog,
-                                       kind: str) -> None:
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "github.push",
+        "dockerhub.push",
+        "registry.push",
+        "alertmanager.firing",
+        "engine.start",
+        "standard.message",
+    ],
+)
+def test_send_to_receiver_every_source(
+    make_receiver: Callable[..., Receiver], sent: SentLog, kind: str
+) -> None:
     rx = make_receiver(SECRET)
     event = events.build(kind)
     # A token source presents the token derived from the receiver's one secret.
@@ -353,8 +423,15 @@ def test_a_receiver_that_never_answers_times_out_and_is_retried(sent: SentLog) -
         silent.listen(8)
         port = silent.getsockname()[1]
         t0 = time.monotonic()
-        outcome = send(gh_event(), f"http://127.0.0.1:{port}", secret=SECRET, log=sent,
-                       retries=1, backoff=0.01, timeout=0.3)
+        outcome = send(
+            gh_event(),
+            f"http://127.0.0.1:{port}",
+            secret=SECRET,
+            log=sent,
+            retries=1,
+            backoff=0.01,
+            timeout=0.3,
+        )
     assert not outcome.ok
     assert [a.status for a in outcome.attempts] == [None, None]
     assert all("Timeout" in a.error for a in outcome.attempts), outcome.attempts

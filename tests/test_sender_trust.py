@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import HOST, ScriptedServer
 
 from labkit import BlockedAddressError, DeliveryError, Receiver, events, redeliver, send, signing
 from labkit.sender import SentLog, check_address, default_log
+
+from support import HOST, ScriptedServer
 
 FAST: dict[str, Any] = {"retries": 1, "backoff": 0.01, "timeout": 2.0}
 TOKEN = "tok-9c1e-never-stored"
@@ -40,22 +41,30 @@ class Resolver:
     def script(self, name: str, *answers: list[str]) -> None:
         self.answers[name], self.asked[name] = list(answers), 0
 
-    def getaddrinfo(self, real: Callable[..., Any], host: Any, port: Any, *args: Any,
-                    **kwargs: Any) -> Any:
+    def getaddrinfo(
+        self, real: Callable[..., Any], host: Any, port: Any, *args: Any, **kwargs: Any
+    ) -> Any:
         if host not in self.answers:
             return real(host, port, *args, **kwargs)
         script = self.answers[host]
         answer = script[min(self.asked[host], len(script) - 1)]
         self.asked[host] += 1
-        return [(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM,
-                 socket.IPPROTO_TCP, "", (ip, int(port))) for ip in answer]
+        return [
+            (
+                socket.AF_INET6 if ":" in ip else socket.AF_INET,
+                socket.SOCK_STREAM,
+                socket.IPPROTO_TCP,
+                "",
+                (ip, int(port)),
+            )
+            for ip in answer
+        ]
 
 
 @pytest.fixture
 def dns(monkeypatch: pytest.MonkeyPatch) -> Resolver:
     resolver, real = Resolver(), socket.getaddrinfo
-    monkeypatch.setattr(socket, "getaddrinfo",
-                        lambda *a, **k: resolver.getaddrinfo(real, *a, **k))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: resolver.getaddrinfo(real, *a, **k))
     return resolver
 
 
@@ -66,21 +75,29 @@ def sent(tmp_path: Path) -> SentLog:
 
 # --- the connection goes to the address that was checked -----------------------------------------
 
+
 def test_the_request_goes_to_the_checked_address_with_the_name_as_host(
-        dns: Resolver, sent: SentLog) -> None:
+    dns: Resolver, sent: SentLog
+) -> None:
     # The check hears 127.0.0.1 (allowed here); anyone resolving again would hear the metadata
     # address and connect there instead.
     with ScriptedServer([200]) as server:
         dns.script("hook.example", ["127.0.0.1"], ["169.254.169.254"])
-        outcome = send(events.github.ping(), f"http://hook.example:{server.port}/hooks/github",
-                       log=sent, allow_private=True, **FAST)
+        outcome = send(
+            events.github.ping(),
+            f"http://hook.example:{server.port}/hooks/github",
+            log=sent,
+            allow_private=True,
+            **FAST,
+        )
     assert outcome.ok, outcome
     assert [s.headers["host"] for s in server.seen] == [f"hook.example:{server.port}"]
     assert dns.asked["hook.example"] == 1
 
 
 def test_a_retry_resolves_again_and_a_rebound_answer_is_refused(
-        dns: Resolver, sent: SentLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    dns: Resolver, sent: SentLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A public answer to the check, loopback to the retry: the retry never connects."""
     real_connect = socket.create_connection
     connected: list[tuple[str, int]] = []
@@ -95,19 +112,29 @@ def test_a_retry_resolves_again_and_a_rebound_answer_is_refused(
     with ScriptedServer([503, 200]) as server:
         dns.script("hook.example", [PUBLIC], ["127.0.0.1"])
         with pytest.raises(BlockedAddressError, match="hook.example.*allow_private"):
-            send(events.github.ping(), f"http://hook.example:{server.port}/hooks/github",
-                 log=sent, **FAST)
+            send(
+                events.github.ping(),
+                f"http://hook.example:{server.port}/hooks/github",
+                log=sent,
+                **FAST,
+            )
     assert connected == [(PUBLIC, server.port)]
     assert len(server.seen) == 1 and dns.asked["hook.example"] == 2
 
 
 def test_a_retry_to_a_metadata_address_is_refused_even_with_allow_private(
-        dns: Resolver, sent: SentLog) -> None:
+    dns: Resolver, sent: SentLog
+) -> None:
     with ScriptedServer([503, 200]) as server:
         dns.script("hook.example", ["127.0.0.1"], ["169.254.169.254"])
         with pytest.raises(BlockedAddressError, match="169.254.169.254"):
-            send(events.github.ping(), f"http://hook.example:{server.port}/hooks/github",
-                 log=sent, allow_private=True, **FAST)
+            send(
+                events.github.ping(),
+                f"http://hook.example:{server.port}/hooks/github",
+                log=sent,
+                allow_private=True,
+                **FAST,
+            )
     assert len(server.seen) == 1
     assert [r["status"] for r in sent.recent()] == [503]
 
@@ -116,8 +143,9 @@ def test_every_checked_address_is_tried_in_order(dns: Resolver, sent: SentLog) -
     """``localhost`` often answers ::1 first while a receiver listens on 127.0.0.1 only."""
     with ScriptedServer([200]) as server:
         dns.script("localhost", ["::1", "127.0.0.1"])
-        assert send(events.github.ping(), f"http://localhost:{server.port}/hooks/github",
-                    log=sent, **FAST).ok
+        assert send(
+            events.github.ping(), f"http://localhost:{server.port}/hooks/github", log=sent, **FAST
+        ).ok
     assert len(server.seen) == 1
 
 
@@ -127,10 +155,30 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed: cannot make a test certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
-                    "/CN=hook.example", "-addext", "subjectAltName=DNS:hook.example",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=hook.example",
+            "-addext",
+            "subjectAltName=DNS:hook.example",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     names: list[str] = []
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -152,8 +200,9 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
 
     server = http.server.ThreadingHTTPServer((HOST, 0), Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield int(server.server_address[1]), cert, names
@@ -164,25 +213,40 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
 
 
 def test_tls_verifies_the_name_not_the_pinned_address(
-        dns: Resolver, sent: SentLog, tls_server: tuple[int, Path, list[str]],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    dns: Resolver,
+    sent: SentLog,
+    tls_server: tuple[int, Path, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     port, cert, names = tls_server
     monkeypatch.setattr("labkit.sender._tls_context", ssl.create_default_context(cafile=cert))
     dns.script("hook.example", ["127.0.0.1"])
-    outcome = send(events.github.ping(), f"https://hook.example:{port}/hooks/github", log=sent,
-                   allow_private=True, **FAST)
+    outcome = send(
+        events.github.ping(),
+        f"https://hook.example:{port}/hooks/github",
+        log=sent,
+        allow_private=True,
+        **FAST,
+    )
     assert outcome.ok, outcome.attempts
     assert names == ["hook.example"]
     # The same server by its address: the certificate does not name 127.0.0.1, so it fails.
-    by_address = send(events.github.ping(), f"https://127.0.0.1:{port}/hooks/github", log=sent,
-                      retries=0, timeout=2.0)
+    by_address = send(
+        events.github.ping(),
+        f"https://127.0.0.1:{port}/hooks/github",
+        log=sent,
+        retries=0,
+        timeout=2.0,
+    )
     assert not by_address.ok and "CERTIFICATE_VERIFY_FAILED" in by_address.attempts[0].error
 
 
 # --- loopback: typed yes, reached by a name only when allowed -----------------------------------
 
+
 def test_a_name_that_resolves_to_loopback_needs_allow_private(
-        dns: Resolver, sent: SentLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    dns: Resolver, sent: SentLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with ScriptedServer([200]) as server:
         dns.script("rebind.example", ["127.0.0.1"])
         url = f"http://rebind.example:{server.port}/hooks/github"
@@ -200,8 +264,9 @@ def test_a_name_that_resolves_to_loopback_needs_allow_private(
 def test_typed_loopback_is_allowed(sent: SentLog) -> None:
     with ScriptedServer([200]) as server:
         for host in ("127.0.0.1", "localhost", "LOCALHOST"):
-            assert send(events.github.ping(), f"http://{host}:{server.port}/", log=sent,
-                        **FAST).ok, host
+            assert send(
+                events.github.ping(), f"http://{host}:{server.port}/", log=sent, **FAST
+            ).ok, host
     assert len(server.seen) == 3
 
 
@@ -214,6 +279,7 @@ def test_check_address_loopback_policy() -> None:
 
 
 # --- tokens: fingerprints in the log, the real one again to redeliver ---------------------------
+
 
 def _leaks(home: Path, secret: str) -> list[Path]:
     return [p for p in home.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
@@ -230,7 +296,8 @@ def token_rx(make_receiver: Callable[..., Receiver]) -> Receiver:
 
 
 def test_redelivery_with_the_one_secret_finds_the_token_derived_from_it(
-        make_receiver: Callable[..., Receiver], labkit_home: Path) -> None:
+    make_receiver: Callable[..., Receiver], labkit_home: Path
+) -> None:
     rx = make_receiver(TOKEN)  # one secret for every source: registry gets a derived token
     first = send(events.build("registry.push"), rx, secret=rx.token("registry"), **FAST)
     assert first.ok, first.response
@@ -267,8 +334,7 @@ def test_the_command_line_listing_shows_no_token(token_rx: Receiver, labkit_home
 
 
 @pytest.mark.parametrize("kind", ["registry.push", "alertmanager.firing", "dockerhub.push"])
-def test_redelivery_takes_the_token_again(token_rx: Receiver, labkit_home: Path,
-                                          kind: str) -> None:
+def test_redelivery_takes_the_token_again(token_rx: Receiver, labkit_home: Path, kind: str) -> None:
     first = send(events.build(kind), token_rx, secret=TOKEN, **FAST)
     assert first.ok, first.response
     with pytest.raises(DeliveryError, match=r"secret=TOKEN.*--secret TOKEN"):
@@ -281,8 +347,9 @@ def test_redelivery_takes_the_token_again(token_rx: Receiver, labkit_home: Path,
     assert _leaks(labkit_home, TOKEN) == []
 
 
-def test_redelivery_of_a_github_push_needs_no_secret(make_receiver: Callable[..., Receiver]
-                                                    ) -> None:
+def test_redelivery_of_a_github_push_needs_no_secret(
+    make_receiver: Callable[..., Receiver],
+) -> None:
     """GitHub's signature is no secret (it only proves the body), so the log keeps it."""
     rx = make_receiver(TOKEN)
     first = send(events.github.push(), rx, secret=TOKEN, **FAST)
@@ -300,8 +367,10 @@ def test_a_log_from_before_fingerprints_is_cleaned_when_opened(tmp_path: Path) -
             url TEXT, headers TEXT, body BLOB, secret_scheme TEXT);
         CREATE TABLE disabled (url TEXT PRIMARY KEY, since TEXT);
     """)
-    old.execute("INSERT INTO messages VALUES ('old-1', 'registry.push', 'registry', '', ?, ?, "
-                "x'7b7d', '')", (url, json.dumps({"Authorization": f"Bearer {TOKEN}"})))
+    old.execute(
+        "INSERT INTO messages VALUES ('old-1', 'registry.push', 'registry', '', ?, ?, x'7b7d', '')",
+        (url, json.dumps({"Authorization": f"Bearer {TOKEN}"})),
+    )
     old.execute("INSERT INTO disabled VALUES (?, 'then')", (url,))
     old.close()
     assert _leaks(tmp_path, TOKEN)  # the old log does hold it

@@ -31,14 +31,22 @@ def test_serves_the_app_and_records_what_it_answered() -> None:
     server = labkit.serve(_app(), name="t-serve")
     try:
         assert server.running
-        got = httpx.post(server.url + "/hooks/github?x=1", content=b'{"a": 1}',
-                         headers={"X-GitHub-Event": "ping"})
+        got = httpx.post(
+            server.url + "/hooks/github?x=1",
+            content=b'{"a": 1}',
+            headers={"X-GitHub-Event": "ping"},
+        )
         assert got.status_code == 202 and got.content == b"got 8 bytes"
         missing = httpx.post(server.url + "/nowhere", content=b"")
         assert missing.status_code == 404
         first, second = server.exchanges
         assert (first.method, first.path, first.query, first.body, first.status) == (
-            "POST", "/hooks/github", "x=1", b'{"a": 1}', 202)
+            "POST",
+            "/hooks/github",
+            "x=1",
+            b'{"a": 1}',
+            202,
+        )
         assert first.headers["x-github-event"] == "ping"
         assert first.response_body == b"got 8 bytes"
         assert second.status == 404
@@ -97,7 +105,7 @@ def test_something_that_is_not_an_app_fails_loudly_and_names_the_fix() -> None:
 
 def test_an_exchange_shows_the_request_as_it_came_over_the_wire() -> None:
     import httpx
-    from fastapi import FastAPI, Request, Response
+    from fastapi import FastAPI, Response
 
     app = FastAPI()
 
@@ -108,8 +116,11 @@ def test_an_exchange_shows_the_request_as_it_came_over_the_wire() -> None:
 
     server = labkit.serve(app, name="wire")
     try:
-        httpx.post(server.url + "/hooks/github?x=1", content=b'{"zen": "hi"}',
-                   headers={"X-GitHub-Event": "ping"})
+        httpx.post(
+            server.url + "/hooks/github?x=1",
+            content=b'{"zen": "hi"}',
+            headers={"X-GitHub-Event": "ping"},
+        )
         wire = server.exchanges[-1].as_http()
     finally:
         server.stop()

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import standardwebhooks
@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from labkit import SignatureError, signing
 
-FAST = settings(max_examples=150, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 # --- known-answer vectors (wire-formats.md) ---------------------------------------------------
 
@@ -61,7 +62,7 @@ def test_standard_known_answer_rejected_once_stale() -> None:
 
 
 def test_standard_key_decodes_whsec_and_keeps_plain_text() -> None:
-    assert signing.standard_key(SW_SECRET) == base64.b64decode(SW_SECRET[len("whsec_"):])
+    assert signing.standard_key(SW_SECRET) == base64.b64decode(SW_SECRET[len("whsec_") :])
     assert signing.standard_key("s3cret") == b"s3cret"
     assert signing.standard_key(b"\x00raw") == b"\x00raw"
     with pytest.raises(SignatureError):
@@ -78,9 +79,11 @@ def test_new_standard_secret_bounds() -> None:
 
 # --- cross-check with the reference implementation (PyPI standardwebhooks) ----------------------
 
+
 def test_standardwebhooks_package_agrees_on_the_known_answer() -> None:
     theirs = standardwebhooks.Webhook(SW_SECRET).sign(
-        SW_ID, datetime.fromtimestamp(SW_TS, tz=timezone.utc), SW_BODY.decode())
+        SW_ID, datetime.fromtimestamp(SW_TS, tz=UTC), SW_BODY.decode()
+    )
     assert theirs == SW_SIG
 
 
@@ -104,7 +107,8 @@ def test_standardwebhooks_signatures_verify_with_ours(raw: bytes, msg_id: str, b
     secret = signing.new_standard_secret(raw)
     now = int(time.time())
     theirs = standardwebhooks.Webhook(secret).sign(
-        msg_id, datetime.fromtimestamp(now, tz=timezone.utc), body)
+        msg_id, datetime.fromtimestamp(now, tz=UTC), body
+    )
     signing.verify_standard(secret, msg_id, str(now), theirs, body.encode())
 
 
@@ -137,29 +141,41 @@ any_secret = st.one_of(st.text(min_size=1, max_size=64), st.binary(min_size=1, m
 
 def _flip(data: bytes, index: int, delta: int) -> bytes:
     i = index % len(data)
-    return data[:i] + bytes([(data[i] + delta) % 256]) + data[i + 1:]
+    return data[:i] + bytes([(data[i] + delta) % 256]) + data[i + 1 :]
 
 
 @FAST
 @given(body=st.binary(max_size=2048), secret=any_secret)
 def test_github_round_trip(body: bytes, secret: str | bytes) -> None:
-    assert signing.verify_github(body, secret, signing.github_signature_256(body, secret)) == "sha256"
-    assert signing.verify_github(body, secret, None, signing.github_signature_sha1(body, secret)) == "sha1"
+    assert (
+        signing.verify_github(body, secret, signing.github_signature_256(body, secret)) == "sha256"
+    )
+    assert (
+        signing.verify_github(body, secret, None, signing.github_signature_sha1(body, secret))
+        == "sha1"
+    )
 
 
 @FAST
-@given(body=st.binary(min_size=1, max_size=2048), secret=any_secret,
-       index=st.integers(min_value=0), delta=st.integers(min_value=1, max_value=255))
-def test_github_any_single_byte_change_fails(body: bytes, secret: str | bytes, index: int,
-                                             delta: int) -> None:
+@given(
+    body=st.binary(min_size=1, max_size=2048),
+    secret=any_secret,
+    index=st.integers(min_value=0),
+    delta=st.integers(min_value=1, max_value=255),
+)
+def test_github_any_single_byte_change_fails(
+    body: bytes, secret: str | bytes, index: int, delta: int
+) -> None:
     signature = signing.github_signature_256(body, secret)
     with pytest.raises(SignatureError):
         signing.verify_github(_flip(body, index, delta), secret, signature)
     # ... and a change to the signature itself fails too.
     sig = signature.encode()
     hex_index = len("sha256=") + index % 64
-    other = b"0123456789abcdef".replace(sig[hex_index:hex_index + 1], b"")[delta % 15:delta % 15 + 1]
-    tampered = (sig[:hex_index] + other + sig[hex_index + 1:]).decode()
+    other = b"0123456789abcdef".replace(sig[hex_index : hex_index + 1], b"")[
+        delta % 15 : delta % 15 + 1
+    ]
+    tampered = (sig[:hex_index] + other + sig[hex_index + 1 :]).decode()
     with pytest.raises(SignatureError):
         signing.verify_github(body, secret, tampered)
 
@@ -174,10 +190,16 @@ def test_standard_round_trip(body: bytes, secret: str | bytes, msg_id: str) -> N
 
 
 @FAST
-@given(body=st.binary(min_size=1, max_size=2048), raw=secret_bytes, msg_id=msg_ids,
-       index=st.integers(min_value=0), delta=st.integers(min_value=1, max_value=255))
-def test_standard_any_single_byte_change_fails(body: bytes, raw: bytes, msg_id: str, index: int,
-                                               delta: int) -> None:
+@given(
+    body=st.binary(min_size=1, max_size=2048),
+    raw=secret_bytes,
+    msg_id=msg_ids,
+    index=st.integers(min_value=0),
+    delta=st.integers(min_value=1, max_value=255),
+)
+def test_standard_any_single_byte_change_fails(
+    body: bytes, raw: bytes, msg_id: str, index: int, delta: int
+) -> None:
     secret = signing.new_standard_secret(raw)
     now = int(time.time())
     header = signing.standard_sign(secret, msg_id, now, body)
@@ -188,14 +210,16 @@ def test_standard_any_single_byte_change_fails(body: bytes, raw: bytes, msg_id: 
     with pytest.raises(SignatureError):  # and so is the timestamp
         signing.verify_standard(secret, msg_id, str(now - 1), header, body)
     with pytest.raises(SignatureError):  # and another key does not match
-        signing.verify_standard(signing.new_standard_secret(_flip(raw, index, delta)), msg_id,
-                                str(now), header, body)
+        signing.verify_standard(
+            signing.new_standard_secret(_flip(raw, index, delta)), msg_id, str(now), header, body
+        )
 
 
 @FAST
 @given(header=st.text(max_size=200), timestamp=st.text(max_size=30), body=st.binary(max_size=64))
-def test_verify_standard_only_ever_raises_signatureerror(header: str, timestamp: str,
-                                                        body: bytes) -> None:
+def test_verify_standard_only_ever_raises_signatureerror(
+    header: str, timestamp: str, body: bytes
+) -> None:
     try:
         signing.verify_standard("s3cret", "msg_1", timestamp, header, body)
     except SignatureError:
@@ -203,10 +227,14 @@ def test_verify_standard_only_ever_raises_signatureerror(header: str, timestamp:
 
 
 @FAST
-@given(sig256=st.one_of(st.none(), st.text(max_size=100)),
-       sig1=st.one_of(st.none(), st.text(max_size=100)), body=st.binary(max_size=64))
-def test_verify_github_only_ever_raises_signatureerror(sig256: str | None, sig1: str | None,
-                                                      body: bytes) -> None:
+@given(
+    sig256=st.one_of(st.none(), st.text(max_size=100)),
+    sig1=st.one_of(st.none(), st.text(max_size=100)),
+    body=st.binary(max_size=64),
+)
+def test_verify_github_only_ever_raises_signatureerror(
+    sig256: str | None, sig1: str | None, body: bytes
+) -> None:
     try:
         signing.verify_github(body, "s3cret", sig256, sig1)
     except SignatureError:
@@ -214,6 +242,7 @@ def test_verify_github_only_ever_raises_signatureerror(sig256: str | None, sig1:
 
 
 # --- rotation -----------------------------------------------------------------------------------
+
 
 def test_standard_rotation_accepts_any_current_secret() -> None:
     old = signing.new_standard_secret(b"o" * 32)
@@ -248,10 +277,19 @@ def test_github_rotation_is_one_verify_per_secret() -> None:
 
 # --- timestamps ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("offset, ok", [
-    (0, True), (-300, True), (300, True), (-301, False), (301, False),
-    (-86_400, False), (86_400, False),
-])
+
+@pytest.mark.parametrize(
+    "offset, ok",
+    [
+        (0, True),
+        (-300, True),
+        (300, True),
+        (-301, False),
+        (301, False),
+        (-86_400, False),
+        (86_400, False),
+    ],
+)
 def test_standard_timestamp_tolerance(offset: int, ok: bool) -> None:
     now = 1_700_000_000
     ts = now + offset
@@ -268,8 +306,9 @@ def test_standard_custom_tolerance() -> None:
     header = signing.standard_sign("s3cret", "msg_1", now - 20, b"{}")
     signing.verify_standard("s3cret", "msg_1", str(now - 20), header, b"{}", now=now, tolerance=30)
     with pytest.raises(SignatureError):
-        signing.verify_standard("s3cret", "msg_1", str(now - 20), header, b"{}", now=now,
-                                tolerance=10)
+        signing.verify_standard(
+            "s3cret", "msg_1", str(now - 20), header, b"{}", now=now, tolerance=10
+        )
 
 
 # --- malformed input: always SignatureError, never a bare ValueError ------------------------------
@@ -278,46 +317,54 @@ NOW = int(time.time())
 GOOD = signing.standard_sign("s3cret", "msg_1", NOW, b"{}")
 
 
-@pytest.mark.parametrize("msg_id, timestamp, signature", [
-    ("msg_1", str(NOW), "v1abc"),
-    ("msg_1", str(NOW), "v1,"),
-    ("msg_1", str(NOW), ",abc"),
-    ("msg_1", str(NOW), "v1"),
-    ("msg_1", str(NOW), " "),
-    ("msg_1", str(NOW), GOOD + " v1abc"),
-    ("msg_1", str(NOW), "v1,not-base64!!"),
-    ("msg_1", str(NOW), "v2," + GOOD[3:]),
-    ("msg_1", str(NOW), GOOD[:-5]),
-    ("msg_1", "soon", GOOD),
-    ("msg_1", "1.5e9", GOOD),
-    ("msg_1", "", GOOD),
-    ("msg_1", "9" * 5000, GOOD),
-    ("", str(NOW), GOOD),
-    (None, str(NOW), GOOD),
-    ("msg_1", None, GOOD),
-    ("msg_1", str(NOW), None),
-    ("msg_1", str(NOW), ""),
-])
-def test_malformed_standard_input_raises_signatureerror(msg_id: str | None, timestamp: str | None,
-                                                         signature: str | None) -> None:
+@pytest.mark.parametrize(
+    "msg_id, timestamp, signature",
+    [
+        ("msg_1", str(NOW), "v1abc"),
+        ("msg_1", str(NOW), "v1,"),
+        ("msg_1", str(NOW), ",abc"),
+        ("msg_1", str(NOW), "v1"),
+        ("msg_1", str(NOW), " "),
+        ("msg_1", str(NOW), GOOD + " v1abc"),
+        ("msg_1", str(NOW), "v1,not-base64!!"),
+        ("msg_1", str(NOW), "v2," + GOOD[3:]),
+        ("msg_1", str(NOW), GOOD[:-5]),
+        ("msg_1", "soon", GOOD),
+        ("msg_1", "1.5e9", GOOD),
+        ("msg_1", "", GOOD),
+        ("msg_1", "9" * 5000, GOOD),
+        ("", str(NOW), GOOD),
+        (None, str(NOW), GOOD),
+        ("msg_1", None, GOOD),
+        ("msg_1", str(NOW), None),
+        ("msg_1", str(NOW), ""),
+    ],
+)
+def test_malformed_standard_input_raises_signatureerror(
+    msg_id: str | None, timestamp: str | None, signature: str | None
+) -> None:
     with pytest.raises(SignatureError):
         signing.verify_standard("s3cret", msg_id, timestamp, signature, b"{}")
 
 
-@pytest.mark.parametrize("sig256, sig1", [
-    (None, None),
-    ("", None),
-    ("757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17", None),  # no prefix
-    ("sha1=" + "0" * 40, None),
-    ("sha256=", None),
-    (GH_SIG[:30], None),
-    (GH_SIG.upper(), None),
-    ("sha256=" + "z" * 64, None),
-    ("sha256=\u00e9\u00e9", None),
-    (None, "sha256=" + "0" * 64),
-    (None, "sha1="),
-])
-def test_malformed_github_signatures_raise_signatureerror(sig256: str | None, sig1: str | None
-                                                          ) -> None:
+@pytest.mark.parametrize(
+    "sig256, sig1",
+    [
+        (None, None),
+        ("", None),
+        ("757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17", None),  # no prefix
+        ("sha1=" + "0" * 40, None),
+        ("sha256=", None),
+        (GH_SIG[:30], None),
+        (GH_SIG.upper(), None),
+        ("sha256=" + "z" * 64, None),
+        ("sha256=\u00e9\u00e9", None),
+        (None, "sha256=" + "0" * 64),
+        (None, "sha1="),
+    ],
+)
+def test_malformed_github_signatures_raise_signatureerror(
+    sig256: str | None, sig1: str | None
+) -> None:
     with pytest.raises(SignatureError):
         signing.verify_github(GH_BODY, GH_SECRET, sig256, sig1)

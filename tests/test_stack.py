@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from support import require
 
 from labkit import images
 from labkit.compose import PROJECT, SERVICE, Stack, StackError, compose_command, stacks
 from labkit.runtime import docker_engine_version
+
+from support import require
 
 APPS = ("users", "products", "orders", "gateway")
 
@@ -32,8 +35,10 @@ def _client() -> Any:
 
 def _containers(stack: Stack) -> list[dict[str, Any]]:
     client = _client()
-    return [client.api.inspect_container(c["Id"]) for c in client.api.containers(
-        all=True, filters={"label": [f"{PROJECT}={stack.project}"]})]
+    return [
+        client.api.inspect_container(c["Id"])
+        for c in client.api.containers(all=True, filters={"label": [f"{PROJECT}={stack.project}"]})
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +51,11 @@ def services() -> Iterator[Stack]:
     except StackError as exc:
         require(False, str(exc))
     if images.missing():
-        require(os.geteuid() == 0 and shutil.which("debootstrap") is not None,
-                 "the lab images are not built and cannot be here: run `labkit images build` "
-                 "as root with debootstrap installed (apt-get install -y debootstrap)")
+        require(
+            os.geteuid() == 0 and shutil.which("debootstrap") is not None,
+            "the lab images are not built and cannot be here: run `labkit images build` "
+            "as root with debootstrap installed (apt-get install -y debootstrap)",
+        )
         images.build(progress=None)
     stack = Stack("services")
     try:
@@ -62,6 +69,7 @@ def services() -> Iterator[Stack]:
 
 
 # -- without an engine -----------------------------------------------------------------------------
+
 
 def test_unknown_stack_lists_the_known_ones() -> None:
     with pytest.raises(StackError, match="services"):
@@ -80,11 +88,27 @@ def test_the_status_table_colours_state_and_health() -> None:
     from labkit.widgets.stack_status import render
 
     assert "stack is down" in render([])
-    page = render([{"service": "web", "replica": 2, "container": "x", "state": "running",
-                    "health": "unhealthy", "ports": ["127.0.0.1:1234->8000/tcp"]},
-                   {"service": "<db>", "replica": 1, "container": "y", "state": "exited",
-                    "health": "", "ports": []}])
-    assert "#cf222e\">unhealthy" in page and "no healthcheck" in page
+    page = render(
+        [
+            {
+                "service": "web",
+                "replica": 2,
+                "container": "x",
+                "state": "running",
+                "health": "unhealthy",
+                "ports": ["127.0.0.1:1234->8000/tcp"],
+            },
+            {
+                "service": "<db>",
+                "replica": 1,
+                "container": "y",
+                "state": "exited",
+                "health": "",
+                "ports": [],
+            },
+        ]
+    )
+    assert '#cf222e">unhealthy' in page and "no healthcheck" in page
     assert "&lt;db&gt;" in page and "127.0.0.1:1234-&gt;8000/tcp" in page
 
 
@@ -97,6 +121,7 @@ def test_the_compose_file_keeps_the_security_defaults() -> None:
 
 
 # -- against the engine ----------------------------------------------------------------------------
+
 
 @pytest.mark.docker
 def test_missing_lab_images_say_run_images_build(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,8 +157,9 @@ def test_the_gateway_answers_on_loopback(services: Stack) -> None:
     assert httpx.get(url + "/", timeout=10).json()["service"] == "gateway"
     users = httpx.get(url + "/api/users", timeout=10).json()["users"]
     assert [u["name"] for u in users] == ["Ada", "Grace", "Linus"]
-    made = httpx.post(url + "/api/orders", json={"user_id": 2, "product_id": 3, "quantity": 4},
-                      timeout=10)
+    made = httpx.post(
+        url + "/api/orders", json={"user_id": 2, "product_id": 3, "quantity": 4}, timeout=10
+    )
     assert made.status_code == 201, made.text
     order = made.json()
     assert order["order"]["total_cents"] == 1200
@@ -186,8 +212,11 @@ def test_services_run_as_non_root_users(services: Stack) -> None:
 @pytest.mark.docker
 @pytest.mark.timeout(1800)
 def test_the_database_password_is_a_secret_file_never_shown(services: Stack) -> None:
-    password = (services.folder / ".secrets" / "db_password").read_text().strip()
+    secret = Path(services.env["LABKIT_SECRETS"]) / "db_password"
+    password = secret.read_text().strip()
     assert len(password) >= 24
+    # The learner's, under LABKIT_HOME in a folder only they may enter; never in the kit.
+    assert stat.S_IMODE(secret.parent.stat().st_mode) == 0o700
     for attrs in _containers(services):
         env = "\n".join(attrs["Config"].get("Env") or [])
         assert password not in env, attrs["Name"]
@@ -212,7 +241,9 @@ def test_scaling_products_spreads_requests_over_three_replicas(services: Stack) 
 
 @pytest.mark.docker
 @pytest.mark.timeout(1800)
-def test_up_again_changes_nothing(services: Stack) -> None:
+def test_up_again_changes_nothing(services: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same learner (the same LABKIT_HOME, so the same secrets) as the one who started it.
+    monkeypatch.setenv("LABKIT_HOME", str(Path(services.env["LABKIT_SECRETS"]).parents[1]))
     before = sorted(a["Id"] for a in _containers(services))
     Stack("services").up(timeout=120)  # a re-run notebook cell makes a new object: same project
     after = sorted(a["Id"] for a in _containers(services))

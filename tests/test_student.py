@@ -41,8 +41,13 @@ def _text(output: Any) -> str:
 def _run(nb: Any, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The kernel imports this checkout's labkit whatever its working directory (as ./dev lessons does).
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    client = NotebookClient(nb, timeout=180, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": str(folder)}})
+    client = NotebookClient(
+        nb,
+        timeout=180,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(folder)}},
+    )
     client.execute()  # no allow_errors: any traceback fails the test, with the cell shown
 
 
@@ -55,23 +60,30 @@ def test_there_are_lessons() -> None:
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
-def test_student_edition_runs_and_every_check_hints(lesson: Path, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_student_edition_runs_and_every_check_hints(
+    lesson: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     original = nbformat.read(lesson, as_version=4)
-    student, exercises, unmarked = student_notebook(nbformat.read(lesson, as_version=4),
-                                                    lesson.name)
+    student, exercises, unmarked = student_notebook(
+        nbformat.read(lesson, as_version=4), lesson.name
+    )
     if unmarked:
-        warnings.warn(f"{lesson.name}: cells {', '.join(unmarked)} answer hand-made checks, so "
-                      "their answers stay in the student edition; use labkit.exercises.check "
-                      "(notebooks/src: `# labkit: answer ID`) or tag them 'exercise-answer'.",
-                      stacklevel=1)
+        warnings.warn(
+            f"{lesson.name}: cells {', '.join(unmarked)} answer hand-made checks, so "
+            "their answers stay in the student edition; use labkit.exercises.check "
+            "(notebooks/src: `# labkit: answer ID`) or tag them 'exercise-answer'.",
+            stacklevel=1,
+        )
     path = tmp_path / lesson.name
     nbformat.validate(student)
     nbformat.write(student, path)
     student = nbformat.read(path, as_version=4)
 
-    calls = {i: CHECK_CALL.search(c.source) for i, c in enumerate(original.cells)
-             if c.cell_type == "code"}
+    calls = {
+        i: CHECK_CALL.search(c.source)
+        for i, c in enumerate(original.cells)
+        if c.cell_type == "code"
+    }
     checks = [i for i, call in calls.items() if call]
     assert list(exercises) == [call.group(1) for call in calls.values() if call]
     # Hands-on lessons: at least this many self-checking tasks in the student edition.
@@ -79,13 +91,17 @@ def test_student_edition_runs_and_every_check_hints(lesson: Path, tmp_path: Path
     assert len(student.cells) == len(original.cells)
 
     # Answers are gone from the answer cells; checks, and solutions to reveal, are still there.
-    answer_cells = [i for i, c in enumerate(student.cells)
-                    if ANSWER_TAG in c.metadata.get("tags", [])]
+    answer_cells = [
+        i for i, c in enumerate(student.cells) if ANSWER_TAG in c.metadata.get("tags", [])
+    ]
     assert len(answer_cells) == len(exercises)
     for i in answer_cells:
         assert student.cells[i].source == PLACEHOLDER
-        leaked = [line for line in original.cells[i].source.splitlines()
-                  if line.strip() and line.strip() in student.cells[i].source]
+        leaked = [
+            line
+            for line in original.cells[i].source.splitlines()
+            if line.strip() and line.strip() in student.cells[i].source
+        ]
         assert not leaked, f"solution lines left in answer cell {student.cells[i].id}: {leaked}"
     markdown = "\n".join(c.source for c in student.cells if c.cell_type == "markdown")
     for exercise_id in exercises:
@@ -94,8 +110,11 @@ def test_student_edition_runs_and_every_check_hints(lesson: Path, tmp_path: Path
 
     # A learner's first wrong attempt, checked in the lesson's own kernel after its last cell.
     for exercise_id in exercises:
-        student.cells.append(new_code_cell(
-            f'answer = "not the answer"\nlabkit.exercises.check("{exercise_id}", answer)'))
+        student.cells.append(
+            new_code_cell(
+                f'answer = "not the answer"\nlabkit.exercises.check("{exercise_id}", answer)'
+            )
+        )
     wrong = range(len(original.cells), len(student.cells))
 
     _run(student, tmp_path, monkeypatch)
@@ -104,8 +123,9 @@ def test_student_edition_runs_and_every_check_hints(lesson: Path, tmp_path: Path
         cell = student.cells[i]
         outputs = cell.outputs
         assert outputs, f"check cell {cell.id} showed nothing"
-        assert not [o for o in outputs if o.output_type == "error"
-                    or o.get("name") == "stderr"], f"check cell {cell.id}: {outputs}"
+        assert not [o for o in outputs if o.output_type == "error" or o.get("name") == "stderr"], (
+            f"check cell {cell.id}: {outputs}"
+        )
         shown = "".join(_text(o) for o in outputs)
         assert "NOT YET" in shown and "Traceback" not in shown, shown
 
@@ -126,8 +146,9 @@ def test_make_student_editions_writes_every_lesson(tmp_path: Path) -> None:
     for edition in editions:
         nb = nbformat.read(edition.path, as_version=4)
         assert nb.metadata["labkit"] == {"edition": "student"}
-        assert all(c.source == PLACEHOLDER for c in nb.cells
-                   if ANSWER_TAG in c.metadata.get("tags", []))
+        assert all(
+            c.source == PLACEHOLDER for c in nb.cells if ANSWER_TAG in c.metadata.get("tags", [])
+        )
         assert str(edition.path) in str(edition)
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
 
@@ -142,8 +163,11 @@ def test_refuses_to_overwrite_the_lessons(tmp_path: Path) -> None:
 
 def _lesson(*cells: Any) -> Any:
     nb = new_notebook(cells=list(cells))
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nb
 
 
@@ -151,11 +175,13 @@ def test_tagged_answer_cells_are_blanked_whatever_they_hold() -> None:
     answer = new_code_cell("x = 6 * 7\nanswer = x", metadata={"tags": [ANSWER_TAG]})
     answer.outputs = [new_output("execute_result", {"text/plain": "42"}, execution_count=1)]
     answer.execution_count = 1
-    nb, exercises, _ = student_notebook(_lesson(
-        new_markdown_cell("## Exercises\n\nThe answer cells hold working answers."),
-        answer,
-        new_code_cell('labkit.exercises.check("made-up-id", answer)'),
-    ))
+    nb, exercises, _ = student_notebook(
+        _lesson(
+            new_markdown_cell("## Exercises\n\nThe answer cells hold working answers."),
+            answer,
+            new_code_cell('labkit.exercises.check("made-up-id", answer)'),
+        )
+    )
     assert nb.cells[1].source == PLACEHOLDER
     assert nb.cells[1].outputs == [] and nb.cells[1].execution_count is None
     assert "working answers" not in nb.cells[0].source
@@ -165,10 +191,12 @@ def test_tagged_answer_cells_are_blanked_whatever_they_hold() -> None:
 
 def test_solution_cells_are_recognised_without_a_tag() -> None:
     exercise_id = next(iter(EXERCISES))
-    nb, exercises, _ = student_notebook(_lesson(
-        new_code_cell(EXERCISES[exercise_id].solution + "\n"),
-        new_code_cell(f'labkit.exercises.check("{exercise_id}", answer)'),
-    ))
+    nb, exercises, _ = student_notebook(
+        _lesson(
+            new_code_cell(EXERCISES[exercise_id].solution + "\n"),
+            new_code_cell(f'labkit.exercises.check("{exercise_id}", answer)'),
+        )
+    )
     assert exercises == (exercise_id,)
     assert nb.cells[0].source == PLACEHOLDER
     assert ANSWER_TAG in nb.cells[0].metadata["tags"]
@@ -177,20 +205,26 @@ def test_solution_cells_are_recognised_without_a_tag() -> None:
 def test_an_unrecognised_answer_is_an_error_not_a_leak() -> None:
     exercise_id = next(iter(EXERCISES))
     with pytest.raises(LabkitError, match=ANSWER_TAG):
-        student_notebook(_lesson(
-            new_code_cell("answer = 'something else entirely'"),
-            new_code_cell(f'labkit.exercises.check("{exercise_id}", answer)'),
-        ), "lesson.ipynb")
+        student_notebook(
+            _lesson(
+                new_code_cell("answer = 'something else entirely'"),
+                new_code_cell(f'labkit.exercises.check("{exercise_id}", answer)'),
+            ),
+            "lesson.ipynb",
+        )
 
 
 def test_answers_to_hand_made_checks_are_reported() -> None:
-    nb, exercises, unmarked = student_notebook(_lesson(
-        new_code_cell('answer = {"db": "healthy"}'),
-        new_code_cell('print("PASS" if answer == {"db": "healthy"} else "NOT YET")'),
-        # `answer` as an ordinary variable of the lesson is no exercise:
-        new_code_cell('answer = httpx.get(url).json()\nprint(answer["message"])'),
-        new_code_cell("print(stack.status())"),
-    ), "lesson.ipynb")
+    nb, exercises, unmarked = student_notebook(
+        _lesson(
+            new_code_cell('answer = {"db": "healthy"}'),
+            new_code_cell('print("PASS" if answer == {"db": "healthy"} else "NOT YET")'),
+            # `answer` as an ordinary variable of the lesson is no exercise:
+            new_code_cell('answer = httpx.get(url).json()\nprint(answer["message"])'),
+            new_code_cell("print(stack.status())"),
+        ),
+        "lesson.ipynb",
+    )
     assert exercises == () and unmarked == (nb.cells[0].id,)
     assert nb.cells[0].source == 'answer = {"db": "healthy"}'
     shown = str(StudentEdition("x.ipynb", Path("out/x.ipynb"), (), unmarked))  # as the CLI prints

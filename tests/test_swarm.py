@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support import require
 
 from labkit import Stack, composefile, images, swarm
 from labkit.errors import StackError
 from labkit.exercises import check
 from labkit.runtime import docker_engine_version
+
+from support import require
 
 TEST_STACK = "labkit-swarm-test"
 APPS = ("users", "products", "orders", "gateway")
@@ -32,26 +33,36 @@ def compose() -> dict[str, Any]:
 
 # -- the stack file -------------------------------------------------------------------------------
 
+
 def test_the_stack_file_has_what_stack_deploy_needs(compose: dict[str, Any]) -> None:
     data = swarm.stack_file(compose, replicas={"products": 3}).data
     assert data["version"] == "3.8"
     assert list(data["services"]) == ["db", "users", "products", "orders", "gateway"]
     for name, spec in data["services"].items():
         assert spec["image"], name
-        for key in ("build", "ports", "depends_on", "pull_policy", "security_opt", "tmpfs",
-                    "container_name"):
+        for key in (
+            "build",
+            "ports",
+            "depends_on",
+            "pull_policy",
+            "security_opt",
+            "tmpfs",
+            "container_name",
+        ):
             assert key not in spec, (name, key)
         assert spec["deploy"]["replicas"] == (3 if name == "products" else 1)
         assert spec["deploy"]["restart_policy"]["condition"] == "any"
         assert spec["healthcheck"] == compose["services"][name]["healthcheck"]
-    assert data["networks"] == {"backend": {"driver": "overlay", "attachable": True,
-                                            "internal": True},
-                                "frontend": {"driver": "overlay", "attachable": True}}
+    assert data["networks"] == {
+        "backend": {"driver": "overlay", "attachable": True, "internal": True},
+        "frontend": {"driver": "overlay", "attachable": True},
+    }
     assert data["secrets"] == compose["secrets"] and data["volumes"] == {"dbdata": {}}
 
 
 def test_apps_update_start_first_and_the_database_stop_first_on_one_node(
-        compose: dict[str, Any]) -> None:
+    compose: dict[str, Any],
+) -> None:
     services = swarm.stack_file(compose).data["services"]
     for name in APPS:
         update = services[name]["deploy"]["update_config"]
@@ -69,10 +80,20 @@ def test_every_change_is_listed_with_a_reason(compose: dict[str, Any]) -> None:
     stack_file = swarm.stack_file(compose)
     changed = {(c.service, c.key) for c in stack_file.changes}
     for name in APPS:
-        assert {(name, "build"), (name, "security_opt"), (name, "tmpfs"),
-                (name, "deploy")} <= changed
-    assert {("gateway", "ports"), ("gateway", "depends_on"), ("orders", "depends_on"),
-            ("db", "pull_policy"), ("*", "version"), ("*", "networks")} <= changed
+        assert {
+            (name, "build"),
+            (name, "security_opt"),
+            (name, "tmpfs"),
+            (name, "deploy"),
+        } <= changed
+    assert {
+        ("gateway", "ports"),
+        ("gateway", "depends_on"),
+        ("orders", "depends_on"),
+        ("db", "pull_policy"),
+        ("*", "version"),
+        ("*", "networks"),
+    } <= changed
     assert all(c.why for c in stack_file.changes)
     text = stack_file.explain()
     assert "ports (gateway): removed" in text and "127.0.0.1" in text
@@ -93,8 +114,7 @@ def test_the_yaml_is_deterministic_without_anchors(compose: dict[str, Any]) -> N
 
 def test_dnsrr_for_kernels_without_ipvs(compose: dict[str, Any]) -> None:
     stack_file = swarm.stack_file(compose, endpoint_mode="dnsrr")
-    assert {s["deploy"]["endpoint_mode"] for s in stack_file.data["services"].values()} == {
-        "dnsrr"}
+    assert {s["deploy"]["endpoint_mode"] for s in stack_file.data["services"].values()} == {"dnsrr"}
     assert "endpoint_mode" not in swarm.stack_file(compose).data["services"]["db"]["deploy"]
     with pytest.raises(StackError, match="'vip' or 'dnsrr'"):
         swarm.stack_file(compose, endpoint_mode="round-robin")
@@ -112,13 +132,15 @@ def test_compose_configs_output_gives_the_same_rules() -> None:
     except StackError as exc:
         pytest.skip(f"no Compose here: {exc}")
     services = swarm.stack_file(config).data["services"]
-    assert services["gateway"]["networks"] == ["frontend", "backend"] or \
-        sorted(services["gateway"]["networks"]) == ["backend", "frontend"]
+    assert services["gateway"]["networks"] == ["frontend", "backend"] or sorted(
+        services["gateway"]["networks"]
+    ) == ["backend", "frontend"]
     assert services["orders"]["secrets"] == ["db_password"]
     assert all("ports" not in s and "depends_on" not in s for s in services.values())
 
 
 # -- where Swarm cannot be used ---------------------------------------------------------------------
+
 
 def test_the_local_runtime_skips_every_step_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABKIT_RUNTIME", "local")
@@ -126,9 +148,18 @@ def test_the_local_runtime_skips_every_step_and_says_why(monkeypatch: pytest.Mon
     availability = sw.check()
     assert not availability.ok and "local runtime was chosen" in str(availability)
     shop = Stack("services")
-    steps = [sw.init(), sw.node(), sw.deploy(shop), sw.ps(), sw.status(), sw.scale("products", 3),
-             sw.spread("products"), sw.update("products", SHOP_RELEASE="2"), sw.remove(),
-             sw.leave()]
+    steps = [
+        sw.init(),
+        sw.node(),
+        sw.deploy(shop),
+        sw.ps(),
+        sw.status(),
+        sw.scale("products", 3),
+        sw.spread("products"),
+        sw.update("products", SHOP_RELEASE="2"),
+        sw.remove(),
+        sw.leave(),
+    ]
     for step in steps:
         assert isinstance(step, swarm.Skipped), step
         assert str(step).startswith("skipped ") and "local runtime" in str(step)
@@ -158,6 +189,7 @@ def test_a_wrong_deploy_section_gets_a_specific_hint() -> None:
 
 
 # -- a real Swarm -----------------------------------------------------------------------------------
+
 
 def _client() -> Any:
     import docker
@@ -194,9 +226,11 @@ def engine(request: pytest.FixtureRequest) -> Iterator[swarm.Swarm]:
         pytest.skip("no Docker engine answers: start Docker to run the Swarm tests")
     require(shutil.which("docker") is not None, "the docker command line is not installed")
     if images.missing():
-        require(os.geteuid() == 0 and shutil.which("debootstrap") is not None,
-                 "the lab images are not built and cannot be here: run `labkit images build` "
-                 "as root with debootstrap installed (apt-get install -y debootstrap)")
+        require(
+            os.geteuid() == 0 and shutil.which("debootstrap") is not None,
+            "the lab images are not built and cannot be here: run `labkit images build` "
+            "as root with debootstrap installed (apt-get install -y debootstrap)",
+        )
         images.build(progress=None)
     before = (_client().info().get("Swarm") or {}).get("LocalNodeState")
     had_gwbridge = bool(_client().networks.list(names=["docker_gwbridge"]))
@@ -222,7 +256,8 @@ def test_deploy_converges_with_every_task_healthy(engine: swarm.Swarm) -> None:
     rows = engine.ps()
     assert not isinstance(rows, swarm.Skipped)
     assert {r["service"]: (r["running"], r["wanted"]) for r in rows} == {
-        name: (1, 1) for name in ("db", *APPS)}
+        name: (1, 1) for name in ("db", *APPS)
+    }
     mode = "vip" if engine.virtual_ips_work() else "dnsrr"
     assert {engine.endpoint_mode(name) for name in APPS} == {mode}
     client = _client()

@@ -13,10 +13,11 @@ from pathlib import Path
 import httpx
 import nbformat
 import pytest
-from support import free_port, poll
 
 from labkit.errors import LabkitError
 from labkit.teaching.workspace import BACKUPS, reset, sync
+
+from support import free_port, poll
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -106,10 +107,17 @@ def test_reset_restores_one_lesson_and_keeps_the_old_copy(lessons: Path, tmp_pat
         reset(lessons, ws, "09")
 
 
-def _cli(*args: str, env: dict[str, str], stdin: str | None = None
-         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "labkit.cli", *args], capture_output=True,
-                          text=True, env=env, input=stdin, timeout=120)
+def _cli(
+    *args: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "labkit.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=120,
+    )
 
 
 def test_lab_reset_asks_first(lessons: Path, tmp_path: Path) -> None:
@@ -129,11 +137,21 @@ def test_labkit_lab_serves_the_workspace_with_a_token(lessons: Path, tmp_path: P
     """As root (CI runs as root) JupyterLab would exit at once without --allow-root."""
     port, token = free_port(), "test-token-0123456789"
     ws = tmp_path / "w"
-    env = {**os.environ, "LABKIT_NOTEBOOKS": str(lessons), "LABKIT_WORKSPACE": str(ws),
-           "LABKIT_LAB_TOKEN": token, "LABKIT_RUNTIME": "local", "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
-    lab = subprocess.Popen([sys.executable, "-m", "labkit.cli", "lab", "--no-browser",
-                            "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "LABKIT_NOTEBOOKS": str(lessons),
+        "LABKIT_WORKSPACE": str(ws),
+        "LABKIT_LAB_TOKEN": token,
+        "LABKIT_RUNTIME": "local",
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
+    }
+    lab = subprocess.Popen(
+        [sys.executable, "-m", "labkit.cli", "lab", "--no-browser", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert lab.stdout is not None
         first: list[str] = []
@@ -155,8 +173,9 @@ def test_labkit_lab_serves_the_workspace_with_a_token(lessons: Path, tmp_path: P
         poll(status, timeout=60, interval=0.2, what="JupyterLab's /api/status")
         refused = httpx.get(f"http://127.0.0.1:{port}/api/contents", timeout=5)
         assert refused.status_code == 403, "no token, no access"
-        listing = httpx.get(f"http://127.0.0.1:{port}/api/contents", params={"token": token},
-                            timeout=5).json()
+        listing = httpx.get(
+            f"http://127.0.0.1:{port}/api/contents", params={"token": token}, timeout=5
+        ).json()
         names = {item["name"] for item in listing["content"]}
         assert {"00-start-here.ipynb", "01-webhooks-101.ipynb"} <= names
         assert (ws / "01-webhooks-101.ipynb").is_file()

@@ -42,9 +42,7 @@ class _Preset:
     def __call__(self, **options: Any) -> Event:
         for key, value in self.preset.items():
             if key in options and options[key] != value:
-                raise ValueError(
-                    f"{self.kind} fixes {key}={value!r}; got {key}={options[key]!r}."
-                )
+                raise ValueError(f"{self.kind} fixes {key}={value!r}; got {key}={options[key]!r}.")
         return self.builder(**{**options, **self.preset})
 
     def __repr__(self) -> str:
@@ -64,9 +62,13 @@ def _catalog() -> dict[str, Callable[..., Event]]:
         "dockerhub.callback": dockerhub.callback,
     }
     for action in registry.ACTIONS:
-        out[f"registry.{action}"] = _Preset(f"registry.{action}", registry.notification, action=action)
+        out[f"registry.{action}"] = _Preset(
+            f"registry.{action}", registry.notification, action=action
+        )
     for status in alertmanager.STATUSES:
-        out[f"alertmanager.{status}"] = _Preset(f"alertmanager.{status}", alertmanager.alert, status=status)
+        out[f"alertmanager.{status}"] = _Preset(
+            f"alertmanager.{status}", alertmanager.alert, status=status
+        )
     for action in engine.ACTIONS:
         out[f"engine.{action}"] = _Preset(f"engine.{action}", engine.container, action=action)
     out["standard.message"] = standard.message

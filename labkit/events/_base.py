@@ -8,13 +8,14 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import signing
+from ..private import fingerprinted_headers
 
 #: The instant a deterministic source starts at (notebook outputs stay stable).
-FIXED_CLOCK = datetime(2026, 1, 15, 9, 30, 0, tzinfo=timezone.utc)
+FIXED_CLOCK = datetime(2026, 1, 15, 9, 30, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,14 @@ class Event:
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
     path: str = ""
+
+    def __repr__(self) -> str:
+        # A bearer token signed in by the learner must not show wherever the event is printed.
+        return (
+            f"Event(source={self.source!r}, name={self.name!r}, "
+            f"delivery_id={self.delivery_id!r}, body=<{len(self.body)} bytes>, "
+            f"headers={fingerprinted_headers(self.headers)!r}, path={self.path!r})"
+        )
 
     @property
     def payload(self) -> Any:
@@ -117,7 +126,7 @@ class IdSource:
     def now(self) -> datetime:
         """The current instant; a fixed clock advances one second per call."""
         if self._now is None:
-            return datetime.now(timezone.utc).replace(microsecond=0)
+            return datetime.now(UTC).replace(microsecond=0)
         from datetime import timedelta
 
         at = self._now + timedelta(seconds=self._ticks)
@@ -173,7 +182,7 @@ def json_body(payload: Any) -> bytes:
 
 def iso(at: datetime) -> str:
     """``2026-01-15T09:30:00Z``."""
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def go_json_body(payload: Any, *, indent: int | None = None, newline: bool = False) -> bytes:
@@ -188,14 +197,19 @@ def go_json_body(payload: Any, *, indent: int | None = None, newline: bool = Fal
     else:
         text = json.dumps(payload, indent=indent, ensure_ascii=False)
     # These characters only ever occur inside JSON strings, so a plain replace is safe.
-    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escaped)
     return (text + ("\n" if newline else "")).encode()
 
 
 def rfc3339_nano(at: datetime, nanos: int = 0) -> str:
     """Go's ``time.RFC3339Nano`` in UTC: fractional seconds with trailing zeros trimmed."""
-    base = at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     fraction = f"{nanos:09d}".rstrip("0")
     return f"{base}.{fraction}Z" if fraction else f"{base}Z"

@@ -32,7 +32,12 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     """
     value = _FNV_OFFSET
     for name in sorted(labels):
-        for chunk in (name.encode(), bytes([_SEPARATOR]), labels[name].encode(), bytes([_SEPARATOR])):
+        for chunk in (
+            name.encode(),
+            bytes([_SEPARATOR]),
+            labels[name].encode(),
+            bytes([_SEPARATOR]),
+        ):
             for byte in chunk:
                 value ^= byte
                 value = (value * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
@@ -110,7 +115,9 @@ def alert(
             "labels": dict(sorted(labels.items())),
             "annotations": dict(sorted(annotations.items())),
             "startsAt": rfc3339_nano(started, ids().number(0, 999_999_999)),
-            "endsAt": ZERO_TIME if status == "firing" else rfc3339_nano(now, ids().number(0, 999_999_999)),
+            "endsAt": ZERO_TIME
+            if status == "firing"
+            else rfc3339_nano(now, ids().number(0, 999_999_999)),
             "generatorURL": f"http://prometheus:9090/graph?g0.expr={quote_plus(expr)}&g0.tab=1",
             "fingerprint": fingerprint(labels),
         }

@@ -110,7 +110,12 @@ def callback(
         raise ValueError(
             f"Docker Hub callback context is {len(context)} characters; the limit is {MAX_CONTEXT}."
         )
-    payload = {"state": state, "description": description, "context": context, "target_url": target_url}
+    payload = {
+        "state": state,
+        "description": description,
+        "context": context,
+        "target_url": target_url,
+    }
     path = (urlsplit(callback_url).path or "/") if callback_url else CALLBACK_PATH
     return Event(
         source="dockerhub",

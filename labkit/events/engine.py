@@ -53,7 +53,8 @@ def _compose_labels(name: str, image: str) -> dict[str, str]:
         "com.docker.compose.config-hash": hashlib.sha256(f"config:{name}".encode()).hexdigest(),
         "com.docker.compose.container-number": number,
         "com.docker.compose.depends_on": "",
-        "com.docker.compose.image": "sha256:" + hashlib.sha256(f"image:{image}".encode()).hexdigest(),
+        "com.docker.compose.image": "sha256:"
+        + hashlib.sha256(f"image:{image}".encode()).hexdigest(),
         "com.docker.compose.oneoff": "False",
         "com.docker.compose.project": project,
         "com.docker.compose.project.config_files": f"/work/{project}/compose.yaml",
@@ -86,7 +87,9 @@ def container(
     if exit_code is not None and action != "die":
         raise ValueError("exit_code only goes with action='die'.")
     cid = container_id or hashlib.sha256(f"container:{name}".encode()).hexdigest()
-    attributes: dict[str, str] = dict(labels) if labels is not None else _compose_labels(name, image)
+    attributes: dict[str, str] = (
+        dict(labels) if labels is not None else _compose_labels(name, image)
+    )
     if action == "die":
         attributes["exitCode"] = str(exit_code if exit_code is not None else 0)
     attributes["image"] = image

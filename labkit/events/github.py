@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -46,7 +46,14 @@ _MESSAGES = (
     "Add retry to the webhook sender",
     "Log the delivery id",
 )
-_FILES = ("app.py", "Dockerfile", "README.md", "requirements.txt", "compose.yaml", "tests/test_app.py")
+_FILES = (
+    "app.py",
+    "Dockerfile",
+    "README.md",
+    "requirements.txt",
+    "compose.yaml",
+    "tests/test_app.py",
+)
 _ZEN = (
     "Keep it logically awesome.",
     "Design for failure.",
@@ -89,7 +96,7 @@ def _split(repo: str) -> tuple[str, str]:
 def _short_ref(ref: str) -> str:
     for prefix in ("refs/heads/", "refs/tags/"):
         if ref.startswith(prefix):
-            return ref[len(prefix):]
+            return ref[len(prefix) :]
     return ref
 
 
@@ -148,7 +155,7 @@ def _organization(login: str) -> dict[str, Any]:
 
 def _created_at(repo: str) -> datetime:
     """When the repository was created: fixed per name, some time in 2024."""
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
     return start + timedelta(seconds=_stable("created", repo, 0, 365 * 24 * 3600))
 
 
@@ -295,7 +302,9 @@ def _deliver(
         "X-GitHub-Hook-Installation-Target-ID": str(_stable("repo", repo)),
         "X-GitHub-Hook-Installation-Target-Type": "repository",
     }
-    out = Event(source="github", name=event, delivery_id=guid, body=body, headers=headers, path=PATH)
+    out = Event(
+        source="github", name=event, delivery_id=guid, body=body, headers=headers, path=PATH
+    )
     return out.signed(secret) if secret is not None else out
 
 
@@ -407,8 +416,13 @@ def push(
     for index, spec in enumerate(specs):
         last = index == len(specs) - 1
         built.append(
-            _commit(spec, repo, pusher, start + timedelta(minutes=2 * index),
-                    commit_id=(commit_id or after) if last else None)
+            _commit(
+                spec,
+                repo,
+                pusher,
+                start + timedelta(minutes=2 * index),
+                commit_id=(commit_id or after) if last else None,
+            )
         )
 
     head: dict[str, Any] | None
@@ -424,7 +438,9 @@ def push(
         new = after or head["id"]
     else:
         if not built:
-            head = _commit(None, repo, pusher, now - timedelta(hours=1), commit_id=commit_id or after)
+            head = _commit(
+                None, repo, pusher, now - timedelta(hours=1), commit_id=commit_id or after
+            )
             head["distinct"] = False
         else:
             head = built[-1]
@@ -508,7 +524,9 @@ def ping(
 PR_ACTIONS = ("opened", "synchronize", "closed", "reopened", "edited", "ready_for_review")
 
 
-def _branch_end(owner: str, branch: str, sha: str, repository: dict[str, Any], org: bool) -> dict[str, Any]:
+def _branch_end(
+    owner: str, branch: str, sha: str, repository: dict[str, Any], org: bool
+) -> dict[str, Any]:
     """``pull_request.head`` / ``.base``: a branch of the same repository."""
     return {
         "label": f"{owner}:{branch}",
@@ -621,12 +639,22 @@ def pull_request(
         payload["changes"] = {"title": {"from": "WIP: " + title}}
     payload["pull_request"] = pr
     payload.update(env)
-    return _deliver("pull_request", payload, repo, secret=secret, form=form, delivery_id=delivery_id)
+    return _deliver(
+        "pull_request", payload, repo, secret=secret, form=form, delivery_id=delivery_id
+    )
 
 
 # --- release ----------------------------------------------------------------------------------
 
-RELEASE_ACTIONS = ("published", "created", "released", "prereleased", "edited", "deleted", "unpublished")
+RELEASE_ACTIONS = (
+    "published",
+    "created",
+    "released",
+    "prereleased",
+    "edited",
+    "deleted",
+    "unpublished",
+)
 
 
 def release(
@@ -741,16 +769,36 @@ def delete(
 # --- workflow_run -----------------------------------------------------------------------------
 
 RUN_ACTIONS = ("requested", "in_progress", "completed")
-CONCLUSIONS = ("success", "failure", "cancelled", "skipped", "timed_out", "action_required", "neutral")
+CONCLUSIONS = (
+    "success",
+    "failure",
+    "cancelled",
+    "skipped",
+    "timed_out",
+    "action_required",
+    "neutral",
+)
 
 
 def _minimal_repo(repo: str, sender: str) -> dict[str, Any]:
     """The short repository object inside ``workflow_run``: ids, names, owner and API URLs."""
     full = _repository(repo, sender, _created_at(repo), push_style=False)
-    keep = ("id", "node_id", "name", "full_name", "private", "owner", "html_url", "description",
-            "fork", "url")
+    keep = (
+        "id",
+        "node_id",
+        "name",
+        "full_name",
+        "private",
+        "owner",
+        "html_url",
+        "description",
+        "fork",
+        "url",
+    )
     clone_urls = ("git_url", "ssh_url", "clone_url", "svn_url", "mirror_url")
-    return {k: v for k, v in full.items() if k in keep or (k.endswith("_url") and k not in clone_urls)}
+    return {
+        k: v for k, v in full.items() if k in keep or (k.endswith("_url") and k not in clone_urls)
+    }
 
 
 def workflow_run(
@@ -851,4 +899,6 @@ def workflow_run(
         },
         **env,
     }
-    return _deliver("workflow_run", payload, repo, secret=secret, form=form, delivery_id=delivery_id)
+    return _deliver(
+        "workflow_run", payload, repo, secret=secret, form=form, delivery_id=delivery_id
+    )

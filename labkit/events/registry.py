@@ -173,12 +173,24 @@ def notification(
         raise ValueError(f"Registry action must be one of {', '.join(ACTIONS)}, not {action!r}.")
     ctx = _context(host, actor, useragent)
     if action == "delete":
-        target = _target(ctx, repo, media_type=None, digest=digest, size=None,
-                         tag=None if digest else (tag or "latest"))
+        target = _target(
+            ctx,
+            repo,
+            media_type=None,
+            digest=digest,
+            size=None,
+            tag=None if digest else (tag or "latest"),
+        )
         record = _record(ctx, "delete", "DELETE", target)
     elif action == "mount":
-        target = _target(ctx, repo, media_type=BLOB_MEDIA_TYPE, digest=digest or _digest(),
-                         size=size or ids().number(1_000_000, 30_000_000), from_repo=from_repo)
+        target = _target(
+            ctx,
+            repo,
+            media_type=BLOB_MEDIA_TYPE,
+            digest=digest or _digest(),
+            size=size or ids().number(1_000_000, 30_000_000),
+            from_repo=from_repo,
+        )
         record = _record(ctx, "mount", "POST", target)
     else:
         is_blob = media_type not in _MANIFEST_TYPES
@@ -187,10 +199,11 @@ def notification(
             repo,
             media_type=media_type,
             digest=digest or _digest(),
-            size=size or (ids().number(1_000_000, 30_000_000) if is_blob else ids().number(500, 2_000)),
+            size=size
+            or (ids().number(1_000_000, 30_000_000) if is_blob else ids().number(500, 2_000)),
             tag=None if is_blob else tag,
         )
-        method = ("PUT" if action == "push" else "GET")
+        method = "PUT" if action == "push" else "GET"
         record = _record(ctx, action, method, target)
     return envelope([record])
 
@@ -217,11 +230,17 @@ def image_push(
     ctx = _context(host, actor, _DOCKER_UA)
     records: list[dict[str, Any]] = []
     for _ in range(layers + 1):  # the layers, then the image config blob
-        target = _target(ctx, repo, media_type=BLOB_MEDIA_TYPE, digest=_digest(),
-                         size=ids().number(1_000, 30_000_000))
+        target = _target(
+            ctx,
+            repo,
+            media_type=BLOB_MEDIA_TYPE,
+            digest=_digest(),
+            size=ids().number(1_000, 30_000_000),
+        )
         records.append(_record(ctx, "push", "PUT", target))
-    manifest = _target(ctx, repo, media_type=media_type, digest=_digest(),
-                       size=ids().number(500, 2_000), tag=tag)
+    manifest = _target(
+        ctx, repo, media_type=media_type, digest=_digest(), size=ids().number(500, 2_000), tag=tag
+    )
     records.append(_record(ctx, "push", "PUT", manifest))
     if batched:
         return [envelope(records)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import signing
@@ -48,9 +48,9 @@ def message(
     if not type:
         raise ValueError("A Standard Webhooks message needs a non-empty type.")
     if isinstance(timestamp, datetime):
-        at = timestamp.astimezone(timezone.utc)
+        at = timestamp.astimezone(UTC)
     elif isinstance(timestamp, int):
-        at = datetime.fromtimestamp(timestamp, timezone.utc)
+        at = datetime.fromtimestamp(timestamp, UTC)
     else:
         at = ids().now()
     ident = msg_id if msg_id is not None else new_msg_id()

@@ -29,10 +29,25 @@ from ._core import (
     _empty,
 )
 
-__all__ = ["EXERCISES", "Exercise", "Hint", "Result", "Solution", "check", "ids", "solution",
-           "GITHUB_BODY", "GITHUB_SECRET", "GITHUB_SIGNATURE", "ROTATION_NEW_SECRET",
-           "STANDARD_BODY", "STANDARD_ID", "STANDARD_SECRET", "STANDARD_SIGNATURE",
-           "STANDARD_TIMESTAMP"]
+__all__ = [
+    "EXERCISES",
+    "Exercise",
+    "Hint",
+    "Result",
+    "Solution",
+    "check",
+    "ids",
+    "solution",
+    "GITHUB_BODY",
+    "GITHUB_SECRET",
+    "GITHUB_SIGNATURE",
+    "ROTATION_NEW_SECRET",
+    "STANDARD_BODY",
+    "STANDARD_ID",
+    "STANDARD_SECRET",
+    "STANDARD_SIGNATURE",
+    "STANDARD_TIMESTAMP",
+]
 
 _LESSONS = (lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07)
 
@@ -49,8 +64,9 @@ def _exercise(exercise_id: str) -> Exercise:
     try:
         return EXERCISES[exercise_id]
     except (KeyError, TypeError):
-        raise ExerciseError(f"No exercise {exercise_id!r}. The exercises are: "
-                            f"{', '.join(EXERCISES)}.") from None
+        raise ExerciseError(
+            f"No exercise {exercise_id!r}. The exercises are: {', '.join(EXERCISES)}."
+        ) from None
 
 
 #: How often each check said NOT YET with a :class:`Hint`, in this kernel: the first time shows
@@ -62,8 +78,10 @@ def _tiered(exercise_id: str, hint: Hint) -> tuple[str, int]:
     key = (exercise_id, hint.nudge)
     _misses[key] = _misses.get(key, 0) + 1
     if _misses[key] == 1:
-        return (f"{hint.nudge} (Run the check again for a more specific hint, or "
-                f"labkit.exercises.solution({exercise_id!r}) for a solution.)"), 1
+        return (
+            f"{hint.nudge} (Run the check again for a more specific hint, or "
+            f"labkit.exercises.solution({exercise_id!r}) for a solution.)"
+        ), 1
     return f"{hint.nudge} {hint.fix}", 2
 
 
@@ -77,15 +95,22 @@ def check(exercise_id: str, answer: Any) -> Result:
     exercise = _exercise(exercise_id)
     looked_at = ""
     if _empty(answer):
-        verdict: tuple[Any, ...] = (False, Hint(
-            f"no answer yet. Task: {exercise.task}",
-            "Put your answer in `answer` in the cell above, run it, then run this check."))
+        verdict: tuple[Any, ...] = (
+            False,
+            Hint(
+                f"no answer yet. Task: {exercise.task}",
+                "Put your answer in `answer` in the cell above, run it, then run this check.",
+            ),
+        )
     else:
         try:
             verdict = tuple(exercise.checker(answer))
         except Exception as exc:  # noqa: BLE001 - a check explains, it never shows a traceback
-            verdict = (False, f"the check could not read this answer ({type(exc).__name__}: "
-                              f"{exc}). Task: {exercise.task}")
+            verdict = (
+                False,
+                f"the check could not read this answer ({type(exc).__name__}: "
+                f"{exc}). Task: {exercise.task}",
+            )
     passed, said = bool(verdict[0]), verdict[1]
     if len(verdict) > 2:
         looked_at = str(verdict[2])
@@ -97,8 +122,9 @@ def check(exercise_id: str, answer: Any) -> Result:
     result = Result(exercise_id, passed, message, tier, looked_at)
     why = record.keep(result)
     if why is not None:
-        result = dataclasses.replace(result, note=f"your progress record did not keep this "
-                                                  f"check: {why}")
+        result = dataclasses.replace(
+            result, note=f"your progress record did not keep this check: {why}"
+        )
     return result
 
 

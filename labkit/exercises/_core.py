@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 
-
 @dataclass(frozen=True)
 class Hint:
     """A hint in two tiers: a nudge first, then (when the same check fails again) the fix."""
@@ -68,12 +67,15 @@ class Result:
 
         colour = "#1a7f37" if self.passed else "#9a6700"
         word = "PASS" if self.passed else "NOT YET"
-        looked = (f'<br><small>looked at: {html.escape(self.looked_at)}</small>'
-                  if self.looked_at else "")
+        looked = (
+            f"<br><small>looked at: {html.escape(self.looked_at)}</small>" if self.looked_at else ""
+        )
         if self.note:
-            looked += f'<br><small>{html.escape(self.note)}</small>'
-        return (f'<div style="border-left:4px solid {colour};padding:2px 8px">'
-                f'<b style="color:{colour}">{word}</b>: {html.escape(self.message)}{looked}</div>')
+            looked += f"<br><small>{html.escape(self.note)}</small>"
+        return (
+            f'<div style="border-left:4px solid {colour};padding:2px 8px">'
+            f'<b style="color:{colour}">{word}</b>: {html.escape(self.message)}{looked}</div>'
+        )
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class Exercise:
 
 
 # --- small helpers -------------------------------------------------------------------------------
+
 
 def _empty(answer: Any) -> bool:
     if answer is None or answer is Ellipsis:
@@ -130,4 +133,3 @@ def _ints(answer: Any) -> list[int] | None:
             return None
         out.append(item)
     return out
-

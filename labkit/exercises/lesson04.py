@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._core import _as_text, Exercise, Verdict
+from ._core import Exercise, Verdict, _as_text
 
 
 def _depends_on(answer: Any) -> Verdict:
     if isinstance(answer, (list, tuple)) and list(answer) == ["db"]:
-        return False, ("The short form `depends_on: [db]` only orders container starts; use the "
-                       "long form {'db': {'condition': ...}}.")
+        return False, (
+            "The short form `depends_on: [db]` only orders container starts; use the "
+            "long form {'db': {'condition': ...}}."
+        )
     if not isinstance(answer, dict) or set(answer) != {"db"}:
         return False, "The key is the service to wait for ('db'); its value is a dict."
     condition = answer["db"].get("condition") if isinstance(answer["db"], dict) else None
@@ -33,8 +35,10 @@ def _scale_users(answer: Any) -> Verdict:
     if len(replicas) != 2:
         return False, f"{len(replicas)} users replica(s) run: stack.scale('users', 2) first."
     if answer != replicas:
-        return False, (f"{len(answer)} of the 2 replicas answered: send a few requests through "
-                       "the gateway (url + '/api/users') after scaling.")
+        return False, (
+            f"{len(answer)} of the 2 replicas answered: send a few requests through "
+            "the gateway (url + '/api/users') after scaling."
+        )
     return True, "both replicas answered: the gateway spreads requests over them."
 
 
@@ -52,13 +56,24 @@ def _loopback_port(answer: Any) -> Verdict:
     return True, "published on this machine only, on a port Docker picks."
 
 
-
 EXERCISES = (
-    Exercise("04-depends-on", "The depends_on entry that waits until db is healthy.",
-             _depends_on, 'answer = {"db": {"condition": "service_healthy"}}'),
-    Exercise("04-scale-users", "Scale users to 2 and collect the hostnames that answer.",
-             _scale_users, 'stack.scale("users", 2)\n'
-             'answer = {httpx.get(url + "/api/users").json()["hostname"] for _ in range(4)}'),
-    Exercise("04-loopback-port", "The ports entry that publishes 8000 on 127.0.0.1 only.",
-             _loopback_port, 'answer = "127.0.0.1::8000"'),
+    Exercise(
+        "04-depends-on",
+        "The depends_on entry that waits until db is healthy.",
+        _depends_on,
+        'answer = {"db": {"condition": "service_healthy"}}',
+    ),
+    Exercise(
+        "04-scale-users",
+        "Scale users to 2 and collect the hostnames that answer.",
+        _scale_users,
+        'stack.scale("users", 2)\n'
+        'answer = {httpx.get(url + "/api/users").json()["hostname"] for _ in range(4)}',
+    ),
+    Exercise(
+        "04-loopback-port",
+        "The ports entry that publishes 8000 on 127.0.0.1 only.",
+        _loopback_port,
+        'answer = "127.0.0.1::8000"',
+    ),
 )

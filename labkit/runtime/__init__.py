@@ -45,12 +45,17 @@ def choose() -> Choice:
     version = docker_engine_version()
     if forced == DOCKER:
         if version is None:
-            return Choice(DOCKER, "LABKIT_RUNTIME=docker is set, but no engine answers: start "
-                                  "Docker, or unset LABKIT_RUNTIME to use the local runtime")
+            return Choice(
+                DOCKER,
+                "LABKIT_RUNTIME=docker is set, but no engine answers: start "
+                "Docker, or unset LABKIT_RUNTIME to use the local runtime",
+            )
         return Choice(DOCKER, f"LABKIT_RUNTIME=docker is set; engine {version} answers")
     if forced:
-        return Choice(LOCAL if version is None else DOCKER,
-                      f"LABKIT_RUNTIME={forced!r} is not 'docker' or 'local', so it was ignored")
+        return Choice(
+            LOCAL if version is None else DOCKER,
+            f"LABKIT_RUNTIME={forced!r} is not 'docker' or 'local', so it was ignored",
+        )
     if version is None:
         return Choice(LOCAL, "no Docker engine answers, so services run as local processes")
     return Choice(DOCKER, f"Docker engine {version} answers")
@@ -107,19 +112,25 @@ def get(instance: str = "default", choice: Choice | None = None, **options: obje
         docker_class, problem = _runtime_class(DOCKER)
         if docker_class is None:
             if demanded:
-                raise RuntimeUnavailable(f"LABKIT_RUNTIME=docker is set, but labkit's Docker "
-                                         f"runtime is not usable: {problem}. Unset "
-                                         "LABKIT_RUNTIME to use the local runtime.")
-            reason = (f"{choice.reason}, but labkit's Docker runtime is not usable ({problem}), "
-                      "so the local runtime stands in")
+                raise RuntimeUnavailable(
+                    f"LABKIT_RUNTIME=docker is set, but labkit's Docker "
+                    f"runtime is not usable: {problem}. Unset "
+                    "LABKIT_RUNTIME to use the local runtime."
+                )
+            reason = (
+                f"{choice.reason}, but labkit's Docker runtime is not usable ({problem}), "
+                "so the local runtime stands in"
+            )
         else:
             try:
                 return docker_class(instance, reason=choice.reason, **options).start()
             except RuntimeUnavailable as exc:
                 if demanded:
                     raise
-                reason = (f"{choice.reason}, but the Docker runtime cannot start here ({exc}), "
-                          "so the local runtime stands in")
+                reason = (
+                    f"{choice.reason}, but the Docker runtime cannot start here ({exc}), "
+                    "so the local runtime stands in"
+                )
     local_class, problem = _runtime_class(LOCAL)
     if local_class is None:
         raise RuntimeUnavailable(f"The local runtime cannot be loaded: {problem}.")

@@ -140,13 +140,19 @@ class WebhookTargets:
             secrets: dict[str, list[str]] = getattr(settings, "secrets", {}) or {}
             tokens = secrets.get("registry") or []
             token = tokens[0] if tokens else None
-        return cls(registry=receiver.hook_url("registry"),
-                   alertmanager=receiver.hook_url("alertmanager"),
-                   engine=receiver.hook_url("engine"), token=token)
+        return cls(
+            registry=receiver.hook_url("registry"),
+            alertmanager=receiver.hook_url("alertmanager"),
+            engine=receiver.hook_url("engine"),
+            token=token,
+        )
 
     def url_for(self, source: str) -> str | None:
-        return {"registry": self.registry, "alertmanager": self.alertmanager,
-                "engine": self.engine}.get(source)
+        return {
+            "registry": self.registry,
+            "alertmanager": self.alertmanager,
+            "engine": self.engine,
+        }.get(source)
 
 
 @dataclass
@@ -166,8 +172,9 @@ class Notifier:
     :class:`WebhookTargets` of the moment. Sending never blocks the part that queued the event.
     """
 
-    def __init__(self, name: str, *, retries: int = 3, backoff: float = 0.2,
-                 timeout: float = 5.0) -> None:
+    def __init__(
+        self, name: str, *, retries: int = 3, backoff: float = 0.2, timeout: float = 5.0
+    ) -> None:
         self.name = name
         self.targets = WebhookTargets()
         self.stats = NotifierStats()
@@ -180,8 +187,9 @@ class Notifier:
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"labkit-notifier-{self.name}")
+        self._thread = threading.Thread(
+            target=self._run, daemon=True, name=f"labkit-notifier-{self.name}"
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -221,8 +229,14 @@ class Notifier:
                 if url is None:
                     self.stats.dropped += 1
                     continue
-                outcome = send(event, url, secret=self.targets.token, retries=self.retries,
-                               backoff=self.backoff, timeout=self.timeout)
+                outcome = send(
+                    event,
+                    url,
+                    secret=self.targets.token,
+                    retries=self.retries,
+                    backoff=self.backoff,
+                    timeout=self.timeout,
+                )
                 if outcome.ok:
                     self.stats.sent += 1
                 else:
@@ -280,8 +294,9 @@ class Runtime(ABC):
     def __enter__(self) -> Runtime:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @abstractmethod
@@ -290,8 +305,9 @@ class Runtime(ABC):
 
     # --- the pipeline's stages ------------------------------------------------------------
     @abstractmethod
-    def build(self, source_dir: Path, commit: str, *, service: str = "web",
-              log: LogSink = _ignore) -> Artifact:
+    def build(
+        self, source_dir: Path, commit: str, *, service: str = "web", log: LogSink = _ignore
+    ) -> Artifact:
         """Build ``source_dir`` (a checkout of ``commit``), tagged with the short commit id.
 
         Raises :class:`BuildError` (with the failing step in its message) when the build fails.
@@ -302,8 +318,9 @@ class Runtime(ABC):
         """Store ``artifact`` in the runtime's registry, which notifies its webhook target."""
 
     @abstractmethod
-    def deploy(self, artifact: Artifact, *, health_timeout: float = 10.0,
-               log: LogSink = _ignore) -> Deployment:
+    def deploy(
+        self, artifact: Artifact, *, health_timeout: float = 10.0, log: LogSink = _ignore
+    ) -> Deployment:
         """Start ``artifact`` next to the old version, switch traffic once it is healthy.
 
         No request fails during the switch. A version that is not healthy within
@@ -348,4 +365,3 @@ __all__ = [
     "ShipError",
     "WebhookTargets",
 ]
-

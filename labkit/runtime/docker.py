@@ -32,21 +32,25 @@ from .base import (
     ROLLED_BACK,
     Artifact,
     BuildError,
-    Deployment,
     DeployError,
+    Deployment,
     LogSink,
+    Runtime,
     RuntimeUnavailable,
     ShipError,
     WebhookTargets,
-    Runtime,
     _ignore,
 )
 
 WHAT = "real containers on this machine's Docker engine, images kept in a local registry container"
 REGISTRY_IMAGE = "labkit/registry:bookworm"
 APP_BASE_IMAGE = "labkit/python-app:bookworm"
-IMAGES = (REGISTRY_IMAGE, APP_BASE_IMAGE, "labkit/prometheus:bookworm",
-          "labkit/alertmanager:bookworm")
+IMAGES = (
+    REGISTRY_IMAGE,
+    APP_BASE_IMAGE,
+    "labkit/prometheus:bookworm",
+    "labkit/alertmanager:bookworm",
+)
 STACK = "pipeline"
 INFRA = ["registry", "prometheus", "alertmanager"]  # of the stack; web versions are deployed here
 LABEL = "labkit.runtime"
@@ -100,8 +104,9 @@ class DockerRuntime(Runtime):
     name = "docker"
     what = WHAT
 
-    def __init__(self, instance: str = "default", *, reason: str = "",
-                 stop_timeout: float = 10.0) -> None:
+    def __init__(
+        self, instance: str = "default", *, reason: str = "", stop_timeout: float = 10.0
+    ) -> None:
         super().__init__(instance, reason=reason)
         #: The grace period between SIGTERM and SIGKILL when a version is replaced.
         self.stop_timeout = stop_timeout
@@ -132,15 +137,19 @@ class DockerRuntime(Runtime):
             self.client.ping()
         except Exception as exc:  # noqa: BLE001 - any failure means "no usable engine"
             self.client = None
-            raise RuntimeUnavailable(f"No Docker engine answers ({exc}). Start Docker, or set "
-                                     "LABKIT_RUNTIME=local to use the local runtime.") from None
+            raise RuntimeUnavailable(
+                f"No Docker engine answers ({exc}). Start Docker, or set "
+                "LABKIT_RUNTIME=local to use the local runtime."
+            ) from None
         missing = [i for i in IMAGES if not self._has_image(i)]
         if missing:
             self.client.close()
             self.client = None
-            raise RuntimeUnavailable(f"Missing image(s) {', '.join(missing)}: run `labkit images "
-                                     "build` (offline, from local material) or `labkit images "
-                                     "load FILE` with a workshop bundle.")
+            raise RuntimeUnavailable(
+                f"Missing image(s) {', '.join(missing)}: run `labkit images "
+                "build` (offline, from local material) or `labkit images "
+                "load FILE` with a workshop bundle."
+            )
         self._remove_apps()
         (self.files / "targets").mkdir(parents=True, exist_ok=True)
         # Private: it holds the webhook token. Prometheus reads targets/ through its own bind
@@ -187,21 +196,26 @@ class DockerRuntime(Runtime):
 
     def _remove_apps(self) -> None:
         """Remove the app containers this instance deployed (the stack's own go with ``down``)."""
-        for container in self.client.containers.list(all=True,
-                                                     filters={"label": f"{LABEL}={self.instance}"}):
+        for container in self.client.containers.list(
+            all=True, filters={"label": f"{LABEL}={self.instance}"}
+        ):
             container.remove(force=True)
 
     def _require_started(self) -> None:
         if self.client is None:
-            raise DeployError(f"The Docker runtime {self.instance!r} is not started: call "
-                              ".start() first (or use it in a `with` block).")
+            raise DeployError(
+                f"The Docker runtime {self.instance!r} is not started: call "
+                ".start() first (or use it in a `with` block)."
+            )
 
     # --- the stack: registry, Prometheus, Alertmanager ----------------------------------------
     def _stack_env(self) -> dict[str, str]:
         token_file = self.files / "webhook_token"
         _write_atomically(token_file, self.targets.token or "", 0o600)
-        env = {"LABKIT_WEBHOOK_TOKEN_FILE": str(token_file),
-               "LABKIT_TARGETS": str(self.files / "targets")}
+        env = {
+            "LABKIT_WEBHOOK_TOKEN_FILE": str(token_file),
+            "LABKIT_TARGETS": str(self.files / "targets"),
+        }
         # Without a receiver the URLs stay the stack's defaults: nothing listens there, and the
         # registry and Alertmanager keep retrying in the background, as real ones would.
         if self.targets.registry:
@@ -223,9 +237,11 @@ class DockerRuntime(Runtime):
         try:
             self.registry_port = int(self.stack.url("registry").rsplit(":", 1)[1])
         except StackError:
-            raise ShipError(f"The registry of {self.project} is not running: start it again "
-                            "with runtime.stack.up(services=['registry']), then push again "
-                            "(or redeliver the push webhook).") from None
+            raise ShipError(
+                f"The registry of {self.project} is not running: start it again "
+                "with runtime.stack.up(services=['registry']), then push again "
+                "(or redeliver the push webhook)."
+            ) from None
 
     def monitoring_urls(self) -> dict[str, str]:
         """Where Prometheus and Alertmanager answer on this machine (their web pages and APIs)."""
@@ -237,11 +253,19 @@ class DockerRuntime(Runtime):
         """Tell Prometheus what to scrape: the serving container of each service, by its name."""
         for service in {*serving, "web"}:
             running = serving.get(service)
-            groups = [] if running is None else [
-                {"targets": [f"{running.container.name}:8000"],
-                 "labels": {"service": service, "version": running.artifact.tag}}]
-            _write_atomically(self.files / "targets" / f"{service}.json",
-                              json.dumps(groups, indent=2))
+            groups = (
+                []
+                if running is None
+                else [
+                    {
+                        "targets": [f"{running.container.name}:8000"],
+                        "labels": {"service": service, "version": running.artifact.tag},
+                    }
+                ]
+            )
+            _write_atomically(
+                self.files / "targets" / f"{service}.json", json.dumps(groups, indent=2)
+            )
 
     # --- webhooks -------------------------------------------------------------------------
     def send_webhooks_to(self, targets: WebhookTargets) -> None:
@@ -254,12 +278,14 @@ class DockerRuntime(Runtime):
             self._watch.stop()
             self._watch = None
         if targets.engine:
-            self._watch = EngineWatch(targets.engine, secret=targets.token,
-                                      labels=[f"{LABEL}={self.instance}"]).start()
+            self._watch = EngineWatch(
+                targets.engine, secret=targets.token, labels=[f"{LABEL}={self.instance}"]
+            ).start()
 
     # --- build, ship, deploy --------------------------------------------------------------
-    def build(self, source_dir: Path, commit: str, *, service: str = "web",
-              log: LogSink = _ignore) -> Artifact:
+    def build(
+        self, source_dir: Path, commit: str, *, service: str = "web", log: LogSink = _ignore
+    ) -> Artifact:
         self._require_started()
         tag = commit[:7]
         image_tag = f"{self.project}/{service}:{tag}"
@@ -267,23 +293,33 @@ class DockerRuntime(Runtime):
         image_id = ""
         # No build-time labels: the legacy builder turns each into a step of its own (a layer
         # commit, ~1.4 s here); containers get their labels when they are run.
-        for chunk in self.client.api.build(path=str(source_dir), tag=image_tag, rm=True,
-                                           forcerm=True, decode=True, pull=False,
-                                           nocache=not self.build_cache):
+        for chunk in self.client.api.build(
+            path=str(source_dir),
+            tag=image_tag,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            pull=False,
+            nocache=not self.build_cache,
+        ):
             if "error" in chunk:
-                raise BuildError(f"The build of {commit[:7]} failed: "
-                                 f"{str(chunk['error']).strip()}")
+                raise BuildError(f"The build of {commit[:7]} failed: {str(chunk['error']).strip()}")
             text = str(chunk.get("stream", "")).rstrip()
             if text:
                 log(text)
             if "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = str(chunk["aux"]["ID"])
         image = self.client.images.get(image_id or image_tag)
-        return Artifact(service=service, commit=commit, tag=tag, digest=image.id,
-                        size=int(image.attrs.get("Size", 0)), location=image_tag)
+        return Artifact(
+            service=service,
+            commit=commit,
+            tag=tag,
+            digest=image.id,
+            size=int(image.attrs.get("Size", 0)),
+            location=image_tag,
+        )
 
-    def ship(self, artifact: Artifact, *, log: LogSink = _ignore,
-             attempts: int = 3) -> Artifact:
+    def ship(self, artifact: Artifact, *, log: LogSink = _ignore, attempts: int = 3) -> Artifact:
         """Push the image to the stack's registry; a failed push is tried again, as docker does."""
         self._require_started()
         for attempt in range(1, attempts + 1):
@@ -306,8 +342,10 @@ class DockerRuntime(Runtime):
         try:
             for chunk in self.client.api.push(repository, artifact.tag, stream=True, decode=True):
                 if "error" in chunk:
-                    raise ShipError(f"Push to the registry failed: {chunk['error']}. Is the "
-                                    "registry container running? (`docker ps`)")
+                    raise ShipError(
+                        f"Push to the registry failed: {chunk['error']}. Is the "
+                        "registry container running? (`docker ps`)"
+                    )
                 if "status" in chunk and "progress" not in chunk:
                     log(f"{chunk.get('id', '')} {chunk['status']}".strip())
                 aux = chunk.get("aux") or {}
@@ -317,12 +355,19 @@ class DockerRuntime(Runtime):
             raise
         except Exception as exc:  # noqa: BLE001 - the engine's own errors, made readable
             raise ShipError(f"Push to the registry failed: {exc}.") from None
-        return Artifact(service=artifact.service, commit=artifact.commit, tag=artifact.tag,
-                        digest=digest or artifact.digest, size=size,
-                        location=f"{repository}:{artifact.tag}", shipped=True)
+        return Artifact(
+            service=artifact.service,
+            commit=artifact.commit,
+            tag=artifact.tag,
+            digest=digest or artifact.digest,
+            size=size,
+            location=f"{repository}:{artifact.tag}",
+            shipped=True,
+        )
 
-    def deploy(self, artifact: Artifact, *, health_timeout: float = 10.0,
-               log: LogSink = _ignore) -> Deployment:
+    def deploy(
+        self, artifact: Artifact, *, health_timeout: float = 10.0, log: LogSink = _ignore
+    ) -> Deployment:
         self._require_started()
         with self._lock:
             self._counter += 1
@@ -332,23 +377,34 @@ class DockerRuntime(Runtime):
         previous = self._serving.get(service)
         name = f"{self.project}-{service}-{artifact.tag}-{number}"
         container = self._run_app(artifact, name)
-        log(f"started container {name}; waiting up to {health_timeout:g} s for its "
-            "HEALTHCHECK to say healthy")
+        log(
+            f"started container {name}; waiting up to {health_timeout:g} s for its "
+            "HEALTHCHECK to say healthy"
+        )
         healthy, detail = self._wait_healthy(container, health_timeout)
         seconds = round(time.monotonic() - began, 3)
         if not healthy:
             tail = container.logs(tail=5).decode(errors="replace").strip()
             container.remove(force=True)
             kept = previous.artifact if previous else None
-            keeps = (f"{kept.ref} keeps serving" if kept else
-                     "nothing was serving before, so nothing serves now")
+            keeps = (
+                f"{kept.ref} keeps serving"
+                if kept
+                else "nothing was serving before, so nothing serves now"
+            )
             log(f"{name} is not healthy ({detail}); removed it: rolled back, {keeps}")
             if tail:
                 log(f"its last log lines: {tail}")
-            return Deployment(service=service, status=ROLLED_BACK, attempted=artifact,
-                              serving=kept, previous=kept, seconds=seconds, url=front.url,
-                              reason=f"not healthy within {health_timeout:g} s ({detail}); "
-                                     f"{keeps}")
+            return Deployment(
+                service=service,
+                status=ROLLED_BACK,
+                attempted=artifact,
+                serving=kept,
+                previous=kept,
+                seconds=seconds,
+                url=front.url,
+                reason=f"not healthy within {health_timeout:g} s ({detail}); {keeps}",
+            )
         container.reload()
         port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
         upstream = f"http://127.0.0.1:{port}"
@@ -360,16 +416,24 @@ class DockerRuntime(Runtime):
         exit_code = None
         if previous is not None:
             drained = front.drain(previous.url, timeout=10.0)
-            log(f"{previous.container.name} drained "
+            log(
+                f"{previous.container.name} drained "
                 f"({'no request left' if drained else 'gave up after 10 s'}); stopping it as "
-                f"`docker stop` does (SIGTERM, then SIGKILL after {self.stop_timeout:g} s)")
+                f"`docker stop` does (SIGTERM, then SIGKILL after {self.stop_timeout:g} s)"
+            )
             exit_code = self._stop_gracefully(previous.container)
             log(f"{previous.container.name} exited with code {exit_code}; removed it")
-        return Deployment(service=service, status=DEPLOYED, attempted=artifact,
-                          serving=artifact, previous=previous.artifact if previous else None,
-                          seconds=seconds, url=front.url,
-                          reason="healthy, serving at the same address as before",
-                          previous_exit_code=exit_code)
+        return Deployment(
+            service=service,
+            status=DEPLOYED,
+            attempted=artifact,
+            serving=artifact,
+            previous=previous.artifact if previous else None,
+            seconds=seconds,
+            url=front.url,
+            reason="healthy, serving at the same address as before",
+            previous_exit_code=exit_code,
+        )
 
     def _stop_gracefully(self, container: Any) -> int:
         """``docker stop`` then ``docker rm``: SIGTERM, a grace period, SIGKILL; the exit code."""
@@ -384,15 +448,22 @@ class DockerRuntime(Runtime):
         """Start a version on the stack's network, found there as its service's name too."""
         api = self.client.api
         networking = api.create_networking_config(
-            {self.network: api.create_endpoint_config(aliases=[artifact.service])})
+            {self.network: api.create_endpoint_config(aliases=[artifact.service])}
+        )
         created = api.create_container(
-            artifact.location, name=name, detach=True, ports=[8000],
+            artifact.location,
+            name=name,
+            detach=True,
+            ports=[8000],
             labels={LABEL: self.instance, SERVICE_LABEL: artifact.service},
             environment={"APP_VERSION": artifact.tag, "APP_COMMIT": artifact.commit},
-            host_config=api.create_host_config(port_bindings={8000: ("127.0.0.1", None)},
-                                               cap_drop=["ALL"],
-                                               security_opt=["no-new-privileges:true"]),
-            networking_config=networking)
+            host_config=api.create_host_config(
+                port_bindings={8000: ("127.0.0.1", None)},
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges:true"],
+            ),
+            networking_config=networking,
+        )
         container = self.client.containers.get(created["Id"])
         container.start()
         return container
@@ -424,8 +495,10 @@ class DockerRuntime(Runtime):
                 return True, "healthy"
             logs = health.get("Log") or []
             if logs:
-                detail = (f"health check: {status}, last probe exit {logs[-1].get('ExitCode')}: "
-                          f"{str(logs[-1].get('Output', '')).strip()[:120]}")
+                detail = (
+                    f"health check: {status}, last probe exit {logs[-1].get('ExitCode')}: "
+                    f"{str(logs[-1].get('Output', '')).strip()[:120]}"
+                )
             time.sleep(0.1)
         return False, detail
 

@@ -38,25 +38,24 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ..events import alertmanager, engine, registry
+from ..paths import labkit_home
 from ..processes import (
     BOOTSTRAP,
     PidFile,
     app_environment,
     listen,
-    pids_dir,
     reap_orphans,
     spawn,
 )
 from ..processes import alive as _alive  # noqa: F401 - importable from here, as before
 from ..processes import tail as _tail
-from ..paths import labkit_home
 from .base import (
     DEPLOYED,
     ROLLED_BACK,
@@ -84,13 +83,14 @@ _SKIP_DIRS = frozenset({"__pycache__", ".git", ".venv", ".pytest_cache"})
 
 # --- the content-addressed store (the "registry") --------------------------------------------
 
+
 def _sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _now_rfc3339() -> str:
     now = time.time_ns()
-    at = datetime.fromtimestamp(now // 1_000_000_000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    at = datetime.fromtimestamp(now // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     fraction = f"{now % 1_000_000_000:09d}".rstrip("0")
     return f"{at}.{fraction}Z" if fraction else f"{at}Z"
 
@@ -132,11 +132,14 @@ class LocalStore:
         try:
             data = self.blob_path(digest).read_bytes()
         except FileNotFoundError:
-            raise DeployError(f"The local store has no blob {digest}: ship the build first.") \
-                from None
+            raise DeployError(
+                f"The local store has no blob {digest}: ship the build first."
+            ) from None
         if _sha256(data) != digest:
-            raise DeployError(f"Blob {digest} in the local store is corrupt (its content has "
-                              "another digest): delete it and ship the build again.")
+            raise DeployError(
+                f"Blob {digest} in the local store is corrupt (its content has "
+                "another digest): delete it and ship the build again."
+            )
         return data
 
     def tag(self, repository: str, tag: str, manifest_digest: str) -> None:
@@ -150,39 +153,59 @@ class LocalStore:
         try:
             return path.read_text().strip()
         except FileNotFoundError:
-            raise DeployError(f"The local store has no {repository}:{tag}: ship it first.") \
-                from None
+            raise DeployError(
+                f"The local store has no {repository}:{tag}: ship it first."
+            ) from None
 
     def tags(self, repository: str) -> list[str]:
         folder = self.root / "repositories" / repository / "tags"
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
-    def push(self, repository: str, tag: str, layer: bytes, config: bytes,
-             annotations: dict[str, str], log: LogSink) -> str:
+    def push(
+        self,
+        repository: str,
+        tag: str,
+        layer: bytes,
+        config: bytes,
+        annotations: dict[str, str],
+        log: LogSink,
+    ) -> str:
         """Store an image (layer, config, manifest), tag it, notify; returns the manifest digest."""
         records = []
-        for what, data, media in (("layer", layer, registry.BLOB_MEDIA_TYPE),
-                                  ("config", config, registry.BLOB_MEDIA_TYPE)):
+        for what, data, media in (
+            ("layer", layer, registry.BLOB_MEDIA_TYPE),
+            ("config", config, registry.BLOB_MEDIA_TYPE),
+        ):
             digest, new = self.put_blob(data)
             if new:
                 log(f"{what} {digest[:19]}: pushed ({len(data)} bytes)")
                 records.append(self._record(repository, media, digest, len(data), None, "blobs"))
             else:
                 log(f"{what} {digest[:19]}: already in the store, not pushed again")
-        manifest = json.dumps({
-            "schemaVersion": 2,
-            "mediaType": MANIFEST_MEDIA_TYPE,
-            "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": _sha256(config),
-                       "size": len(config)},
-            "layers": [{"mediaType": LAYER_MEDIA_TYPE, "digest": _sha256(layer),
-                        "size": len(layer)}],
-            "annotations": annotations,
-        }, indent=3).encode()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": MANIFEST_MEDIA_TYPE,
+                "config": {
+                    "mediaType": CONFIG_MEDIA_TYPE,
+                    "digest": _sha256(config),
+                    "size": len(config),
+                },
+                "layers": [
+                    {"mediaType": LAYER_MEDIA_TYPE, "digest": _sha256(layer), "size": len(layer)}
+                ],
+                "annotations": annotations,
+            },
+            indent=3,
+        ).encode()
         manifest_digest, _ = self.put_blob(manifest)
         self.tag(repository, tag, manifest_digest)
         log(f"manifest {manifest_digest[:19]}: tagged {repository}:{tag}")
-        records.append(self._record(repository, MANIFEST_MEDIA_TYPE, manifest_digest,
-                                    len(manifest), tag, "manifests"))
+        records.append(
+            self._record(
+                repository, MANIFEST_MEDIA_TYPE, manifest_digest, len(manifest), tag, "manifests"
+            )
+        )
         # A registry POSTs each event on its own (one event per envelope).
         for record in records:
             self.notifier.post(registry.envelope([record]))
@@ -195,12 +218,18 @@ class LocalStore:
         layer = self.read_blob(manifest["layers"][0]["digest"])
         return digest, manifest, layer
 
-    def _record(self, repository: str, media_type: str, digest: str, size: int,
-                tag: str | None, kind: str) -> dict[str, Any]:
+    def _record(
+        self, repository: str, media_type: str, digest: str, size: int, tag: str | None, kind: str
+    ) -> dict[str, Any]:
         # Keys in the order distribution's Event struct marshals them.
-        target: dict[str, Any] = {"mediaType": media_type, "size": size, "digest": digest,
-                                  "length": size, "repository": repository,
-                                  "url": f"http://{STORE_HOST}/v2/{repository}/{kind}/{digest}"}
+        target: dict[str, Any] = {
+            "mediaType": media_type,
+            "size": size,
+            "digest": digest,
+            "length": size,
+            "repository": repository,
+            "url": f"http://{STORE_HOST}/v2/{repository}/{kind}/{digest}",
+        }
         if tag:
             target["tag"] = tag
         return {
@@ -208,8 +237,13 @@ class LocalStore:
             "timestamp": _now_rfc3339(),
             "action": "push",
             "target": target,
-            "request": {"id": _guid(), "addr": "127.0.0.1", "host": STORE_HOST,
-                        "method": "PUT", "useragent": USER_AGENT},
+            "request": {
+                "id": _guid(),
+                "addr": "127.0.0.1",
+                "host": STORE_HOST,
+                "method": "PUT",
+                "useragent": USER_AGENT,
+            },
             "actor": {},
             "source": {"addr": f"{socket.gethostname()}:0", "instanceID": _instance_id},
         }
@@ -225,6 +259,7 @@ _instance_id = _guid()
 
 
 # --- builds -----------------------------------------------------------------------------------
+
 
 def _files(root: Path) -> list[Path]:
     out = []
@@ -257,6 +292,7 @@ def snapshot(root: Path) -> bytes:
 
 
 # --- running app processes --------------------------------------------------------------------
+
 
 @dataclass
 class Instance:
@@ -313,9 +349,15 @@ class LocalRuntime(Runtime):
     name = "local"
     what = WHAT
 
-    def __init__(self, instance: str = "default", *, reason: str = "",
-                 probe_interval: float = 0.5, alert_after: float = 1.5,
-                 stop_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        instance: str = "default",
+        *,
+        reason: str = "",
+        probe_interval: float = 0.5,
+        alert_after: float = 1.5,
+        stop_timeout: float = 5.0,
+    ) -> None:
         super().__init__(instance, reason=reason)
         self.probe_interval, self.alert_after = probe_interval, alert_after
         self.stop_timeout = stop_timeout
@@ -344,8 +386,9 @@ class LocalRuntime(Runtime):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self.notifier.start()
         self._stop.clear()
-        self._monitor = threading.Thread(target=self._watch_loop, daemon=True,
-                                         name=f"labkit-local-monitor-{self.instance}")
+        self._monitor = threading.Thread(
+            target=self._watch_loop, daemon=True, name=f"labkit-local-monitor-{self.instance}"
+        )
         self._monitor.start()
         self._started = True
         _RUNNING[self.instance] = self
@@ -370,28 +413,37 @@ class LocalRuntime(Runtime):
 
     def _require_started(self) -> None:
         if not self._started:
-            raise DeployError(f"The local runtime {self.instance!r} is not started: call "
-                              ".start() first (or use it in a `with` block).")
+            raise DeployError(
+                f"The local runtime {self.instance!r} is not started: call "
+                ".start() first (or use it in a `with` block)."
+            )
 
     def send_webhooks_to(self, targets: WebhookTargets) -> None:
         self.notifier.targets = targets
 
     # --- build ----------------------------------------------------------------------------
-    def build(self, source_dir: Path, commit: str, *, service: str = "web",
-              log: LogSink = _ignore) -> Artifact:
+    def build(
+        self, source_dir: Path, commit: str, *, service: str = "web", log: LogSink = _ignore
+    ) -> Artifact:
         self._require_started()
         source_dir = Path(source_dir)
         tag = commit[:7]
         files = _files(source_dir)
         if not files:
             raise BuildError(f"Nothing to build: {source_dir} has no files.")
-        log(f"#1 snapshot of commit {tag}: {len(files)} files "
-            f"({sum(p.stat().st_size for p in files)} bytes)")
+        log(
+            f"#1 snapshot of commit {tag}: {len(files)} files "
+            f"({sum(p.stat().st_size for p in files)} bytes)"
+        )
         log("#2 python -m compileall: does every module compile?")
         with tempfile.TemporaryDirectory(prefix="labkit-pycache-") as cache:
             env = app_environment({"PYTHONPYCACHEPREFIX": cache})
-            proc = subprocess.Popen([sys.executable, "-m", "compileall", "-q", str(source_dir)],
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "compileall", "-q", str(source_dir)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
             assert proc.stdout is not None
             for raw in proc.stdout:
                 line = raw.decode(errors="replace").rstrip()
@@ -400,26 +452,40 @@ class LocalRuntime(Runtime):
             code = proc.wait()
         if code != 0:
             log(f"#2 failed: compileall exited with {code}")
-            raise BuildError(f"The build of {service}:{tag} failed at step 2: a module does not "
-                             "compile (the build log shows where). Fix it, commit and push again.")
+            raise BuildError(
+                f"The build of {service}:{tag} failed at step 2: a module does not "
+                "compile (the build log shows where). Fix it, commit and push again."
+            )
         layer = snapshot(source_dir)
         layer_digest = _sha256(layer)
         log(f"#3 layer {layer_digest[:19]} ({len(layer)} bytes, a deterministic tar)")
-        config = json.dumps({
-            "architecture": platform.machine(),
-            "os": sys.platform,
-            "config": {"Env": [f"APP_VERSION={tag}", f"APP_COMMIT={commit}"],
-                       "Cmd": ["uvicorn", "app:app"],
-                       "Labels": {"org.opencontainers.image.revision": commit}},
-            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        }, indent=3, sort_keys=True).encode()
+        config = json.dumps(
+            {
+                "architecture": platform.machine(),
+                "os": sys.platform,
+                "config": {
+                    "Env": [f"APP_VERSION={tag}", f"APP_COMMIT={commit}"],
+                    "Cmd": ["uvicorn", "app:app"],
+                    "Labels": {"org.opencontainers.image.revision": commit},
+                },
+                "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+            },
+            indent=3,
+            sort_keys=True,
+        ).encode()
         digest = _sha256(config)
         builds = self.root / "builds"
         (builds / f"{layer_digest[7:]}.tar").write_bytes(layer)
         (builds / f"{digest[7:]}.json").write_bytes(config)
         log(f"#4 built {service}:{tag} = {digest[:19]}")
-        return Artifact(service=service, commit=commit, tag=tag, digest=digest,
-                        size=len(layer), location=str(builds / f"{digest[7:]}.json"))
+        return Artifact(
+            service=service,
+            commit=commit,
+            tag=tag,
+            digest=digest,
+            size=len(layer),
+            location=str(builds / f"{digest[7:]}.json"),
+        )
 
     # --- ship -----------------------------------------------------------------------------
     def ship(self, artifact: Artifact, *, log: LogSink = _ignore) -> Artifact:
@@ -430,18 +496,27 @@ class LocalRuntime(Runtime):
             layer_digest = json.loads(config)["rootfs"]["diff_ids"][0]
             layer = (builds / f"{layer_digest[7:]}.tar").read_bytes()
         except (OSError, ValueError, KeyError, IndexError):
-            raise ShipError(f"{artifact.ref} was not built by this runtime (or its build files "
-                            "were removed): build it again.") from None
+            raise ShipError(
+                f"{artifact.ref} was not built by this runtime (or its build files "
+                "were removed): build it again."
+            ) from None
         log(f"pushing {artifact.ref} to the local store")
-        manifest = self.store.push(artifact.service, artifact.tag, layer, config,
-                                   {"org.opencontainers.image.revision": artifact.commit},
-                                   log)
-        return replace(artifact, shipped=True,
-                       location=f"{STORE_HOST}/{artifact.service}@{manifest}")
+        manifest = self.store.push(
+            artifact.service,
+            artifact.tag,
+            layer,
+            config,
+            {"org.opencontainers.image.revision": artifact.commit},
+            log,
+        )
+        return replace(
+            artifact, shipped=True, location=f"{STORE_HOST}/{artifact.service}@{manifest}"
+        )
 
     # --- deploy ---------------------------------------------------------------------------
-    def deploy(self, artifact: Artifact, *, health_timeout: float = 10.0,
-               log: LogSink = _ignore) -> Deployment:
+    def deploy(
+        self, artifact: Artifact, *, health_timeout: float = 10.0, log: LogSink = _ignore
+    ) -> Deployment:
         self._require_started()
         with self._deploy_lock:
             return self._deploy(artifact, health_timeout, log)
@@ -461,8 +536,10 @@ class LocalRuntime(Runtime):
         front = self._front(service)
         previous = self._serving.get(service)
         inst = self._spawn(service, artifact, release)
-        log(f"started {inst.name} (pid {inst.pid}); waiting up to {health_timeout:g} s "
-            "for GET /healthz to answer 2xx")
+        log(
+            f"started {inst.name} (pid {inst.pid}); waiting up to {health_timeout:g} s "
+            "for GET /healthz to answer 2xx"
+        )
         healthy, detail = self._wait_healthy(inst, health_timeout)
         seconds = round(time.monotonic() - began, 3)
         if not healthy:
@@ -470,34 +547,53 @@ class LocalRuntime(Runtime):
             log(f"{inst.name} is not healthy: {detail}")
             self._terminate(inst)
             kept = previous.artifact if previous else None
-            keeps = (f"{kept.ref} keeps serving" if kept else "nothing was serving before, so "
-                     "nothing serves now")
+            keeps = (
+                f"{kept.ref} keeps serving"
+                if kept
+                else "nothing was serving before, so nothing serves now"
+            )
             log(f"rolled back: stopped {inst.name}; {keeps}")
-            return Deployment(service=service, status=ROLLED_BACK, attempted=artifact,
-                              serving=kept, previous=kept, seconds=seconds, url=front.url,
-                              reason=f"not healthy within {health_timeout:g} s ({detail}); "
-                                     f"{keeps}")
+            return Deployment(
+                service=service,
+                status=ROLLED_BACK,
+                attempted=artifact,
+                serving=kept,
+                previous=kept,
+                seconds=seconds,
+                url=front.url,
+                reason=f"not healthy within {health_timeout:g} s ({detail}); {keeps}",
+            )
         inst.healthy = True
         self._engine_event(inst, "health_status: healthy")
         with self._lock:
             front.switch(inst.url)
             self._serving[service] = inst
             self._watches[service] = self._watches.get(service) or _Watch()
-        log(f"healthy after {time.monotonic() - inst.started:.2f} s; traffic switched to "
-            f"{inst.name}")
+        log(
+            f"healthy after {time.monotonic() - inst.started:.2f} s; traffic switched to "
+            f"{inst.name}"
+        )
         exit_code = None
         if previous is not None:
             drained = front.drain(previous.url, timeout=10.0)
-            log(f"{previous.name} drained ({'no request left' if drained else 'gave up after 10 s'})"
-                f"; stopping it (SIGTERM, then SIGKILL after {self.stop_timeout:g} s)")
+            log(
+                f"{previous.name} drained ({'no request left' if drained else 'gave up after 10 s'})"
+                f"; stopping it (SIGTERM, then SIGKILL after {self.stop_timeout:g} s)"
+            )
             self._terminate(previous)
             exit_code = previous.exit_code
             log(f"{previous.name} exited with code {exit_code}")
-        return Deployment(service=service, status=DEPLOYED, attempted=artifact,
-                          serving=artifact, previous=previous.artifact if previous else None,
-                          seconds=seconds, url=front.url,
-                          reason="healthy, serving at the same address as before",
-                          previous_exit_code=exit_code)
+        return Deployment(
+            service=service,
+            status=DEPLOYED,
+            attempted=artifact,
+            serving=artifact,
+            previous=previous.artifact if previous else None,
+            seconds=seconds,
+            url=front.url,
+            reason="healthy, serving at the same address as before",
+            previous_exit_code=exit_code,
+        )
 
     def _spawn(self, service: str, artifact: Artifact, release: Path) -> Instance:
         with self._lock:
@@ -506,18 +602,41 @@ class LocalRuntime(Runtime):
         sock = listen()
         port = sock.getsockname()[1]
         log_path = self.root / "logs" / f"{name}.log"
-        env = app_environment({"APP_VERSION": artifact.tag, "APP_COMMIT": artifact.commit,
-                               "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
-        process, record = spawn(app="app:app", app_dir=release, sock=sock, log_path=log_path,
-                                owner=self.instance, name=name, env=env)
-        inst = Instance(name=name, service=service, artifact=artifact, process=process, port=port,
-                        log_path=log_path, pidfile=record, started=time.monotonic(),
-                        id=hashlib.sha256(f"{self.instance}:{name}:{process.pid}:{time.time_ns()}"
-                                          .encode()).hexdigest())
+        env = app_environment(
+            {
+                "APP_VERSION": artifact.tag,
+                "APP_COMMIT": artifact.commit,
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
+        process, record = spawn(
+            app="app:app",
+            app_dir=release,
+            sock=sock,
+            log_path=log_path,
+            owner=self.instance,
+            name=name,
+            env=env,
+        )
+        inst = Instance(
+            name=name,
+            service=service,
+            artifact=artifact,
+            process=process,
+            port=port,
+            log_path=log_path,
+            pidfile=record,
+            started=time.monotonic(),
+            id=hashlib.sha256(
+                f"{self.instance}:{name}:{process.pid}:{time.time_ns()}".encode()
+            ).hexdigest(),
+        )
         with self._lock:
             self._instances[process.pid] = inst
-        threading.Thread(target=self._reap, args=(inst,), daemon=True,
-                         name=f"labkit-local-wait-{name}").start()
+        threading.Thread(
+            target=self._reap, args=(inst,), daemon=True, name=f"labkit-local-wait-{name}"
+        ).start()
         self._engine_event(inst, "start")
         return inst
 
@@ -597,8 +716,7 @@ class LocalRuntime(Runtime):
         watch = self._watches.setdefault(service, _Watch())
         if ok != inst.healthy and not inst.exited.is_set():
             inst.healthy = ok
-            self._engine_event(inst, "health_status: healthy" if ok
-                               else "health_status: unhealthy")
+            self._engine_event(inst, "health_status: healthy" if ok else "health_status: unhealthy")
         now = time.monotonic()
         if ok:
             watch.failing_since = None
@@ -615,16 +733,21 @@ class LocalRuntime(Runtime):
         front = self._fronts.get(service)
         base = front.url if front is not None and front.running else inst.url
         if status == "firing":
-            labels = {"alertname": "".join(p.title() for p in service.split("-")) + "Down",
-                      "instance": inst.address, "job": service, "service": service,
-                      "severity": "critical"}
+            labels = {
+                "alertname": "".join(p.title() for p in service.split("-")) + "Down",
+                "instance": inst.address,
+                "job": service,
+                "service": service,
+                "severity": "critical",
+            }
             watch.firing = {
                 "status": "firing",
                 "labels": dict(sorted(labels.items())),
                 "annotations": {
                     "description": f"{inst.name} ({inst.artifact.ref}) has failed its health "
-                                   f"check for {self.alert_after:g} s: {watch.last_detail}.",
-                    "summary": f"{service} is down"},
+                    f"check for {self.alert_after:g} s: {watch.last_detail}.",
+                    "summary": f"{service} is down",
+                },
                 "startsAt": _now_rfc3339(),
                 "endsAt": alertmanager.ZERO_TIME,
                 "generatorURL": f"{inst.url}/healthz",
@@ -635,28 +758,43 @@ class LocalRuntime(Runtime):
             assert watch.firing is not None
             item = {**watch.firing, "status": "resolved", "endsAt": _now_rfc3339()}
             watch.firing = None
-        self.notifier.post(alertmanager.alert(status, alerts=[item], receiver="labkit",
-                                              external_url=base))
+        self.notifier.post(
+            alertmanager.alert(status, alerts=[item], receiver="labkit", external_url=base)
+        )
 
     # --- engine-shaped events ---------------------------------------------------------------
-    def _engine_event(self, inst: Instance, action: str, *, exit_code: int | None = None,
-                      signal_number: int | None = None) -> None:
-        attributes = {"image": inst.artifact.ref, "name": inst.name,
-                      "org.labkit.runtime": "local", "org.labkit.service": inst.service,
-                      "org.labkit.pid": str(inst.pid)}
+    def _engine_event(
+        self,
+        inst: Instance,
+        action: str,
+        *,
+        exit_code: int | None = None,
+        signal_number: int | None = None,
+    ) -> None:
+        attributes = {
+            "image": inst.artifact.ref,
+            "name": inst.name,
+            "org.labkit.runtime": "local",
+            "org.labkit.service": inst.service,
+            "org.labkit.pid": str(inst.pid),
+        }
         if exit_code is not None:
             attributes["exitCode"] = str(exit_code)
         if signal_number is not None:
             attributes["signal"] = str(signal_number)
         now = time.time_ns()
-        self.notifier.post(engine.from_engine({
-            "Type": "container",
-            "Action": action,
-            "Actor": {"ID": inst.id, "Attributes": dict(sorted(attributes.items()))},
-            "scope": "local",
-            "time": now // 1_000_000_000,
-            "timeNano": now,
-        }))
+        self.notifier.post(
+            engine.from_engine(
+                {
+                    "Type": "container",
+                    "Action": action,
+                    "Actor": {"ID": inst.id, "Attributes": dict(sorted(attributes.items()))},
+                    "scope": "local",
+                    "time": now // 1_000_000_000,
+                    "timeNano": now,
+                }
+            )
+        )
 
     # --- where things are -----------------------------------------------------------------
     def url(self, service: str = "web") -> str:
@@ -698,5 +836,12 @@ def _stop_all() -> None:
 
 atexit.register(_stop_all)
 
-__all__ = ["BOOTSTRAP", "Instance", "LocalRuntime", "LocalStore", "PidFile", "reap_orphans",
-           "snapshot"]
+__all__ = [
+    "BOOTSTRAP",
+    "Instance",
+    "LocalRuntime",
+    "LocalStore",
+    "PidFile",
+    "reap_orphans",
+    "snapshot",
+]

@@ -7,6 +7,7 @@ makes :func:`record` return why it was not kept, and the check still answers.
 from __future__ import annotations
 
 import html
+import itertools
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..private import private_file
 from ..paths import labkit_home
+from ..private import private_file
 
 FILENAME = "progress.db"
 #: A pause longer than this between two checks of a lesson is not counted as time spent.
@@ -48,15 +49,24 @@ def _open(file: Path) -> sqlite3.Connection:
     return db
 
 
-def record(lesson: str, exercise: str, passed: bool, tier: int, *,
-           file: Path | None = None, at: float | None = None) -> str | None:
+def record(
+    lesson: str,
+    exercise: str,
+    passed: bool,
+    tier: int,
+    *,
+    file: Path | None = None,
+    at: float | None = None,
+) -> str | None:
     """Add one check to the record; ``None`` when kept, else why it was not (never raises)."""
     file = file or path()
     try:
         db = _open(file)
         try:
-            db.execute("INSERT INTO checks (at, lesson, exercise, passed, tier) VALUES (?,?,?,?,?)",
-                       (time.time() if at is None else at, lesson, exercise, int(passed), tier))
+            db.execute(
+                "INSERT INTO checks (at, lesson, exercise, passed, tier) VALUES (?,?,?,?,?)",
+                (time.time() if at is None else at, lesson, exercise, int(passed), tier),
+            )
         finally:
             db.close()
     except (sqlite3.Error, OSError) as exc:
@@ -120,11 +130,18 @@ def summarise(catalogue: Iterable[str], checks: list[Attempt]) -> list[LessonPro
         done = {a.exercise for a in mine if a.passed}
         tried = {a.exercise for a in mine} - done
         times = [a.at for a in mine]
-        seconds = sum(min(b - a, IDLE_GAP) for a, b in zip(times, times[1:]))
-        out.append(LessonProgress(lesson, tuple(exercises),
-                                  tuple(e for e in exercises if e in done),
-                                  tuple(e for e in exercises if e in tried), seconds,
-                                  sum(1 for a in mine if a.tier > 0), len(mine)))
+        seconds = sum(min(b - a, IDLE_GAP) for a, b in itertools.pairwise(times))
+        out.append(
+            LessonProgress(
+                lesson,
+                tuple(exercises),
+                tuple(e for e in exercises if e in done),
+                tuple(e for e in exercises if e in tried),
+                seconds,
+                sum(1 for a in mine if a.tier > 0),
+                len(mine),
+            )
+        )
     return out
 
 
@@ -134,17 +151,22 @@ def _minutes(seconds: float) -> str:
 
 def table(progress: list[LessonProgress]) -> str:
     """The learner's progress as a plain-text table."""
-    lines = [f"{'lesson':<7} {'done':>5} {'tried':>6} {'not started':>12} {'time':>8} "
-             f"{'checks':>7} {'hints':>6}"]
+    lines = [
+        f"{'lesson':<7} {'done':>5} {'tried':>6} {'not started':>12} {'time':>8} "
+        f"{'checks':>7} {'hints':>6}"
+    ]
     for p in progress:
-        lines.append(f"{p.lesson:<7} {len(p.done):>2}/{len(p.exercises):<2} {len(p.tried):>6} "
-                     f"{len(p.not_started):>12} {_minutes(p.seconds):>8} {p.checks:>7} "
-                     f"{p.hints:>6}")
+        lines.append(
+            f"{p.lesson:<7} {len(p.done):>2}/{len(p.exercises):<2} {len(p.tried):>6} "
+            f"{len(p.not_started):>12} {_minutes(p.seconds):>8} {p.checks:>7} "
+            f"{p.hints:>6}"
+        )
     return "\n".join(lines)
 
 
 def html_report(progress: list[LessonProgress], *, who: str = "") -> str:
     """A one-page report a learner can hand in."""
+
     def cell(items: tuple[str, ...]) -> str:
         return html.escape(", ".join(items)) or "&ndash;"
 
@@ -152,7 +174,8 @@ def html_report(progress: list[LessonProgress], *, who: str = "") -> str:
         f"<tr><td>{html.escape(p.lesson)}</td><td>{len(p.done)}/{len(p.exercises)}</td>"
         f"<td>{cell(p.done)}</td><td>{cell(p.tried)}</td><td>{cell(p.not_started)}</td>"
         f"<td>{_minutes(p.seconds)}</td><td>{p.checks}</td><td>{p.hints}</td></tr>"
-        for p in progress)
+        for p in progress
+    )
     title = "labkit progress" + (f": {html.escape(who)}" if who else "")
     made = time.strftime("%Y-%m-%d %H:%M")
     return f"""<!doctype html>
@@ -174,5 +197,9 @@ def lesson_of(exercise_id: str) -> str:
 
 def keep(result: Any) -> str | None:
     """Record an exercise :class:`~labkit.exercises.Result`; ``None`` or why it was not kept."""
-    return record(lesson_of(result.exercise), result.exercise, bool(result.passed),
-                  int(getattr(result, "tier", 0)))
+    return record(
+        lesson_of(result.exercise),
+        result.exercise,
+        bool(result.passed),
+        int(getattr(result, "tier", 0)),
+    )

@@ -39,8 +39,10 @@ class SyncReport:
         if self.updated:
             lines.append(f"  updated (you had not changed them): {', '.join(self.updated)}")
         if self.kept:
-            lines.append(f"  left as you edited them (a newer edition exists; `labkit lab --reset NN` "
-                         f"takes it, keeping yours in {BACKUPS}/): {', '.join(self.kept)}")
+            lines.append(
+                f"  left as you edited them (a newer edition exists; `labkit lab --reset NN` "
+                f"takes it, keeping yours in {BACKUPS}/): {', '.join(self.kept)}"
+            )
         if not (self.added or self.updated or self.kept):
             lines.append(f"  {len(self.unchanged)} lessons, all up to date")
         return "\n".join(lines)
@@ -56,7 +58,8 @@ def _edition(path: Path) -> bytes:
 
     nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
     nb, _, _ = student_notebook(nb, path.name)
-    return (nbformat.writes(nb) + "\n").encode()  # type: ignore[no-untyped-call]
+    text: str = nbformat.writes(nb)  # type: ignore[no-untyped-call,unused-ignore]
+    return (text + "\n").encode()
 
 
 def _read_manifest(folder: Path) -> dict[str, str]:
@@ -83,8 +86,9 @@ def _write(target: Path, data: bytes) -> None:
 def _lessons(source: Path) -> list[Path]:
     lessons = sorted(source.glob(LESSON_GLOB))
     if not lessons:
-        raise LabkitError(f"No lessons ({LESSON_GLOB}) in {source}: point LABKIT_NOTEBOOKS at the "
-                          "lessons folder.")
+        raise LabkitError(
+            f"No lessons ({LESSON_GLOB}) in {source}: point LABKIT_NOTEBOOKS at the lessons folder."
+        )
     return lessons
 
 
@@ -96,8 +100,10 @@ def sync(source: Path, folder: Path) -> SyncReport:
     """
     source, folder = Path(source), Path(folder)
     if folder.resolve() == source.resolve():
-        raise LabkitError(f"The workspace would be the lessons folder itself ({source}): choose "
-                          "another folder (LABKIT_WORKSPACE).")
+        raise LabkitError(
+            f"The workspace would be the lessons folder itself ({source}): choose "
+            "another folder (LABKIT_WORKSPACE)."
+        )
     folder.mkdir(parents=True, exist_ok=True)
     written = _read_manifest(folder)
     report = SyncReport(folder)

@@ -14,8 +14,9 @@ class Redraw:
     redraw (a view whose clocks keep moving asks again from there).
     """
 
-    def __init__(self, render: Callable[[], None], interval: float,
-                 after: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, render: Callable[[], None], interval: float, after: Callable[[], None] | None = None
+    ) -> None:
         self.render, self.interval, self.after = render, interval, after
         self.stopped = False
         self._timer: threading.Timer | None = None

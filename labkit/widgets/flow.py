@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from ..runs import FAILED, PASSED, ROLLED_BACK, RUNNING, SKIPPED, STAGES, WAITING, PipelineRun, Stage
+from ..runs import (
+    FAILED,
+    PASSED,
+    ROLLED_BACK,
+    RUNNING,
+    SKIPPED,
+    STAGES,
+    WAITING,
+    PipelineRun,
+    Stage,
+)
 from ._redraw import Redraw
 
 if TYPE_CHECKING:
@@ -42,27 +52,37 @@ def _box(stage: Stage | None, name: str) -> str:
     background, colour, mark = _LOOK.get(status, _LOOK[WAITING])
     took = _seconds(stage.seconds) if stage is not None else ""
     detail = html.escape(stage.detail) if stage is not None and stage.detail else "&nbsp;"
-    return (f'<div style="border:2px solid {colour};background:{background};border-radius:8px;'
-            f'padding:6px 10px;width:11em;min-height:5.2em;font-family:sans-serif">'
-            f'<div style="font-weight:700;font-size:14px">{name}</div>'
-            f'<div style="color:{colour};font-weight:700">{mark} {html.escape(status)}</div>'
-            f'<div style="color:#57606a;font-size:12px">{took or "&nbsp;"}</div>'
-            f'<div style="color:#57606a;font-size:11px;overflow:hidden;text-overflow:ellipsis;'
-            f'white-space:nowrap" title="{detail}">{detail}</div></div>')
+    return (
+        f'<div style="border:2px solid {colour};background:{background};border-radius:8px;'
+        f'padding:6px 10px;width:11em;min-height:5.2em;font-family:sans-serif">'
+        f'<div style="font-weight:700;font-size:14px">{name}</div>'
+        f'<div style="color:{colour};font-weight:700">{mark} {html.escape(status)}</div>'
+        f'<div style="color:#57606a;font-size:12px">{took or "&nbsp;"}</div>'
+        f'<div style="color:#57606a;font-size:11px;overflow:hidden;text-overflow:ellipsis;'
+        f'white-space:nowrap" title="{detail}">{detail}</div></div>'
+    )
 
 
 def _header(run: PipelineRun | None) -> str:
     if run is None:
-        return ('<p style="color:#57606a;margin:4px 0">No run yet: commit a change and '
-                "<code>git push</code> it, and the stages below light up.</p>")
+        return (
+            '<p style="color:#57606a;margin:4px 0">No run yet: commit a change and '
+            "<code>git push</code> it, and the stages below light up.</p>"
+        )
     colour = _LOOK.get(run.status, _LOOK[RUNNING])[1]
     message = html.escape(run.message or "")
-    return (f'<div style="margin:4px 0;font-family:sans-serif"><b>Run {run.id}</b> &middot; '
-            f"commit <code>{run.short}</code> {message} &middot; "
-            f'<span style="color:{colour};font-weight:700">{html.escape(run.status)}</span> '
-            f"&middot; {_seconds(run.seconds)}"
-            + (f' &middot; <span style="color:#57606a">{html.escape(run.reason)}</span>'
-               if run.reason else "") + "</div>")
+    return (
+        f'<div style="margin:4px 0;font-family:sans-serif"><b>Run {run.id}</b> &middot; '
+        f"commit <code>{run.short}</code> {message} &middot; "
+        f'<span style="color:{colour};font-weight:700">{html.escape(run.status)}</span> '
+        f"&middot; {_seconds(run.seconds)}"
+        + (
+            f' &middot; <span style="color:#57606a">{html.escape(run.reason)}</span>'
+            if run.reason
+            else ""
+        )
+        + "</div>"
+    )
 
 
 def _tail(run: PipelineRun | None, lines: int) -> str:
@@ -72,8 +92,10 @@ def _tail(run: PipelineRun | None, lines: int) -> str:
     for stage in run.stages:
         out += [f"{stage.name:8} {line}" for line in stage.log.splitlines()]
     text = "\n".join(out[-lines:]) or "(no log lines yet)"
-    return ('<pre style="max-height:16em;overflow:auto;background:#f6f8fa;padding:6px;'
-            f'font-size:12px;margin:4px 0">{html.escape(text)}</pre>')
+    return (
+        '<pre style="max-height:16em;overflow:auto;background:#f6f8fa;padding:6px;'
+        f'font-size:12px;margin:4px 0">{html.escape(text)}</pre>'
+    )
 
 
 def _timeline(run: PipelineRun) -> str:
@@ -85,32 +107,44 @@ def _timeline(run: PipelineRun) -> str:
             continue
         width = max(2.0, 100.0 * stage.seconds / total)
         colour = _LOOK.get(stage.status, _LOOK[WAITING])[1]
-        parts.append(f'<span title="{stage.name}: {stage.status}, {_seconds(stage.seconds)}" '
-                     f'style="display:inline-block;height:10px;width:{width:.0f}%;'
-                     f'background:{colour};opacity:0.75;margin-right:1px"></span>')
+        parts.append(
+            f'<span title="{stage.name}: {stage.status}, {_seconds(stage.seconds)}" '
+            f'style="display:inline-block;height:10px;width:{width:.0f}%;'
+            f'background:{colour};opacity:0.75;margin-right:1px"></span>'
+        )
     return f'<div style="width:14em;white-space:nowrap;overflow:hidden">{"".join(parts)}</div>'
 
 
 def _history(runs: list[PipelineRun]) -> str:
     if not runs:
         return ""
-    head = "".join(f'<th style="text-align:left;padding:2px 8px">{h}</th>' for h in
-                   ("run", "commit", "message", "status", *STAGES, "took", "timeline"))
+    head = "".join(
+        f'<th style="text-align:left;padding:2px 8px">{h}</th>'
+        for h in ("run", "commit", "message", "status", *STAGES, "took", "timeline")
+    )
     rows = []
     for run in runs:
         colour = _LOOK.get(run.status, _LOOK[RUNNING])[1]
-        cells = [str(run.id), f"<code>{run.short}</code>", html.escape(run.message[:40]),
-                 f'<b style="color:{colour}">{html.escape(run.status)}</b>']
+        cells = [
+            str(run.id),
+            f"<code>{run.short}</code>",
+            html.escape(run.message[:40]),
+            f'<b style="color:{colour}">{html.escape(run.status)}</b>',
+        ]
         for stage in run.stages:
             look = _LOOK.get(stage.status, _LOOK[WAITING])
-            cells.append(f'<span style="color:{look[1]}">{look[2]} {html.escape(stage.status)}'
-                         "</span>")
+            cells.append(
+                f'<span style="color:{look[1]}">{look[2]} {html.escape(stage.status)}</span>'
+            )
         cells += [_seconds(run.seconds), _timeline(run)]
-        rows.append("<tr>" + "".join(f'<td style="padding:2px 8px">{c}</td>' for c in cells)
-                    + "</tr>")
-    return ('<details open><summary>Run history</summary><table style="border-collapse:collapse;'
-            f'font-size:12px"><thead style="background:#f6f8fa"><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></details>')
+        rows.append(
+            "<tr>" + "".join(f'<td style="padding:2px 8px">{c}</td>' for c in cells) + "</tr>"
+        )
+    return (
+        '<details open><summary>Run history</summary><table style="border-collapse:collapse;'
+        f'font-size:12px"><thead style="background:#f6f8fa"><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></details>"
+    )
 
 
 class Flow:
@@ -122,16 +156,24 @@ class Flow:
     updates by itself while runs progress. One flow per pipeline: a new one stops the old.
     """
 
-    def __init__(self, pipeline: Pipeline, *, interval: float = DEFAULT_INTERVAL,
-                 tail: int = TAIL_LINES, history: int = HISTORY) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        tail: int = TAIL_LINES,
+        history: int = HISTORY,
+    ) -> None:
         self.pipeline = pipeline
         self.interval, self.tail_lines, self.history_size = interval, tail, history
         self._redraw = Redraw(self._render, interval, after=self._keep_ticking)
         self._render_lock = threading.RLock()
         self.header = widgets.HTML()
         self.boxes = {name: widgets.HTML() for name in STAGES}
-        arrows = [widgets.HTML('<div style="font-size:22px;padding:1.2em 4px 0">→</div>')
-                  for _ in STAGES[1:]]
+        arrows = [
+            widgets.HTML('<div style="font-size:22px;padding:1.2em 4px 0">→</div>')
+            for _ in STAGES[1:]
+        ]
         row: list[widgets.Widget] = []
         for i, name in enumerate(STAGES):
             row.append(self.boxes[name])
@@ -139,8 +181,7 @@ class Flow:
                 row.append(arrows[i])
         self.log_view = widgets.HTML()
         self.history_view = widgets.HTML()
-        self.view = widgets.VBox([self.header, widgets.HBox(row), self.log_view,
-                                  self.history_view])
+        self.view = widgets.VBox([self.header, widgets.HBox(row), self.log_view, self.history_view])
         old = _ACTIVE.get(pipeline.name)
         if old is not None and old is not self:
             old.stop()

@@ -30,8 +30,18 @@ ROW_KEYS = ("seq", "time", "source", "event", "id", "verified", "status", "reaso
 TEXT_COLUMNS = ("seq", "source", "event", "verified", "status", "reason")
 
 # Headers that describe one HTTP connection rather than the delivery; httpx sets its own.
-_HOP_HEADERS = frozenset({"host", "content-length", "connection", "accept-encoding",
-                          "transfer-encoding", "keep-alive", "te", "upgrade"})
+_HOP_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "connection",
+        "accept-encoding",
+        "transfer-encoding",
+        "keep-alive",
+        "te",
+        "upgrade",
+    }
+)
 _STATUS_COLOURS = {ACCEPTED: "#1a7f37", DUPLICATE: "#9a6700", REJECTED: "#cf222e"}
 _MAX_BODY_SHOWN = 20_000
 _NEWEST = 0  # the picker's "follow the newest delivery" entry; real seqs start at 1
@@ -98,16 +108,29 @@ def _pretty_body(d: Delivery) -> str:
 
 def _badge(status: str) -> str:
     colour = _STATUS_COLOURS.get(status, "#57606a")
-    return (f'<span style="color:{colour};font-weight:600">{html.escape(status)}</span>')
+    return f'<span style="color:{colour};font-weight:600">{html.escape(status)}</span>'
 
 
 def _table_html(rows: list[dict[str, Any]]) -> str:
     if not rows:
-        return ('<p style="color:#57606a;margin:4px 0">No deliveries yet. Send one and it '
-                "appears here.</p>")
-    head = "".join(f'<th style="text-align:left;padding:2px 8px">{h}</th>' for h in
-                   ("#", "time (UTC)", "source", "event", "delivery id", "verified", "status",
-                    "handlers", "reason"))
+        return (
+            '<p style="color:#57606a;margin:4px 0">No deliveries yet. Send one and it '
+            "appears here.</p>"
+        )
+    head = "".join(
+        f'<th style="text-align:left;padding:2px 8px">{h}</th>'
+        for h in (
+            "#",
+            "time (UTC)",
+            "source",
+            "event",
+            "delivery id",
+            "verified",
+            "status",
+            "handlers",
+            "reason",
+        )
+    )
     body = []
     for r in rows:
         short_id = r["id"] if len(r["id"]) <= 14 else r["id"][:12] + "…"
@@ -116,14 +139,18 @@ def _table_html(rows: list[dict[str, Any]]) -> str:
         tds = "".join(f'<td style="padding:2px 8px">{html.escape(c)}</td>' for c in cells)
         tds += f'<td style="padding:2px 8px">{_badge(r["status"])}</td>'
         tds += f'<td style="padding:2px 8px">{html.escape(r["handled"])}</td>'
-        tds += (f'<td style="padding:2px 8px;max-width:32em;overflow:hidden;'
-                f'text-overflow:ellipsis;white-space:nowrap" title="{html.escape(r["reason"])}">'
-                f'{html.escape(r["reason"])}</td>')
+        tds += (
+            f'<td style="padding:2px 8px;max-width:32em;overflow:hidden;'
+            f'text-overflow:ellipsis;white-space:nowrap" title="{html.escape(r["reason"])}">'
+            f"{html.escape(r['reason'])}</td>"
+        )
         body.append(f"<tr>{tds}</tr>")
-    return ('<div style="max-height:22em;overflow-y:auto;border:1px solid #d0d7de">'
-            '<table style="border-collapse:collapse;font-family:monospace;font-size:12px;'
-            f'width:100%"><thead style="background:#f6f8fa"><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>')
+    return (
+        '<div style="max-height:22em;overflow-y:auto;border:1px solid #d0d7de">'
+        '<table style="border-collapse:collapse;font-family:monospace;font-size:12px;'
+        f'width:100%"><thead style="background:#f6f8fa"><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 #: The sources whose senders sign the body, so a rejection can be explained byte by byte.
@@ -143,22 +170,30 @@ def explain_rejection(d: Delivery, secrets: dict[str, list[str]]) -> signing.Exp
 def _detail_html(d: Delivery | None, why: signing.Explanation | None = None) -> str:
     if d is None:
         return ""
-    facts = (f"<b>#{d.seq}</b> {html.escape(d.source)} / {html.escape(d.event or '?')} &middot; "
-             f"{_badge(d.status)} &middot; verified: {'yes' if d.verified else 'no'} &middot; "
-             f"id <code>{html.escape(d.id or '-')}</code> &middot; {d.size} bytes")
+    facts = (
+        f"<b>#{d.seq}</b> {html.escape(d.source)} / {html.escape(d.event or '?')} &middot; "
+        f"{_badge(d.status)} &middot; verified: {'yes' if d.verified else 'no'} &middot; "
+        f"id <code>{html.escape(d.id or '-')}</code> &middot; {d.size} bytes"
+    )
     if d.reason:
         facts += f"<br>reason: {html.escape(d.reason)}"
     if d.handler_error:
         facts += f"<br>handler error: {html.escape(d.handler_error)}"
     if why is not None:
-        facts += (f'<br>signature: <b>{html.escape(why.cause)}</b><pre style="white-space:'
-                  f'pre-wrap;margin:2px 0">{html.escape(str(why))}</pre>')
+        facts += (
+            f'<br>signature: <b>{html.escape(why.cause)}</b><pre style="white-space:'
+            f'pre-wrap;margin:2px 0">{html.escape(str(why))}</pre>'
+        )
     headers = "\n".join(f"{k}: {v}" for k, v in sorted(redacted(d.headers).items()))
-    pre = ('style="max-height:18em;overflow:auto;background:#f6f8fa;padding:6px;'
-           'font-size:12px;margin:4px 0"')
-    return (f"<div>{facts}</div><details open><summary>Headers</summary><pre {pre}>"
-            f"{html.escape(headers)}</pre></details><details open><summary>Body</summary>"
-            f"<pre {pre}>{html.escape(_pretty_body(d))}</pre></details>")
+    pre = (
+        'style="max-height:18em;overflow:auto;background:#f6f8fa;padding:6px;'
+        'font-size:12px;margin:4px 0"'
+    )
+    return (
+        f"<div>{facts}</div><details open><summary>Headers</summary><pre {pre}>"
+        f"{html.escape(headers)}</pre></details><details open><summary>Body</summary>"
+        f"<pre {pre}>{html.escape(_pretty_body(d))}</pre></details>"
+    )
 
 
 def _label(d: Delivery) -> str:
@@ -177,11 +212,19 @@ class Inspector:
     cell never leaves two views subscribed.
     """
 
-    def __init__(self, receiver: Receiver, *, limit: int = DEFAULT_LIMIT,
-                 source: str | None = None, interval: float = DEFAULT_INTERVAL) -> None:
+    def __init__(
+        self,
+        receiver: Receiver,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        source: str | None = None,
+        interval: float = DEFAULT_INTERVAL,
+    ) -> None:
         if not hasattr(receiver, "log") or not hasattr(receiver, "hook_url"):
-            raise TypeError("Inspector needs a labkit Receiver: rx = labkit.Receiver().start(), "
-                            "then labkit.inspect(rx).")
+            raise TypeError(
+                "Inspector needs a labkit Receiver: rx = labkit.Receiver().start(), "
+                "then labkit.inspect(rx)."
+            )
         if source and source not in SOURCES:
             raise ValueError(f"Unknown source {source!r}; use one of {', '.join(SOURCES)}.")
         self.receiver = receiver
@@ -194,21 +237,35 @@ class Inspector:
         self._render_lock = threading.RLock()
 
         self.filter = widgets.ToggleButtons(
-            options=[("all", ""), *[(s, s) for s in SOURCES]], value=source or "",
-            description="Source", style={"button_width": "auto"})
+            options=[("all", ""), *[(s, s) for s in SOURCES]],
+            value=source or "",
+            description="Source",
+            style={"button_width": "auto"},
+        )
         self.summary = widgets.HTML()
         self.table = widgets.HTML()
-        self.picker = widgets.Dropdown(options=[("newest", _NEWEST)], value=_NEWEST,
-                                       description="Delivery", layout=widgets.Layout(width="28em"))
-        self.replay_button = widgets.Button(description="Replay", icon="repeat",
-                                            tooltip="Send the selected delivery again, unchanged")
+        self.picker = widgets.Dropdown(
+            options=[("newest", _NEWEST)],
+            value=_NEWEST,
+            description="Delivery",
+            layout=widgets.Layout(width="28em"),
+        )
+        self.replay_button = widgets.Button(
+            description="Replay",
+            icon="repeat",
+            tooltip="Send the selected delivery again, unchanged",
+        )
         self.status = widgets.HTML()
         self.detail_view = widgets.HTML()
-        self.view = widgets.VBox([
-            self.filter, self.summary, self.table,
-            widgets.HBox([self.picker, self.replay_button, self.status]),
-            self.detail_view,
-        ])
+        self.view = widgets.VBox(
+            [
+                self.filter,
+                self.summary,
+                self.table,
+                widgets.HBox([self.picker, self.replay_button, self.status]),
+                self.detail_view,
+            ]
+        )
         self.filter.observe(self._on_filter, names="value")
         self.picker.observe(self._on_pick, names="value")
         self.replay_button.on_click(self._on_replay_click)
@@ -251,8 +308,9 @@ class Inspector:
         """The table as plain text, oldest first, redrawn first so it is up to date."""
         unknown = [c for c in columns if c not in ROW_KEYS]
         if unknown:
-            raise ValueError(f"No column {', '.join(map(repr, unknown))}; the columns are "
-                             f"{', '.join(ROW_KEYS)}.")
+            raise ValueError(
+                f"No column {', '.join(map(repr, unknown))}; the columns are {', '.join(ROW_KEYS)}."
+            )
         self.refresh()
         rows = list(reversed(self.rows()))
         if not rows:
@@ -284,8 +342,10 @@ class Inspector:
     def select(self, seq: int | None) -> None:
         """Show delivery ``seq`` in detail (``None``: follow the newest)."""
         if seq is not None and self.receiver.log.by_seq(seq) is None:
-            raise ValueError(f"The receiver has no delivery #{seq}; the table's first column "
-                             "lists the numbers there are.")
+            raise ValueError(
+                f"The receiver has no delivery #{seq}; the table's first column "
+                "lists the numbers there are."
+            )
         self._selected = seq
         self._render()
 
@@ -314,16 +374,25 @@ class Inspector:
         except LabkitError as exc:
             return Replay(d.seq, None, "not sent", detail=str(exc))
         except httpx.HTTPError as exc:
-            return Replay(d.seq, None, "not sent",
-                          detail=f"{type(exc).__name__}: {exc}. Is the receiver running?")
+            return Replay(
+                d.seq,
+                None,
+                "not sent",
+                detail=f"{type(exc).__name__}: {exc}. Is the receiver running?",
+            )
         try:
             answer = response.json()
         except ValueError:
             answer = {}
         if not isinstance(answer, dict):
             answer = {}
-        return Replay(d.seq, response.status_code, str(answer.get("status", "?")),
-                      seq=answer.get("seq"), detail=str(answer.get("detail", "")))
+        return Replay(
+            d.seq,
+            response.status_code,
+            str(answer.get("status", "?")),
+            seq=answer.get("seq"),
+            detail=str(answer.get("detail", "")),
+        )
 
     # --- lifecycle --------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -334,8 +403,10 @@ class Inspector:
             del _ACTIVE[self.receiver.name]
         with self._render_lock:
             self.replay_button.disabled = True
-            self.summary.value = (f'<span style="color:#57606a">This inspector no longer updates '
-                                  f"({html.escape(reason)}).</span>")
+            self.summary.value = (
+                f'<span style="color:#57606a">This inspector no longer updates '
+                f"({html.escape(reason)}).</span>"
+            )
 
     @property
     def stopped(self) -> bool:
@@ -344,8 +415,10 @@ class Inspector:
     # --- display ----------------------------------------------------------------------------
     def __repr__(self) -> str:
         state = "stopped" if self._redraw.stopped else f"newest {self.limit} deliveries"
-        return (f"<Inspector of receiver {self.receiver.name!r}: {state}, "
-                f"source: {self.source or 'all'}>")
+        return (
+            f"<Inspector of receiver {self.receiver.name!r}: {state}, "
+            f"source: {self.source or 'all'}>"
+        )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle: dict[str, Any] = self.view._repr_mimebundle_(**kwargs)
@@ -375,12 +448,16 @@ class Inspector:
             detail = log.by_seq(chosen) if chosen is not None else (shown[0] if shown else None)
             if self._redraw.stopped:
                 return
-            counts = {s: sum(1 for r in self._rows if r["status"] == s)
-                      for s in (ACCEPTED, DUPLICATE, REJECTED)}
+            counts = {
+                s: sum(1 for r in self._rows if r["status"] == s)
+                for s in (ACCEPTED, DUPLICATE, REJECTED)
+            }
             scope = f"{self.source} " if self.source else ""
-            summary = (f"{total} deliveries in the log; showing the newest {len(shown)} "
-                       f"{scope}(at most {self.limit}): "
-                       + ", ".join(f"{n} {_badge(s)}" for s, n in counts.items()))
+            summary = (
+                f"{total} deliveries in the log; showing the newest {len(shown)} "
+                f"{scope}(at most {self.limit}): "
+                + ", ".join(f"{n} {_badge(s)}" for s, n in counts.items())
+            )
             self.summary.value = summary
             self.table.value = _table_html(self._rows)
             wanted = chosen if chosen is not None else _NEWEST
@@ -394,8 +471,11 @@ class Inspector:
                         self.picker.value = wanted
                 finally:
                     self._syncing = False
-            why = (explain_rejection(detail, self.receiver.settings.secrets)
-                   if detail is not None else None)
+            why = (
+                explain_rejection(detail, self.receiver.settings.secrets)
+                if detail is not None
+                else None
+            )
             self.detail_view.value = _detail_html(detail, why)
 
     def _on_filter(self, change: dict[str, Any]) -> None:

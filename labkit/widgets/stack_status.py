@@ -27,8 +27,10 @@ def render(rows: list[dict[str, Any]]) -> str:
     """``Stack.ps()`` rows as an HTML table, coloured by state and health."""
     if not rows:
         return '<span style="color:#57606a">No containers: the stack is down.</span>'
-    head = "".join(f'<th style="text-align:left;padding:2px 10px">{h}</th>'
-                   for h in ("service", "replica", "state", "health", "ports"))
+    head = "".join(
+        f'<th style="text-align:left;padding:2px 10px">{h}</th>'
+        for h in ("service", "replica", "state", "health", "ports")
+    )
     body = []
     for r in rows:
         state_colour = _STATE_COLOURS.get(r["state"], "#57606a")
@@ -42,7 +44,8 @@ def render(rows: list[dict[str, Any]]) -> str:
             f'<td style="padding:2px 10px;color:{state_colour}">{html.escape(r["state"])}</td>'
             f'<td style="padding:2px 10px;color:{health_colour}">{html.escape(health)}</td>'
             f'<td style="padding:2px 10px;font-family:monospace">{html.escape(ports)}</td>'
-            "</tr>")
+            "</tr>"
+        )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
@@ -53,16 +56,19 @@ class StackStatus:
     value; the widget itself is made here, in the caller's (main) thread.
     """
 
-    def __init__(self, stack: Stack, *, interval: float = DEFAULT_INTERVAL,
-                 live: bool = True) -> None:
+    def __init__(
+        self, stack: Stack, *, interval: float = DEFAULT_INTERVAL, live: bool = True
+    ) -> None:
         old = _ACTIVE.get(stack.project)
         if old is not None:
             old.stop()
         self.stack = stack
         self.interval = interval
-        self.title = widgets.HTML(f"<b>Stack {html.escape(stack.name)}</b> "
-                                  f'<span style="color:#57606a">({html.escape(stack.project)})'
-                                  "</span>")
+        self.title = widgets.HTML(
+            f"<b>Stack {html.escape(stack.name)}</b> "
+            f'<span style="color:#57606a">({html.escape(stack.project)})'
+            "</span>"
+        )
         self.table = widgets.HTML()
         self.note = widgets.HTML()
         self.view = widgets.VBox([self.title, self.table, self.note])
@@ -71,8 +77,9 @@ class StackStatus:
         self.refresh()
         if live:
             _ACTIVE[stack.project] = self
-            self._thread = threading.Thread(target=self._follow, name=f"status-{stack.project}",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._follow, name=f"status-{stack.project}", daemon=True
+            )
             self._thread.start()
 
     def refresh(self) -> list[dict[str, Any]]:
@@ -112,4 +119,3 @@ class StackStatus:
         bundle: dict[str, Any] = self.view._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = repr(self)
         return bundle
-

@@ -24,14 +24,13 @@ from typing import Any
 import httpx
 import pytest
 
-from support import free_port, poll
+from support import IN_CI, free_port, poll
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = "01-webhooks-101.ipynb"
 PIPELINE_LESSON = "06-push-build-deploy-monitor.ipynb"
 STAGES = ("build", "ship", "deploy", "monitor")
 CHROMIUM = Path(os.environ.get("LABKIT_CHROMIUM", "/usr/bin/chromium"))
-IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 SCREENSHOTS = os.environ.get("LABKIT_SCREENSHOTS", "").strip().lower() in ("1", "true", "yes")
 SHOTS = ROOT / "docs" / "screenshots"
 # Without the background-networking flags Chromium tries to reach hosts outside the machine.

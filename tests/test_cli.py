@@ -17,7 +17,7 @@ import pytest
 
 from labkit import events
 
-from support import LABKIT, Listener, deliveries, free_port, poll, run_labkit
+from support import LABKIT, Listener, deliveries, free_port, poll, require, run_labkit
 
 SECRET = "cli-s3cret"
 FAST = ["--backoff", "0.01"]
@@ -392,8 +392,10 @@ def test_listen_for_containers_also_answers_on_the_bridge_gateway(tmp_path: Path
     from labkit.receiver import docker_gateway
 
     gateway = docker_gateway()
-    if gateway is None:
-        pytest.skip("no Docker bridge on this machine: nothing to listen on for containers")
+    require(
+        gateway is not None, "no Docker bridge on this machine: nothing to listen on for containers"
+    )
+    assert gateway is not None
     with Listener(tmp_path / "d.db", secret=SECRET, extra=["--for-containers"]) as running:
         assert httpx.get(f"http://{gateway}:{running.port}/healthz", timeout=5).status_code == 200
         assert "host.docker.internal" in running.output()

@@ -18,9 +18,8 @@ import pytest
 import labkit
 from labkit import events
 
-from support import Listener, free_port
+from support import IN_CI, Listener, free_port
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 SECRET = "fault-s3cret"
 
 

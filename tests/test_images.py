@@ -28,8 +28,10 @@ from support import require
 @pytest.fixture(scope="session")
 def lab_images() -> Iterator[dict[str, Any]]:
     """Every lab image, built (or found up to date) once per session."""
-    if docker_engine_version() is None:
-        pytest.skip("no Docker engine answers: start Docker to run the image tests")
+    require(
+        docker_engine_version() is not None,
+        "no Docker engine answers: start Docker to run the image tests",
+    )
     require(os.geteuid() == 0, "building the base image needs root (debootstrap, chroot)")
     require(
         shutil.which("debootstrap") is not None,
@@ -208,7 +210,6 @@ def test_save_and_load_round_trip(lab_images: dict[str, Any], tmp_path: Path) ->
 
 @pytest.mark.docker
 def test_loading_a_missing_file_says_what_to_pass(tmp_path: Path) -> None:
-    if docker_engine_version() is None:
-        pytest.skip("no Docker engine answers")
+    require(docker_engine_version() is not None, "no Docker engine answers")
     with pytest.raises(images.ImageError, match="labkit images save"):
         images.load(tmp_path / "nope.tar", progress=None)

@@ -23,7 +23,7 @@ import pytest
 from labkit import BlockedAddressError, DeliveryError, Receiver, events, redeliver, send, signing
 from labkit.sender import SentLog, check_address, default_log
 
-from support import HOST, ScriptedServer
+from support import HOST, ScriptedServer, require
 
 FAST: dict[str, Any] = {"retries": 1, "backoff": 0.01, "timeout": 2.0}
 TOKEN = "tok-9c1e-never-stored"
@@ -152,8 +152,10 @@ def test_every_checked_address_is_tried_in_order(dns: Resolver, sent: SentLog) -
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
     """An HTTPS server on 127.0.0.1 whose certificate names only ``hook.example``."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed: cannot make a test certificate")
+    require(
+        shutil.which("openssl") is not None,
+        "openssl is not installed: cannot make a test certificate",
+    )
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [

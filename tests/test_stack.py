@@ -44,8 +44,10 @@ def _containers(stack: Stack) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def services() -> Iterator[Stack]:
     """The services stack, up and healthy; always brought down afterwards."""
-    if docker_engine_version() is None:
-        pytest.skip("no Docker engine answers: start Docker to run the stack tests")
+    require(
+        docker_engine_version() is not None,
+        "no Docker engine answers: start Docker to run the stack tests",
+    )
     try:
         compose_command()
     except StackError as exc:
@@ -125,8 +127,7 @@ def test_the_compose_file_keeps_the_security_defaults() -> None:
 
 @pytest.mark.docker
 def test_missing_lab_images_say_run_images_build(monkeypatch: pytest.MonkeyPatch) -> None:
-    if docker_engine_version() is None:
-        pytest.skip("no Docker engine answers")
+    require(docker_engine_version() is not None, "no Docker engine answers")
     from labkit import compose
 
     monkeypatch.setattr(compose, "_absent", lambda client, tag: tag == "labkit/mariadb:bookworm")

@@ -130,7 +130,8 @@ def test_compose_configs_output_gives_the_same_rules() -> None:
     try:
         config = Stack("services").config()
     except StackError as exc:
-        pytest.skip(f"no Compose here: {exc}")
+        require(False, f"no Compose here: {exc}")
+        raise
     services = swarm.stack_file(config).data["services"]
     assert services["gateway"]["networks"] == ["frontend", "backend"] or sorted(
         services["gateway"]["networks"]
@@ -199,11 +200,12 @@ def _client() -> Any:
 
 @pytest.mark.docker
 def test_leave_keeps_a_swarm_the_kit_did_not_start() -> None:
-    if docker_engine_version() is None:
-        pytest.skip("no Docker engine answers")
+    require(docker_engine_version() is not None, "no Docker engine answers")
     client = _client()
-    if (client.info().get("Swarm") or {}).get("LocalNodeState") != "inactive":
-        pytest.skip("the engine is in a Swarm already; this test starts one of its own")
+    require(
+        (client.info().get("Swarm") or {}).get("LocalNodeState") == "inactive",
+        "the engine is in a Swarm already; this test starts one of its own",
+    )
     had_gwbridge = bool(client.networks.list(names=["docker_gwbridge"]))
     client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
     try:
@@ -222,8 +224,10 @@ def test_leave_keeps_a_swarm_the_kit_did_not_start() -> None:
 @pytest.fixture(scope="module")
 def engine(request: pytest.FixtureRequest) -> Iterator[swarm.Swarm]:
     """A single-node Swarm with the test stack deployed; removed and left as found afterwards."""
-    if docker_engine_version() is None:
-        pytest.skip("no Docker engine answers: start Docker to run the Swarm tests")
+    require(
+        docker_engine_version() is not None,
+        "no Docker engine answers: start Docker to run the Swarm tests",
+    )
     require(shutil.which("docker") is not None, "the docker command line is not installed")
     if images.missing():
         require(

@@ -172,7 +172,13 @@ def test_deploy_switches_with_zero_failed_requests_and_stops_the_old_process(
         t.start()
     try:
         second = runtime.deploy(ship(runtime, app("two"), 2))
-        time.sleep(0.3)
+        # Keep hammering until the new version has answered a few requests itself.
+        served = len(answered)
+        poll(
+            lambda: len(answered) >= served + 20,
+            timeout=30,
+            what="requests answered after the switch",
+        )
     finally:
         stop.set()
         for t in threads:
@@ -213,9 +219,10 @@ def test_a_version_that_crashes_at_start_is_rolled_back_at_once(
 ) -> None:
     folder = app()
     (folder / "app.py").write_text("raise SystemExit('no database configured')\n")
-    started = time.monotonic()
-    result = runtime.deploy(ship(runtime, folder, 5), health_timeout=20)
-    assert result.rolled_back and time.monotonic() - started < 10
+    # "At once": the exit is seen as it happens, not after the health timeout, which is longer
+    # than this test's own timeout (300 s): waiting for it would fail the test.
+    result = runtime.deploy(ship(runtime, folder, 5), health_timeout=600)
+    assert result.rolled_back
     assert "exited with code" in result.reason and result.serving is None
     assert "nothing was serving" in result.reason
 

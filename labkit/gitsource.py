@@ -206,8 +206,7 @@ class GitSource:
         git("config", "--unset-all", "labkit.secret", cwd=self.bare, env=env, check=False)
         secret_file = Path(self.bare) / SECRET_FILE
         if secret:
-            private_file(secret_file).write_text(secret)
-            secret_file.chmod(0o600)
+            private_file(secret_file).write_text(secret)  # made 0600 before it is written
         else:
             secret_file.unlink(missing_ok=True)
         git("config", "labkit.repository", self.full_name, cwd=self.bare, env=env)

@@ -12,7 +12,8 @@ from .paths import labkit_home
 
 #: Headers that carry a secret itself (signatures are derived, so they may be shown).
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
-_FINGERPRINT = re.compile(r"sha256:[0-9a-f]{8}")
+#: What :func:`fingerprint` writes in place of a secret.
+FINGERPRINT = re.compile(r"sha256:[0-9a-f]{8}")
 
 
 def private_file(path: str | Path) -> Path:
@@ -43,7 +44,7 @@ def private_file(path: str | Path) -> Path:
 def fingerprint(secret: str) -> str:
     """How a log names a secret: ``sha256:`` and the first 8 hex digits of its SHA-256 (a
     label to tell two secrets apart, not a way to keep a weak one safe)."""
-    if _FINGERPRINT.fullmatch(secret):
+    if FINGERPRINT.fullmatch(secret):
         return secret
     return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:8]
 

@@ -27,7 +27,13 @@ from . import signing
 from .errors import BlockedAddressError, DeliveryError
 from .events import Event
 from .paths import labkit_home
-from .private import SECRET_HEADERS, fingerprint, fingerprinted_headers, private_file
+from .private import (
+    FINGERPRINT,
+    SECRET_HEADERS,
+    fingerprint,
+    fingerprinted_headers,
+    private_file,
+)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 #: Cloud metadata endpoints that are not link-local (AWS IPv6, Alibaba).
@@ -168,9 +174,8 @@ def _client(backend: _CheckedBackend, timeout: float) -> httpx.Client:
 
 # --- secrets in the log -----------------------------------------------------------------------
 
-_FINGERPRINT = re.compile(r"sha256:[0-9a-f]{8}")
 _TOKEN_IN_URL = re.compile(r"([?&]token=)([^&#]+)")
-_LOGGED_TOKEN = re.compile(r"([?&]token=)sha256:[0-9a-f]{8}(?=[&#]|$)")
+_LOGGED_TOKEN = re.compile(rf"([?&]token=){FINGERPRINT.pattern}(?=[&#]|$)")
 
 
 def _redacted_url(url: str) -> str:
@@ -566,7 +571,7 @@ def redeliver(
     hidden = {
         name
         for name, value in event.headers.items()
-        if name.lower() in SECRET_HEADERS and _FINGERPRINT.search(value)
+        if name.lower() in SECRET_HEADERS and FINGERPRINT.search(value)
     }
     if hidden or _LOGGED_TOKEN.search(url):
         token = secret[0] if isinstance(secret, list) else secret
@@ -579,7 +584,7 @@ def redeliver(
             )
         # The token it was sent with: the one given, or the one derived from a secret that
         # serves every source (signing.token_for); the logged fingerprint tells which.
-        logged = set(_FINGERPRINT.findall(" ".join([url, *event.headers.values()])))
+        logged = set(FINGERPRINT.findall(" ".join([url, *event.headers.values()])))
         match = next(
             (t for t in (token, signing.token_for(token)) if fingerprint(t) in logged), None
         )
@@ -591,7 +596,7 @@ def redeliver(
             )
         token = match
         event = event.with_headers(
-            {name: _FINGERPRINT.sub(lambda _: token, event.headers[name]) for name in hidden}
+            {name: FINGERPRINT.sub(lambda _: token, event.headers[name]) for name in hidden}
         )
         url = _LOGGED_TOKEN.sub(lambda m: m[1] + quote(token, safe=""), url)
         secret = token

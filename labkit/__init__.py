@@ -35,6 +35,7 @@ from .runtime import choose as choose_runtime
 from .sender import Outcome, redeliver, send
 from .serving import Served, free_port, serve, stop_serving
 from .store import Delivery, DeliveryLog
+from .teaching.copies import copy_stack, fill_task
 
 __version__ = "0.1.0"
 
@@ -49,6 +50,19 @@ def _expose_commands() -> None:
 
 
 _expose_commands()
+
+
+def _register_magics() -> None:
+    """In a notebook, ``%compose`` runs Compose's command line (or the local stand-in)."""
+    shell_module = sys.modules.get("IPython")
+    shell = shell_module.get_ipython() if shell_module is not None else None
+    if shell is not None:
+        from .teaching import terminal
+
+        terminal.register(shell)
+
+
+_register_magics()
 
 # Widgets and exercises pull in ipywidgets; load them only when a notebook asks, so the
 # command line (``labkit listen``) starts fast.
@@ -103,6 +117,8 @@ __all__ = [
     "StoreError",
     "Traffic",
     "choose_runtime",
+    "copy_stack",
+    "fill_task",
     "doctor",
     "events",
     "exercises",

@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -61,6 +62,75 @@ def compose_command() -> tuple[str, ...]:
     )
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a stack's compose file is, what it is called, and its Compose project name."""
+
+    name: str
+    folder: Path
+    file: Path
+    project: str
+
+
+def locate(name: str, kit: Path | None = None) -> Place:
+    """A kit stack by name (``"services"``: ``compose/services/compose.yaml``, project
+    ``labkit-services``), or a compose file anywhere by its path (``"my-shop/compose.yaml"``,
+    named after its folder, project ``COMPOSE_PROJECT_NAME`` from the folder's ``.env`` as
+    Compose itself reads it, else the folder's name)."""
+    given = Path(name).expanduser()
+    if given.suffix in (".yaml", ".yml") or os.sep in name or "/" in name:
+        file = given if given.suffix in (".yaml", ".yml") else given / "compose.yaml"
+        if not file.is_file():
+            raise StackError(
+                f"There is no compose file at {file}: check the path (relative to "
+                f"{Path.cwd()}), or copy a stack first with labkit.copy_stack(...)."
+            )
+        folder = file.resolve().parent
+        project = dotenv(folder / ".env").get("COMPOSE_PROJECT_NAME") or folder.name
+        return Place(folder.name, folder, file.resolve(), _project_name(project))
+    kit = kit or STACKS_DIR
+    folder = kit / name
+    if not (folder / "compose.yaml").is_file():
+        names = sorted(p.parent.name for p in kit.glob("*/compose.yaml"))
+        raise StackError(
+            f"There is no stack called {name!r}: choose one of "
+            f"{', '.join(names) or '(none found in ' + str(kit) + ')'}, or give "
+            "the path of a compose file."
+        )
+    return Place(name, folder, folder / "compose.yaml", f"labkit-{name}")
+
+
+def remove_project(project: str) -> None:
+    """Remove every container, network and volume Compose made for ``project`` (found by its
+    label), with or without the compose file that made them."""
+    import docker
+
+    client = docker.from_env(timeout=60)
+    selector = {"label": f"{PROJECT}={project}"}
+    for container in client.containers.list(all=True, filters=selector):
+        container.remove(force=True, v=True)
+    for network in client.networks.list(filters=selector):
+        network.remove()
+    for volume in client.volumes.list(filters=selector):
+        volume.remove(force=True)
+
+
+def _project_name(text: str) -> str:
+    """A project name as Compose makes one: lower case, letters, digits, ``-`` and ``_``."""
+    return re.sub(r"[^a-z0-9_-]", "", text.lower()) or "default"
+
+
+def dotenv(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of a Compose ``.env`` file (comments and blank lines skipped)."""
+    values: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.strip().partition("=")
+            if sep and key and not key.startswith("#"):
+                values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
 class Stack:
     """One Compose stack of the kit, e.g. ``Stack("services")`` for ``compose/services/``.
 
@@ -72,17 +142,12 @@ class Stack:
     def __init__(
         self, name: str, *, env: dict[str, str] | None = None, project: str | None = None
     ) -> None:
-        folder = STACKS_DIR / name
-        if not (folder / "compose.yaml").is_file():
-            raise StackError(
-                f"There is no stack called {name!r}: choose one of "
-                f"{', '.join(stacks()) or '(none found in ' + str(STACKS_DIR) + ')'}."
-            )
-        self.name = name
-        self.folder = folder
-        self.file = folder / "compose.yaml"
+        place = locate(name)
+        self.name = place.name
+        self.folder = place.folder
+        self.file = place.file
         # One project per stack by default; a runtime that runs its own copy names its own.
-        self.project = project or f"labkit-{name}"
+        self.project = project or place.project
         # Fixed when the stack is made: a secret's path that changed between two `up`s would
         # make Compose recreate every service with a new random password.
         self._secrets_folder = secrets_dir(self.project)
@@ -181,6 +246,16 @@ class Stack:
                 )
             if wait:
                 self.wait(timeout=timeout, services=services, progress=bar)
+        return self
+
+    def prepare(self) -> Stack:
+        """What ``up`` needs before Compose runs: the lab images are here (else a clear error
+        says how to build them) and every generated secret exists. For running the Compose
+        command line by hand after it."""
+        self._client()
+        config = self.config()
+        self._check_images(config)
+        self._make_secrets(config)
         return self
 
     def wait(
@@ -344,6 +419,22 @@ class Stack:
             )
         rows.sort(key=lambda r: (r["service"], r["replica"]))
         return rows
+
+    def networks(self) -> dict[str, dict[str, Any]]:
+        """The stack's networks as the engine has them, by their name in compose.yaml:
+        ``{"backend": {"internal": True, "services": ["db", "orders", ...]}}``."""
+        client = self._client()
+        out: dict[str, dict[str, Any]] = {}
+        for network in client.networks.list(filters={"label": f"{PROJECT}={self.project}"}):
+            network.reload()
+            attrs = network.attrs
+            name = (attrs.get("Labels") or {}).get("com.docker.compose.network", attrs["Name"])
+            services = set()
+            for container_id in attrs.get("Containers") or {}:
+                labels = client.api.inspect_container(container_id)["Config"].get("Labels") or {}
+                services.add(labels.get(SERVICE, "?"))
+            out[name] = {"internal": bool(attrs.get("Internal")), "services": sorted(services)}
+        return dict(sorted(out.items()))
 
     def status(self) -> str:
         """``ps()`` as a small text table, for printing."""

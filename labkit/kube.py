@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -143,6 +144,57 @@ def secret_commands(compose: dict[str, Any] | Stack) -> list[str]:
             path = "${LABKIT_HOME:-$HOME/.labkit}/" + path[len(home) + 1 :]
         out.append(f"kubectl create secret generic {dns_name(name)} --from-file={name}={path}")
     return out
+
+
+def save(name: str, text: str) -> Path:
+    """Write manifests you wrote (YAML text) as ``name`` in the kit's folder, ``$LABKIT_HOME/kube``."""
+    if "/" in name or not name.endswith((".yaml", ".yml")):
+        raise StackError(f"Give a file name ending in .yaml, without a folder: not {name!r}.")
+    folder = labkit_home() / "kube"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+#: The resource (the URL's plural) of each kind an AdmissionReview in this kit may carry.
+RESOURCES = {"Deployment": "deployments", "Service": "services", "Pod": "pods"}
+
+
+def admission_review(obj: dict[str, Any], *, uid: str, operation: str = "CREATE") -> dict[str, Any]:
+    """The AdmissionReview (``admission.k8s.io/v1``) the API server posts to a validating webhook
+    before it stores ``obj``: who asks, what they do, and the object itself.
+
+    A webhook answers with an AdmissionReview of the same ``apiVersion`` and ``kind`` whose
+    ``response`` carries the same ``uid``, ``allowed``, and, to refuse, a ``status`` whose
+    ``message`` the API server passes back to the user.
+    """
+    group, _, version = str(obj["apiVersion"]).rpartition("/")
+    kind = str(obj["kind"])
+    resource = RESOURCES.get(kind, kind.lower() + "s")
+    namespace = obj["metadata"].get("namespace", "default")
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": group, "version": version, "kind": kind},
+            "resource": {"group": group, "version": version, "resource": resource},
+            "requestKind": {"group": group, "version": version, "kind": kind},
+            "requestResource": {"group": group, "version": version, "resource": resource},
+            "name": obj["metadata"]["name"],
+            "namespace": namespace,
+            "operation": operation,
+            "userInfo": {
+                "username": "kubernetes-admin",
+                "groups": ["system:masters", "system:authenticated"],
+            },
+            "object": {**obj, "metadata": {**obj["metadata"], "namespace": namespace}},
+            "oldObject": None,
+            "dryRun": False,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+        },
+    }
 
 
 def dns_name(name: str) -> str:

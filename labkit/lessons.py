@@ -305,6 +305,38 @@ def drift(folder: Path = NOTEBOOKS) -> list[str]:
     return problems
 
 
+#: Folders lessons make next to themselves for the learner's own files (lesson 04's copy of
+#: the shop). In the kit's own notebooks folder they are only what an earlier run left behind.
+SCRATCH = {"04": ("my-shop",)}
+
+
+def clear_scratch(
+    folder: Path = NOTEBOOKS, lessons: tuple[str, ...] = tuple(SCRATCH)
+) -> list[Path]:
+    """Take down and delete what earlier runs of the lessons left in ``folder`` (never a
+    learner's workspace: only the kit's own notebooks folder is cleared, before a build or a
+    test run, so that every run starts from the files the kit gives a learner)."""
+    import shutil
+
+    cleared = []
+    for name in (n for lesson in lessons for n in SCRATCH.get(lesson[:2], ())):
+        path = folder / name
+        try:
+            from .compose import remove_project
+            from .localstack import stack
+
+            if path.is_dir():
+                stack(str(path / "compose.yaml")).down(volumes=True)
+            remove_project(f"labkit-{name}")  # a volume may outlive its folder
+        except Exception:  # noqa: BLE001 - nothing runs, or no engine: the files still go
+            pass
+        if not path.is_dir():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        cleared.append(path)
+    return cleared
+
+
 def build(prefixes: list[str], runtime: str, folder: Path = NOTEBOOKS) -> None:
     """Execute each chosen lesson on ``runtime`` and write it with its outputs."""
     import nbformat
@@ -329,6 +361,7 @@ def build(prefixes: list[str], runtime: str, folder: Path = NOTEBOOKS) -> None:
         if prefixes and not any(lesson.path.stem.startswith(p) for p in prefixes):
             continue
         nb = notebook(lessons, i)
+        clear_scratch(folder, (lesson.path.stem[:2],))
         print(f"running {lesson.notebook} on the {runtime} runtime ...", flush=True)
         NotebookClient(
             nb,

@@ -46,7 +46,7 @@ from typing import Any
 
 from . import processes
 from .compose import STACKS_DIR as STACKS_DIR
-from .compose import Stack, compose_command, format_ps, stacks
+from .compose import Stack, compose_command, format_ps, locate
 from .errors import StackError
 from .paths import labkit_home
 from .runtime import DOCKER, LOCAL, Choice, choose
@@ -106,6 +106,9 @@ class Service:
     environment: dict[str, str]
     target: int
     published: tuple[int | None, ...]
+    #: The address a published port is bound to: ``127.0.0.1`` as ``"127.0.0.1::8000"`` asks,
+    #: ``0.0.0.0`` (every interface, as Docker does) for ``"8000"`` or ``"8000:8000"``.
+    address: str
     probe: str | None
     interval: float
     timeout: float
@@ -155,17 +158,27 @@ def _depends_on(value: Any) -> dict[str, str]:
     return {str(item): "service_started" for item in value or []}
 
 
-def _ports(value: Any, service: str) -> list[tuple[int, int | None]]:
-    """``(container port, host port or None)`` for each ``ports:`` entry."""
+def _names(value: Any) -> list[str]:
+    """Names from a Compose list or mapping (``networks: [a, b]`` or ``networks: {a: {}}``)."""
+    return [str(v) for v in value] if isinstance(value, list) else [str(k) for k in value or {}]
+
+
+def _ports(value: Any, service: str) -> list[tuple[int, int | None, str]]:
+    """``(container port, host port or None, host address)`` for each ``ports:`` entry; the
+    address is ``0.0.0.0`` where the entry names none, as Docker publishes it."""
     out = []
     for entry in value or []:
         if isinstance(entry, dict):
             target, host = entry.get("target"), entry.get("published")
+            address = str(entry.get("host_ip") or "0.0.0.0")
         else:
             parts = str(entry).partition("/")[0].split(":")
             target, host = parts[-1], (parts[-2] if len(parts) > 1 else None)
+            address = parts[-3] if len(parts) > 2 and parts[-3] else "0.0.0.0"
         try:
-            out.append((int(str(target)), int(str(host)) if host not in (None, "") else None))
+            out.append(
+                (int(str(target)), int(str(host)) if host not in (None, "") else None, address)
+            )
         except ValueError:
             raise StackError(
                 f"{service}: the local stand-in cannot read the ports entry "
@@ -279,10 +292,10 @@ class _Project:
     def start(self, service: Service, number: int, stand_ins: dict[str, StandIn]) -> Replica:
         host_port = service.published[0] if service.published else None
         try:
-            sock = processes.listen(host_port or 0)
+            sock = processes.listen(host_port or 0, service.address)
         except OSError as exc:
             raise StackError(
-                f"{service.name} cannot listen on 127.0.0.1:{host_port}: {exc.strerror or exc}. "
+                f"{service.name} cannot listen on {service.address}:{host_port}: {exc.strerror or exc}. "
                 "Another program (or another copy of this stack) holds that port: stop it, or "
                 f'leave the host port empty in compose.yaml ("127.0.0.1::{service.target}") so '
                 "that a free one is picked."
@@ -504,16 +517,11 @@ class LocalStack:
     what = WHAT
 
     def __init__(self, name: str, *, env: dict[str, str] | None = None, reason: str = "") -> None:
-        folder = STACKS_DIR / name
-        if not (folder / "compose.yaml").is_file():
-            raise StackError(
-                f"There is no stack called {name!r}: choose one of "
-                f"{', '.join(stacks()) or '(none found in ' + str(STACKS_DIR) + ')'}."
-            )
-        self.name = name
-        self.folder = folder
-        self.file = folder / "compose.yaml"
-        self.project = f"labkit-{name}"
+        place = locate(name, STACKS_DIR)
+        self.name = place.name
+        self.folder = place.folder
+        self.file = place.file
+        self.project = place.project
         self.env = dict(env or {})
         self.reason = reason
 
@@ -593,7 +601,7 @@ class LocalStack:
                     f"{command!r} is not one. Run this stack with Docker."
                 )
             ports = _ports(spec.get("ports"), name)
-            if len({t for t, _ in ports}) > 1:
+            if len({t for t, _, _ in ports}) > 1:
                 raise StackError(
                     f"{name} publishes several container ports; a local process "
                     "listens on one. Run this stack with Docker."
@@ -610,7 +618,8 @@ class LocalStack:
                 app_dir=context.resolve(),
                 environment=environment,
                 target=target,
-                published=tuple(host for _, host in ports),
+                published=tuple(host for _, host, _ in ports),
+                address=ports[0][2] if ports else "127.0.0.1",
                 probe=_probe_path(check, target),
                 interval=interval,
                 timeout=seconds(check.get("timeout"), 30.0),
@@ -813,11 +822,32 @@ class LocalStack:
                     "container": replica.name,
                     "state": "running" if replica.running else "exited",
                     "health": replica.health if replica.running else "",
-                    "ports": [f"127.0.0.1:{replica.port}"] if replica.running else [],
+                    "ports": [f"{replica.service.address}:{replica.port}"]
+                    if replica.running
+                    else [],
                     "pid": replica.pid,
                 }
             )
         return rows
+
+    def networks(self) -> dict[str, dict[str, Any]]:
+        """The networks compose.yaml declares, in the shape of ``Stack.networks()``. The
+        stand-in makes none: this is what the file asks for, and nothing enforces it here."""
+        config = self.config()
+        running = {r["service"] for r in self.ps() if r["state"] == "running"}
+        running |= {n for n, s in self.plan().items() if isinstance(s, StandIn)}
+        out: dict[str, dict[str, Any]] = {}
+        for name, spec in (config.get("networks") or {}).items():
+            services = [
+                s
+                for s, body in (config.get("services") or {}).items()
+                if s in running and name in _names((body or {}).get("networks") or ["default"])
+            ]
+            out[name] = {
+                "internal": bool((spec or {}).get("internal")),
+                "services": sorted(services),
+            }
+        return dict(sorted(out.items()))
 
     def status(self) -> str:
         """``ps()`` as a small text table, and what stands in for the services not run here."""

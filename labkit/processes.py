@@ -182,14 +182,16 @@ def kill_group(pgid: int, grace: float) -> None:
 # --- starting one --------------------------------------------------------------------------------
 
 
-def listen(port: int = 0) -> socket.socket:
-    """A listening socket on 127.0.0.1 (``port`` 0: the system picks); ``OSError`` if taken."""
+def listen(port: int = 0, address: str = "127.0.0.1") -> socket.socket:
+    """A listening socket on ``address`` (127.0.0.1 unless a stand-in publishes a port on every
+    interface, as Compose's ``"8000"`` asks); ``port`` 0: the system picks; ``OSError`` if
+    taken."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         if port:
             # Like any server restarting on its port: a previous run's TIME_WAIT does not block.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
+        sock.bind((address, port))
         sock.listen(1024)
     except OSError:
         sock.close()

@@ -129,7 +129,8 @@ def student_notebook(
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             if i in answers:
-                cell.source = PLACEHOLDER
+                known = EXERCISES.get(answers[i])
+                cell.source = (known.starter if known is not None else "") or PLACEHOLDER
                 cell.metadata["tags"] = [*(t for t in _tags(cell) if t != ANSWER_TAG), ANSWER_TAG]
             cell.outputs = []
             cell.execution_count = None

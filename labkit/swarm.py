@@ -72,6 +72,18 @@ class StackFile:
             )
         return composefile.yaml_text({name: self.data["services"][name]}, flow=None)
 
+    def write(self, name: str) -> Path:
+        """Write the file as ``name`` in the kit's Swarm folder (``$LABKIT_HOME/swarm``)."""
+        from .paths import labkit_home
+
+        if "/" in name or not name.endswith((".yaml", ".yml")):
+            raise StackError(f"Give a file name ending in .yaml, without a folder: not {name!r}.")
+        folder = labkit_home() / "swarm"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        path.write_text(self.yaml())
+        return path
+
     def explain(self) -> str:
         """Every change as ``key (services): what - why``, one per kind of change."""
         grouped: dict[tuple[str, str, str], list[str]] = {}
@@ -84,23 +96,37 @@ class StackFile:
 
 
 def stack_file(
-    compose: dict[str, Any], *, replicas: dict[str, int] | None = None, endpoint_mode: str = "vip"
+    compose: dict[str, Any] | Stack,
+    *,
+    replicas: dict[str, int] | None = None,
+    endpoint_mode: str = "vip",
+    deploy: dict[str, dict[str, Any]] | None = None,
 ) -> StackFile:
     """The stack file ``docker stack deploy`` needs for a Compose file, with each change explained.
 
     ``replicas`` sets how many tasks a service starts with (1 each by default). The database keeps
     one replica, is updated stop-first and stays on one node, because its volume lives there.
     ``endpoint_mode="dnsrr"`` gives each service DNS round robin instead of a virtual IP, for
-    kernels without IPVS (see :meth:`Swarm.virtual_ips_work`).
+    kernels without IPVS (see :meth:`Swarm.virtual_ips_work`). ``deploy`` gives a service your own
+    ``deploy:`` section instead of the one made here (as written; only ``endpoint_mode`` is added).
     """
     if endpoint_mode not in ("vip", "dnsrr"):
         raise StackError(f"endpoint_mode is 'vip' or 'dnsrr', not {endpoint_mode!r}.")
+    if not isinstance(compose, dict):
+        compose = composefile.read(compose)
     compose = copy.deepcopy(compose)  # YAML anchors share objects; the output must not
     replicas = replicas or {}
+    deploy = deploy or {}
     changes: list[Change] = []
     services: dict[str, Any] = {}
     for name, spec in (compose.get("services") or {}).items():
         services[name] = _service(name, spec, replicas.get(name, 1), changes)
+        if name in deploy:
+            if not isinstance(deploy[name], dict):
+                raise StackError(f"deploy[{name!r}] is the service's deploy: section, a dict.")
+            services[name]["deploy"] = copy.deepcopy(deploy[name])
+            changes = [c for c in changes if (c.service, c.key) != (name, "deploy")]
+            changes.append(Change(name, "deploy", "yours", "the deploy: section you wrote"))
         if endpoint_mode == "dnsrr":
             services[name]["deploy"]["endpoint_mode"] = "dnsrr"
             changes.append(
@@ -367,6 +393,56 @@ class Rollout:
             f"serving at every moment: at least {self.min_serving}\n"
             f"new tasks starting at once: at most {self.max_starting}"
         )
+
+
+@dataclass(frozen=True)
+class Step:
+    """A Swarm step as a lesson shows it: the command, and what it asks of Swarm.
+
+    Its text is the same on every machine, so a notebook compares it on both runtimes. Where Swarm
+    is used the step has run, and been checked against what it asks (the call raises
+    :class:`~labkit.errors.StackError` where Swarm did otherwise); ``result`` is what the engine
+    did, or :class:`Skipped` with the reason where Swarm is not used.
+    """
+
+    command: str
+    asks: str
+    result: Any = None
+
+    @property
+    def ran(self) -> bool:
+        return not isinstance(self.result, Skipped)
+
+    def __str__(self) -> str:
+        return f"$ {self.command}\n{self.asks}"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+#: The stack file each stack was last deployed from (or would have been, where Swarm is not used),
+#: by stack name: what a later step, such as a rolling update, was asked to follow.
+_DEPLOYED: dict[str, dict[str, Any]] = {}
+
+
+def _promise(deploy: dict[str, Any]) -> str:
+    """What a service's update_config promises while its tasks are replaced."""
+    replicas = int(deploy.get("replicas", 1))
+    update = deploy.get("update_config") or {}
+    parallelism = int(update.get("parallelism", 1))
+    order = str(update.get("order", "stop-first"))
+    action = str(update.get("failure_action", "pause"))
+    at_once = "all at once" if parallelism == 0 else f"{parallelism} at a time"
+    if order == "start-first":
+        serving = replicas
+        how = "each new task started before an old one stops"
+    else:
+        serving = 0 if parallelism == 0 else max(0, replicas - parallelism)
+        how = "old tasks stopped before their replacements start"
+    return (
+        f"update_config: parallelism {parallelism}, order {order}, failure_action {action}\n"
+        f"so: {at_once}, {how}: at least {serving} of {replicas} serving throughout"
+    )
 
 
 class Swarm:
@@ -826,6 +902,136 @@ class Swarm:
                     )
                 time.sleep(0.3)
         return f"{self.name} removed: its services, tasks, networks, secrets and volumes are gone"
+
+    # -- the lesson's steps: the same text on every machine -----------------------------------
+
+    def stack_file(self, compose: dict[str, Any] | Stack, **options: Any) -> StackFile:
+        """:func:`stack_file` for this machine: DNS round robin where the kernel has no IPVS."""
+        options.setdefault("endpoint_mode", "vip" if self.virtual_ips_work() else "dnsrr")
+        return stack_file(compose, **options)
+
+    def stack_deploy(self, path: str | Path, *, timeout: float | None = None) -> str | Skipped:
+        """``docker stack deploy --resolve-image never -c PATH <stack>``: your stack file, deployed.
+
+        Deploying again with a changed file is how a stack is changed: Swarm updates each service
+        whose spec differs. The shop must be deployed once first (:meth:`deploy` builds its image
+        and makes its secret). Waits until every task wanted runs.
+        """
+        import yaml
+
+        path = Path(path).expanduser()
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise StackError(f"Cannot read the stack file {path}: {exc}") from None
+        _DEPLOYED[self.name] = data if isinstance(data, dict) else {}
+        if not self.usable:
+            return Skipped("docker stack deploy", self.check().reason)
+        if (self._client().info().get("Swarm") or {}).get(
+            "LocalNodeState"
+        ) != "active" or not self.services():
+            return Skipped(
+                "docker stack deploy",
+                f"{self.name} is not deployed yet. Start the Swarm and deploy the shop "
+                "first: sw.init(), then sw.deploy(shop).",
+            )
+        self._docker("stack", "deploy", "--resolve-image", "never", "-c", str(path), self.name)
+        self.wait(timeout=timeout)
+        return self.status()
+
+    def service_spec(self, service: str) -> dict[str, Any] | None:
+        """The engine's spec of one service of the stack (``docker service inspect``), or None
+        where Swarm is not used or the stack does not run that service."""
+        import docker.errors
+
+        if not self.usable:
+            return None
+        if (self._client().info().get("Swarm") or {}).get("LocalNodeState") != "active":
+            return None
+        try:
+            attrs = self._client().api.inspect_service(self._full(service))
+        except docker.errors.NotFound:
+            return None
+        return dict(attrs.get("Spec") or {})
+
+    def init_step(self) -> Step:
+        """:meth:`init`, shown as its command; checks that this node is a manager."""
+        result = self.init()
+        step = Step(
+            "docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377",
+            "a Swarm of one node: this engine is its manager, on 127.0.0.1 only",
+            result,
+        )
+        if step.ran:
+            node = self._client().nodes.get(self._node_id()).attrs
+            if (node.get("Spec") or {}).get("Role") != "manager":
+                raise StackError("This node is not a manager of its Swarm: see `docker node ls`.")
+        return step
+
+    def deploy_step(self, stack: Stack, *, replicas: dict[str, int] | None = None) -> Step:
+        """:meth:`deploy`, shown as its command and the tasks it wants; checks they all run."""
+        file = self.stack_file(stack, replicas=replicas)
+        wanted = {n: int(s["deploy"].get("replicas", 1)) for n, s in file.data["services"].items()}
+        result = self.deploy(stack, replicas=replicas)
+        _DEPLOYED[self.name] = file.data
+        if not isinstance(result, Skipped):
+            rows = self.ps()
+            assert not isinstance(rows, Skipped)
+            running = {r["service"]: r["running"] for r in rows}
+            if running != wanted:
+                raise StackError(f"{self.name} runs {running}, not the tasks wanted: {wanted}.")
+        return Step(
+            f"docker stack deploy --prune --resolve-image never -c {self.name}.yaml {self.name}",
+            "wanted, each task running and healthy: "
+            + ", ".join(f"{n} {c}" for n, c in sorted(wanted.items())),
+            result,
+        )
+
+    def spread_step(
+        self, service: str, path: str = "/", *, via: str | None = None, requests: int = 6
+    ) -> Step:
+        """:meth:`spread`, shown as the requests it sends; checks that every task answered."""
+        result = self.spread(service, path, via=via, requests=requests)
+        if isinstance(result, Spread) and set(result.hostnames) != set(result.replicas):
+            raise StackError(
+                f"{len(set(result.hostnames))} of the {len(result.replicas)} tasks of {service} "
+                f"answered: {result}"
+            )
+        return Step(
+            f"{requests} x GET http://{via or service}:8000{path}, from a container in the "
+            "stack's backend network",
+            f"every running task of {service} answers some of them",
+            result,
+        )
+
+    def update_step(self, service: str, **env: str) -> Step:
+        """:meth:`update`, shown as its command and what update_config promises; checks the promise."""
+        deploy = ((_DEPLOYED.get(self.name) or {}).get("services") or {}).get(service) or {}
+        promise = _promise(deploy.get("deploy") or {})
+        changes: dict[str, Any] = dict(env)  # never the timeout keyword
+        result = self.update(service, **changes)
+        if isinstance(result, Rollout):
+            spec = deploy.get("deploy") or {}
+            update = spec.get("update_config") or {}
+            replicas = int(spec.get("replicas", 1))
+            parallelism = int(update.get("parallelism", 1)) or replicas
+            serving = replicas if update.get("order") == "start-first" else replicas - parallelism
+            if result.min_serving < serving or result.max_starting > parallelism:
+                raise StackError(f"Swarm did not keep update_config's promise: {result}")
+        pairs = " ".join(f"--env-add {k}={v}" for k, v in env.items())
+        return Step(f"docker service update {pairs} {self._full(service)}", promise, result)
+
+    def clean_up_step(self) -> Step:
+        """:meth:`remove` then :meth:`leave`; the engine is left as the lesson found it."""
+        removed = self.remove()
+        left = self.leave() if not isinstance(removed, Skipped) else removed
+        return Step(
+            f"docker stack rm {self.name}\n$ docker swarm leave --force   # only if this "
+            "lesson started the Swarm and nothing else runs in it",
+            "the stack's services, tasks, networks, secret and volume are gone; the engine's "
+            "Swarm is as the lesson found it",
+            left,
+        )
 
     # -- plumbing -----------------------------------------------------------------------------
 

@@ -388,6 +388,7 @@ def test_listen_on_a_taken_port_says_so(listener: Listener, tmp_path: Path) -> N
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.docker  # asks the engine for its bridge network
 def test_listen_for_containers_also_answers_on_the_bridge_gateway(tmp_path: Path) -> None:
     from labkit.receiver import docker_gateway
 

@@ -18,6 +18,8 @@ from labkit.runtime.docker import DockerRuntime
 APP = Path(__file__).resolve().parent.parent / "compose" / "pipeline" / "app"
 SECRET = "s3cret"
 
+pytestmark = pytest.mark.docker  # every test here runs containers on the real engine
+
 
 @pytest.fixture
 def runtime(engine_images: None, make_receiver: Any) -> Iterator[tuple[DockerRuntime, Receiver]]:

@@ -70,6 +70,12 @@ def test_every_lesson_has_enough_exercises() -> None:
 
 # These need a running stack or pipeline: lessons 04 and 06 run their solutions under nbval.
 LIVE = {
+    # Lesson 04's tasks edit the learner's copy of the shop and read it running: see
+    # tests/test_lesson04_tasks.py, and nbval runs them in the lesson.
+    "04-healthcheck",
+    "04-depends-on",
+    "04-loopback-port",
+    "04-internal-network",
     "04-scale-users",
     "06-ship-a-change",
     # Terminal lines (!curl, !labkit): run by nbval in lessons 01 and 03, and by
@@ -185,13 +191,9 @@ WRONG = [
     ("03-token-limits", ["A", "D"], "not d"),
     ("03-token-limits", {"z"}, "only a, b, c and d"),
     ("03-token-limits", 7, "set of letters"),
-    ("04-depends-on", ["db"], "only orders container starts"),
-    ("04-depends-on", {"db": {"condition": "service_started"}}, "not to be ready"),
-    ("04-depends-on", {"database": {"condition": "service_healthy"}}, "('db')"),
     ("04-scale-users", ["users-1", "users-2"], "in a set"),
-    ("04-loopback-port", "8000:8000", "every interface"),
-    ("04-loopback-port", "127.0.0.1:8000:8000", "Leave HOST_PORT empty"),
-    ("04-loopback-port", 8000, "as a string"),
+    ("04-healthcheck", "no/such/compose.yaml", "path of your compose file"),
+    ("04-depends-on", 42, "path of your compose file"),
     ("06-ship-a-change", "passed", "pipeline.wait(commit"),
     ("06-which-webhook-deploys", "github", "which sender tells"),
     ("07-which-stage-fails", "deploy", "never reached deploy"),

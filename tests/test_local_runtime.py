@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -316,6 +315,15 @@ def test_killing_the_kernel_with_sigkill_leaves_no_app_process(app: Callable[...
                 os.killpg(pid, signal.SIGKILL)
 
 
+def _parent_pid(pid: int) -> int | None:
+    """The parent of ``pid`` as /proc says, or None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+
+
 def test_the_next_start_reaps_what_a_killed_kernel_left(app: Callable[..., Path]) -> None:
     parent, children = start_parent(app())
     try:
@@ -323,7 +331,13 @@ def test_the_next_start_reaps_what_a_killed_kernel_left(app: Callable[..., Path]
             os.kill(pid, signal.SIGSTOP)
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
-        time.sleep(0.5)
+        # Orphaned now (the kernel hands them to another parent when theirs exits); being
+        # stopped, they cannot react to their lifeline closing, so they must still be there.
+        poll(
+            lambda: all(_parent_pid(p) not in (None, parent.pid) for p in children),
+            timeout=5,
+            what="the orphans to be handed to another parent",
+        )
         assert all(_alive(p) for p in children), "a stopped orphan survives its parent"
         assert sorted(int(p.stem) for p in pids_dir().glob("*.json")) == sorted(children)
         rt = LocalRuntime("next-session").start()  # reaps on start

@@ -518,18 +518,6 @@ def test_docker_gets_compose_unless_compose_is_missing(monkeypatch: pytest.Monke
         stack("services", choice=docker)
 
 
-def test_the_scale_exercise_passes_on_the_local_stack(
-    services: LocalStack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LABKIT_RUNTIME", "local")
-    url = services.url("gateway")
-    services.scale("users", 2)
-    answer = {get(url + "/api/users").json()["hostname"] for _ in range(4)}
-    assert answer == {"users-1", "users-2"}
-    assert labkit.exercises.check("04-scale-users", answer).passed
-    assert not labkit.exercises.check("04-scale-users", {"users-1"}).passed
-
-
 def test_a_real_kernel_rerun_restarted_or_killed_leaves_no_process() -> None:
     from jupyter_client.manager import start_new_kernel
 

@@ -12,6 +12,8 @@ import pytest
 from labkit import Receiver, images
 from labkit.monitor import EngineWatch
 
+pytestmark = pytest.mark.docker  # every test here runs containers on the real engine
+
 
 @pytest.fixture
 def base_image(engine_images: None) -> str:

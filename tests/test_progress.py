@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from labkit.progress import (
     progress_for,
 )
 
-from support import require
+from support import poll, require
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -220,10 +219,7 @@ def test_the_widget_takes_reports_from_threads_and_ends_red_on_failure() -> None
     for t in threads:
         t.join(timeout=10)
     # The live redraw is coalesced into a timer thread: wait for it rather than forcing one.
-    deadline = time.monotonic() + 5
-    while view.bar.value != 30 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert view.bar.value == 30
+    poll(lambda: view.bar.value == 30, timeout=5, what="the coalesced redraw to show 30 of 30")
     bar.fail("orders is unhealthy")
     assert view.bar.bar_style == "danger" and view.bar.value == 30
     assert "FAILED" in view.count_label.value and "orders is unhealthy" in view.label.value

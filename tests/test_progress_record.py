@@ -25,6 +25,9 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "home"
     monkeypatch.setenv("LABKIT_HOME", str(folder))
+    monkeypatch.setenv(
+        "LABKIT_RUNTIME", "local"
+    )  # no docker marker: keep its kernels off the engine
     return folder
 
 

@@ -493,30 +493,43 @@ def test_sending_to_a_receiver_object_with_a_url_unsafe_secret(
     assert outcome.ok, (outcome, outcome.response)
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "github.push",
-        "registry.push",
-        "alertmanager.firing",
-        "engine.start",
-        "standard.message",
-        "dockerhub.push",
-    ],
-)
-def test_an_empty_secret_list_does_not_switch_authentication_off(
-    make_receiver: Callable[..., Receiver], kind: str
+ALL_KINDS = [
+    "github.push",
+    "registry.push",
+    "alertmanager.firing",
+    "engine.start",
+    "standard.message",
+    "dockerhub.push",
+]
+
+
+@pytest.mark.parametrize("source", [kind.split(".")[0] for kind in ALL_KINDS])
+def test_an_empty_secret_list_is_refused_up_front(source: str) -> None:
+    """`secrets={source: []}` lists no valid secret: rather than leave the source open, the
+    receiver refuses the configuration."""
+    with pytest.raises(ValueError, match=rf"secrets\['{source}'\] is or holds an empty secret"):
+        Receiver(None, secrets={source: []}, name=f"empty-{uuid.uuid4().hex[:6]}")
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_a_source_given_its_own_secret_accepts_only_authenticated_deliveries(
+    make_receiver: Callable[..., Receiver], kind: str, tmp_path: Path
 ) -> None:
-    """`secrets={source: []}` lists no valid secret: nothing may pass unauthenticated (or the
-    receiver refuses the configuration up front)."""
+    """`secrets={source: [secret]}` (the configuration an empty list must not stand for): no
+    authentication and the wrong secret are 401, the right one is 202."""
+    from labkit import send
+    from labkit.sender import SentLog
+
     source = kind.split(".")[0]
-    try:
-        rx = make_receiver(None, secrets={source: []})
-    except ValueError:
-        return  # refusing the configuration is fine too
+    rx = make_receiver(None, secrets={source: ["real-secret"]})
     event = events.build(kind)
     response = httpx.post(f"{rx.url}{event.path}", content=event.body, headers=dict(event.headers))
     assert response.status_code == 401, (kind, response.status_code, response.text)
+    log = SentLog(tmp_path / "sent.db")
+    wrong = send(events.build(kind), rx.url, secret="not-the-secret", log=log, retries=0)
+    assert wrong.status == 401, (kind, wrong.status, wrong.response)
+    right = send(events.build(kind), rx.url, secret="real-secret", log=log, retries=0)
+    assert right.ok and right.status == 202, (kind, right.status, right.response)
 
 
 @pytest.mark.parametrize("kind", ["registry.push", "alertmanager.firing", "engine.start"])
@@ -546,12 +559,13 @@ def test_an_empty_string_secret_is_refused_up_front(value: list[str]) -> None:
 def test_a_delivery_signed_with_an_empty_key_is_not_accepted(
     make_receiver: Callable[..., Receiver],
 ) -> None:
-    try:
-        rx = make_receiver(None, secrets={"github": ["real-secret", ""]})
-    except ValueError:
-        return  # refused up front: nothing can be forged
-    body = push_body()
-    assert post_github(rx, body, secret="").status_code == 401
+    """A list holding an empty key is refused up front (the test above); a receiver with the
+    real key alone refuses what an empty key signed, and accepts what the real key signed."""
+    rx = make_receiver(None, secrets={"github": ["real-secret"]})
+    forged = post_github(rx, push_body(), secret="")
+    assert forged.status_code == 401, forged.text
+    assert newest(rx)["status"] == "rejected"
+    assert post_github(rx, push_body(), secret="real-secret").status_code == 202
 
 
 def test_once_a_secret_is_set_no_source_is_open_unless_opened_on_purpose() -> None:

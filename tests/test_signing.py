@@ -215,15 +215,56 @@ def test_standard_any_single_byte_change_fails(
         )
 
 
+# --- fuzzed input: rejected with SignatureError (never another error), and a valid signature
+# among the noise still verifies ---------------------------------------------------------------
+
+FUZZ_SECRET = "s3cret"
+FUZZ_NOW = 1_700_000_000  # verify_standard(now=...): the same clock for every example
+# A timestamp is mostly any text, but often a current one, so a fuzzed header gets past the
+# timestamp check and reaches the signature list.
+fuzz_timestamps = st.one_of(
+    st.text(max_size=30),
+    st.integers(min_value=-300, max_value=300).map(lambda d: str(FUZZ_NOW + d)),
+)
+# Well-formed entries that are not the signature: another version, or a v1 that does not match.
+decoy_entries = st.from_regex(r"\A(v1|v1a|v2),[A-Za-z0-9+/]{1,60}={0,2}\Z")
+
+
 @FAST
-@given(header=st.text(max_size=200), timestamp=st.text(max_size=30), body=st.binary(max_size=64))
-def test_verify_standard_only_ever_raises_signatureerror(
+@given(header=st.text(max_size=200), timestamp=fuzz_timestamps, body=st.binary(max_size=64))
+def test_verify_standard_rejects_fuzzed_signatures(
     header: str, timestamp: str, body: bytes
 ) -> None:
-    try:
-        signing.verify_standard("s3cret", "msg_1", timestamp, header, body)
-    except SignatureError:
-        pass
+    """Any header text that is not the signature is refused, and only ever with SignatureError
+    (a missing, malformed or stale value included)."""
+    with pytest.raises(SignatureError):
+        signing.verify_standard(FUZZ_SECRET, "msg_1", timestamp, header, body, now=FUZZ_NOW)
+
+
+@FAST
+@given(
+    before=st.lists(decoy_entries, max_size=3),
+    after=st.lists(decoy_entries, max_size=3),
+    offset=st.integers(min_value=-300, max_value=300),
+    body=st.binary(max_size=64),
+)
+def test_verify_standard_accepts_the_signature_among_decoys(
+    before: list[str], after: list[str], offset: int, body: bytes
+) -> None:
+    """The accepted path of the fuzz above: the real ``v1`` entry anywhere in a list of
+    well-formed entries that do not match verifies; without it the same list is refused."""
+    ts = FUZZ_NOW + offset  # within the default tolerance of five minutes
+    valid = signing.standard_signature(FUZZ_SECRET, "msg_1", ts, body)
+    assume(valid not in before + after)
+    header = " ".join([*before, valid, *after])
+    assert (
+        signing.verify_standard(FUZZ_SECRET, "msg_1", str(ts), header, body, now=FUZZ_NOW) is None
+    )
+    if before or after:
+        with pytest.raises(SignatureError, match="No webhook-signature entry matches"):
+            signing.verify_standard(
+                FUZZ_SECRET, "msg_1", str(ts), " ".join([*before, *after]), body, now=FUZZ_NOW
+            )
 
 
 @FAST
@@ -232,13 +273,40 @@ def test_verify_standard_only_ever_raises_signatureerror(
     sig1=st.one_of(st.none(), st.text(max_size=100)),
     body=st.binary(max_size=64),
 )
-def test_verify_github_only_ever_raises_signatureerror(
+def test_verify_github_rejects_fuzzed_signatures(
     sig256: str | None, sig1: str | None, body: bytes
 ) -> None:
-    try:
-        signing.verify_github(body, "s3cret", sig256, sig1)
-    except SignatureError:
-        pass
+    """No header, an empty one or any text that is not the HMAC: refused with SignatureError."""
+    with pytest.raises(SignatureError):
+        signing.verify_github(body, FUZZ_SECRET, sig256, sig1)
+
+
+@FAST
+@given(
+    sig1=st.one_of(st.none(), st.text(max_size=100)),
+    body=st.binary(max_size=64),
+)
+def test_verify_github_accepts_a_valid_sha256_whatever_the_legacy_header_says(
+    sig1: str | None, body: bytes
+) -> None:
+    signature = signing.github_signature_256(body, FUZZ_SECRET)
+    assert signing.verify_github(body, FUZZ_SECRET, signature, sig1) == "sha256"
+
+
+@FAST
+@given(
+    sig256=st.one_of(st.none(), st.just("")),
+    body=st.binary(max_size=64),
+    sig256_bad=st.text(min_size=1, max_size=100),
+)
+def test_verify_github_uses_sha1_only_without_a_sha256_header(
+    sig256: str | None, body: bytes, sig256_bad: str
+) -> None:
+    """The legacy header verifies when sha256 is absent, but never rescues a wrong sha256."""
+    legacy = signing.github_signature_sha1(body, FUZZ_SECRET)
+    assert signing.verify_github(body, FUZZ_SECRET, sig256, legacy) == "sha1"
+    with pytest.raises(SignatureError, match="X-Hub-Signature-256"):
+        signing.verify_github(body, FUZZ_SECRET, sig256_bad, legacy)
 
 
 # --- rotation -----------------------------------------------------------------------------------

@@ -100,6 +100,9 @@ class Exercise:
     task: str
     checker: Callable[[Any], Verdict]
     solution: str
+    #: What the student edition's answer cell holds instead of the bare placeholder, for a
+    #: task done somewhere else (a file the learner edits) whose answer cell only points there.
+    starter: str = ""
 
 
 # --- small helpers -------------------------------------------------------------------------------

@@ -21,16 +21,21 @@
 # %% [markdown]
 # ## Overview
 #
-# You will learn:
+# You will learn, by writing it yourself:
 #
 # - what a Compose file declares, starting from the classic web + database example, and what a
 #   careful one adds: healthchecks, readiness, networks, secrets, loopback-only ports;
-# - how to start a stack and wait until every service is **healthy**, not just started;
+# - how to start a stack with Compose's own command line and wait until every service is
+#   **healthy**, not just started;
 # - how services find each other **by name**, and why only one of them is reachable from outside;
 # - how to **scale** a service to three replicas and watch requests spread over them;
 # - how to read a stack's logs and take it down cleanly.
 #
-# **Time needed:** about 40 minutes (plus about 3 minutes the first time the Docker images are
+# You work on **your own copy** of the shop's Compose file, `my-shop/compose.yaml`: it runs as
+# the kit gives it, and it has four lines marked `TASK` for you to write. Five tasks sit inside the
+# sections; each check reads your file as Compose reads it, or the running stack itself.
+#
+# **Time needed:** about 50 minutes (plus about 3 minutes the first time the Docker images are
 # built).
 #
 # ## Prerequisites
@@ -44,28 +49,20 @@
 #   FILE` restores them from a workshop bundle; the cell below builds whatever is missing.
 # - Without Docker, the same shop runs as **local processes**: a stand-in for learning, not
 #   Docker. The lesson says at each step what Docker does that the stand-in does not.
-#
-# The cell below says which runtime this notebook uses and why, so its output differs from
-# machine to machine:
 
-# %% tags=["nbval-ignore-output"]
+# %%
 import collections
 
 import httpx
 import labkit
 
-print("runtime:", labkit.choose_runtime())
-stack = labkit.stack("services")
-if isinstance(stack, labkit.Stack):  # Docker: the lab images, made on this machine, never pulled
+if labkit.choose_runtime().name == "docker":  # the lab images, made here, never pulled
     labkit.images.build(progress=None)
-stack
 
 # %% [markdown]
-# `labkit.stack("services")` gives the kit's handle on the folder `compose/services/`: a
-# `Stack` on Docker, which runs Compose, or a `LocalStack` on the local runtime. Both read the same
-# Compose file and answer the same calls (`up`, `status`, `url`, `scale`, `logs`, `down`), so every
-# other cell of this lesson is the same on both.
-#
+# <!-- labkit: tasks-intro -->
+
+# %% [markdown]
 # ## 1. The classic example: a web app and its database
 #
 # Most Compose tutorials start with a file like this one:
@@ -98,7 +95,7 @@ stack
 # | `MYSQL_ROOT_PASSWORD: example` | the password sits in the file, in `docker inspect` and in `/proc/<pid>/environ` of the server's process (plain `ps` does not show it) | a Compose **secret**: a file mounted at `/run/secrets/db_password` |
 # | one flat network | every container can reach every other, and the internet | an `internal` backend network; only the gateway also joins a front one |
 #
-# ## 2. The shop: one gateway, three services, one database
+# ## 2. Your copy of the shop
 #
 # The stack in `compose/services/` is a small shop split into **microservices**, each a small
 # FastAPI app in its own container:
@@ -119,26 +116,29 @@ stack
 #     end
 # ```
 #
-# Here is its whole Compose file:
+# `labkit.copy_stack` copies it into the folder `my-shop/` next to this notebook, with a compose
+# file that is not finished yet. A file you already have there is never replaced, so running the
+# cell again keeps your work:
 
 # %%
-print(stack.file.read_text())
+shop = labkit.copy_stack("services", "my-shop")
+shop
 
 # %% [markdown]
-# Read it from the top:
+# Open [my-shop/compose.yaml](my-shop/compose.yaml) in JupyterLab's editor next to this
+# notebook. Read it from the top:
 #
 # - **`x-app: &app`** is a block of settings shared by the four app services: the same image
 #   (built from `./shop`, `FROM labkit/python-app`), a non-root `user`, a read-only file system,
-#   no Linux capabilities, and a `healthcheck` that asks the app's `/healthz`. `<<: *app` merges
-#   it into each service, which then only says which app to run (`command:`).
-# - **`healthcheck`** tells Docker how to ask a container "are you ready?"; every service has one.
-# - **`depends_on` with `condition: service_healthy`** makes Compose wait until `db`, `users`
-#   and `products` are *healthy* before it starts `orders`, and so on up to the gateway.
-# - **`networks`**: `backend` is `internal`, with no way out and nothing published; only the
-#   gateway is also on `frontend`, where its one port is published on `127.0.0.1`.
-# - **`secrets`**: the database password is a file (made at random on the first `up`, ignored by
-#   git). MariaDB and the orders service read it from `/run/secrets/db_password`.
+#   no Linux capabilities. `<<: *app` merges it into each service, which then only says which app
+#   to run (`command:`).
+# - **`secrets`**: the database password is a file (made at random the first time, under
+#   `~/.labkit/secrets/`). MariaDB and the orders service read it from `/run/secrets/db_password`.
 # - **`volumes`**: the database keeps its data in the named volume `dbdata`.
+# - **`.env`** (next to it, written by the kit): Compose reads it by itself. It names the
+#   project `labkit-my-shop` and says where the secrets are, so the command line and the kit's
+#   Python calls see one and the same stack.
+# - four lines marked **`TASK`**: yours.
 #
 # ### The same file without Docker
 #
@@ -147,50 +147,139 @@ print(stack.file.read_text())
 #
 # | compose.yaml says | Docker (Compose) | the local stand-in |
 # |---|---|---|
-# | `build: ./shop`, `command: ["users:app"]` | builds one image; runs a container per replica, each with its own IP address | runs `uvicorn users:app` from `compose/services/shop/`: one process per replica, each on a free port of `127.0.0.1` |
-# | `db`: MariaDB, its data in the volume `dbdata` | a MariaDB container | no database server: the orders service writes to a **SQLite file** (`DB_URL=sqlite:///...`); `down()` deletes it as Docker deletes the volume |
+# | `build: ./shop`, `command: ["users:app"]` | builds one image; runs a container per replica, each with its own IP address | runs `uvicorn users:app` from `my-shop/shop/`: one process per replica, each on a free port |
+# | `db`: MariaDB, its data in the volume `dbdata` | a MariaDB container | no database server: the orders service writes to a **SQLite file** (`DB_URL=sqlite:///...`); `down -v` deletes it as Docker deletes the volume |
 # | names such as `http://users:8000` | Docker's DNS answers each name with its replicas' addresses | a table of names and `127.0.0.1:PORT` addresses in a file every process reads (`SERVICE_ADDRESSES`), rewritten when a service scales |
 # | `healthcheck`, `depends_on` with `service_healthy` | the engine runs the check inside the container | the kernel asks each process's `/healthz`; the same start order, the same condition |
-# | `networks`, `ports` | only the gateway can be reached from this machine | every process listens on `127.0.0.1`, so nothing is hidden; `url()` still answers only for the gateway |
+# | `ports` | publishes on the address the entry names, `0.0.0.0` (every interface) when it names none | the process listens on that same address |
+# | `networks` | only services on a shared network reach each other; `internal` has no way out | not applied: every process can reach every other |
 # | `user`, `read_only`, `cap_drop`, `secrets` | enforced by the engine | not applied: the processes run as you |
 # | the hostname in each answer | the container's short id | `<service>-<replica>`, e.g. `products-2` |
 #
-# ## 3. Up, and wait until healthy
+# ## 3. Healthchecks: "are you ready?"
 #
-# `stack.up()` starts every service in `depends_on` order and waits until each one reports
-# **healthy**. On Docker it runs `compose up` and reads each container's state through the Docker
-# API, by the labels Compose puts on them; on the local runtime it starts the processes and probes
-# them itself. Running the cell again is safe: on Docker the project name is fixed
-# (`labkit-services`), and on the local runtime the processes belong to the stack's name in this
-# kernel, so either way `up` keeps what is already right instead of starting a second shop.
+# A running container is not a ready service: the app inside may still be starting, or stuck.
+# A **`healthcheck`** tells Docker how to ask: a command the engine runs inside the container
+# every `interval`; after `retries` failures in a row the container is `unhealthy`. Each shop app
+# answers `GET /healthz`, and the image has a tiny client for it, `labkit-probe URL`, which exits
+# 0 on a 2xx answer and 1 otherwise. The database has its own check already (`mariadb-admin
+# ping`).
 #
-# The table lists the containers on Docker (with `db`), and the processes on the local runtime
-# (each with the address it listens on, followed by the file that stands in for `db`), so its
-# output differs by runtime:
+# ### Task 1: a healthcheck for every app
+#
+# In `x-app`, replace the line marked `TASK 1` with a `healthcheck` that runs
+# `["CMD", "labkit-probe", "http://127.0.0.1:8000/healthz"]` every 2 s (`interval: 2s`,
+# `timeout: 3s`, `retries: 30`). Written once in `x-app`, every service that merges `*app`
+# gets it. Save the file, then run the answer cell and the check.
 
-# %% tags=["nbval-ignore-output"]
-stack.up()
-print(stack.status())
-
-# %% [markdown]
-# Every service is `running` and `healthy`. On Docker only the gateway has a port, on
-# `127.0.0.1`. `stack.status()` is a snapshot. For a view that keeps itself current while you
-# work (it reads the state every second), display a `StackStatus`; keep it in sight when you
-# scale in section 6:
+# %% tags=["exercise-answer"]
+# labkit: answer 04-healthcheck
 
 # %%
+labkit.exercises.check("04-healthcheck", answer)
+
+# %% [markdown]
+# <!-- labkit: solution 04-healthcheck -->
+#
+# `"CMD"` runs the program directly (no shell in between); `127.0.0.1` is the container itself,
+# since the engine runs the check inside it. The check reads the file through `compose config`,
+# the way Compose reads it, so the anchor is merged into every service.
+
+# %% [markdown]
+# ## 4. Start order: wait for healthy, not for started
+#
+# `depends_on: [db, users, products]` (the short form) makes Compose *start* those containers
+# before `orders`, and that is all: `orders` may start while MariaDB is still creating its
+# database, and its first orders fail. The long form waits for a **condition**:
+# `service_started` (the same as the short form), `service_healthy` (the healthcheck passed), or
+# `service_completed_successfully` (a one-off job exited 0).
+#
+# ### Task 2: orders waits for healthy services
+#
+# Replace the line marked `TASK 2` (in `orders`) with the long form: `db`, `users` and
+# `products`, each with `{condition: service_healthy}`. Predict first: what would Compose say
+# about `service_healthy` on a service that has no healthcheck? (It refuses to start the stack,
+# naming the service: one more reason Task 1 comes first.)
+
+# %% tags=["exercise-answer"]
+# labkit: answer 04-depends-on
+
+# %%
+labkit.exercises.check("04-depends-on", answer)
+
+# %% [markdown]
+# <!-- labkit: solution 04-depends-on -->
+#
+# The long form is a mapping: each service `orders` needs, with the state to wait for.
+
+# %% [markdown]
+# ## 5. Up, with Compose's own command line
+#
+# In a terminal you would type `docker compose -f my-shop/compose.yaml up --wait` (Compose v2)
+# or `docker-compose -f my-shop/compose.yaml up -d` (v1, which has no `--wait`). In this
+# notebook, **`%compose`** runs exactly that: the Compose this machine has, with the words you
+# give it, after printing the command. Compose's own output (the image build, each container
+# created) shows in the progress view while it works; then the cell prints the stack's state as
+# read from the engine: how many replicas of each service run, their health, and where the port
+# is published. Without Docker, `%compose` drives the local stand-in instead, and its printed
+# command starts with `labkit stand-in` to say so.
+#
+# `up` creates what the file declares, in `depends_on` order; `--wait` returns once every
+# service is healthy. Running it again changes only what differs from the file: the project name
+# (`labkit-my-shop`, from `.env`) is fixed, so there is never a second shop.
+
+# %%
+%compose -f my-shop/compose.yaml up --wait
+
+# %% [markdown]
+# `ps` shows the same state at any time. Look at the gateway's line: predict what
+# "every interface" means for who can reach your shop.
+
+# %%
+%compose -f my-shop/compose.yaml ps
+
+# %% [markdown]
+# For Python, `labkit.stack` gives a handle on the same stack: `url`, `ps`, `logs` and the
+# rest. For a view that keeps itself current while you work (it reads the state every second),
+# display a `StackStatus`; keep it in sight when you scale in section 9:
+
+# %%
+stack = labkit.stack("my-shop/compose.yaml")
 view = labkit.widgets.StackStatus(stack)
 view
 
 # %% [markdown]
-# The same stack can be used in a `with labkit.stack("services") as stack:` block: it is up
-# inside the block and down after it.
+# ## 6. One door, on this machine only
 #
-# ## 4. Through the one published door
+# `ports: ["8000"]` publishes the gateway's port 8000 on a port Docker picks, on **every**
+# interface of the machine (`0.0.0.0`): anyone on the same Wi-Fi or network can reach your
+# shop. The address goes first to keep it on this machine: `"127.0.0.1::8000"` reads
+# `HOST_IP:HOST_PORT:CONTAINER_PORT`, with the host port left empty so that Docker picks a free
+# one and two copies never clash.
 #
-# `stack.url("gateway")` says where the gateway's port 8000 is published on this machine (on
-# the local runtime: where the gateway process listens). The gateway forwards
-# `/api/<service>/...` to that service:
+# ### Task 3: publish on 127.0.0.1 only
+#
+# Replace the line marked `TASK 3` with `ports: ["127.0.0.1::8000"]`, save, and run
+# `%compose -f my-shop/compose.yaml up --wait` again. Predict: which containers does Compose
+# recreate? (Only the gateway: nothing else changed.) The check reads where the *running*
+# gateway is published, so a saved file alone is not enough.
+
+# %% tags=["exercise-answer"]
+# labkit: answer 04-loopback-port
+
+# %%
+labkit.exercises.check("04-loopback-port", answer)
+
+# %% [markdown]
+# <!-- labkit: solution 04-loopback-port -->
+#
+# `"8000:8000"` or `"8000"` would publish on every interface. Writing the address first keeps
+# the service on this machine; leaving the host port empty avoids clashes when several stacks
+# (or several learners on one server) run at once.
+
+# %% [markdown]
+# `stack.url("gateway")` says where the gateway's port 8000 is published now. The gateway
+# forwards `/api/<service>/...` to that service:
 
 # %%
 url = stack.url("gateway")
@@ -207,14 +296,45 @@ except labkit.StackError as error:
     print(error)
 
 # %% [markdown]
-# On Docker that is enforced: the other services live on the `internal` backend network and
-# publish no port, so nothing outside this machine reaches them. On a Linux host, this machine
-# itself still can, by the container's IP address on that network (Docker Desktop on macOS or
-# Windows runs the containers in a VM, where even that fails). On the local runtime every process needs a
-# port of `127.0.0.1`, so anything on this machine could call `users` directly; `url()` only
-# keeps to what the Compose file publishes. That isolation is one of the things containers add.
+# ## 7. An internal network
 #
-# ## 5. Service discovery by name
+# Services on one network reach each other; a container reaches nothing it shares no network
+# with. Your file has two: `frontend`, with only the gateway, and `backend`, with everything.
+# Marked **`internal: true`**, a network has no route out of the machine, and no port can be
+# published from it: only the gateway, which is on both, is a way in. On a Linux host, this
+# machine itself still reaches the containers by their IP addresses on that network (Docker
+# Desktop on macOS or Windows runs the containers in a VM, where even that fails).
+#
+# ### Task 4: make backend internal
+#
+# Replace the line marked `TASK 4` with `backend:` and, under it, `internal: true`. Compose does
+# not change a network's options while it exists, so apply it with
+# `%compose -f my-shop/compose.yaml down`, then `up --wait` (`down` without `-v` keeps the
+# database's volume). The check reads the networks as the engine has them.
+
+# %% tags=["exercise-answer"]
+# labkit: answer 04-internal-network
+
+# %%
+labkit.exercises.check("04-internal-network", answer)
+
+# %% [markdown]
+# <!-- labkit: solution 04-internal-network -->
+#
+# An internal network keeps the backend's containers from reaching out (and anything from
+# being published on it); the gateway, on both networks, is the only way in.
+
+# %% [markdown]
+# Which service is on which network, as the engine has them (on the local runtime: as the file
+# declares them, since the stand-in makes no networks):
+
+# %%
+for name, network in stack.networks().items():
+    kind = "internal" if network["internal"] else "ordinary"
+    print(f"{name:9} {kind:9} {', '.join(network['services'])}")
+
+# %% [markdown]
+# ## 8. Service discovery by name
 #
 # Inside the stack, no one uses IP addresses. Placing an order makes the **orders** service ask
 # the services named `users` and `products`, then write to the database. On Docker, each network
@@ -225,10 +345,14 @@ except labkit.StackError as error:
 # each service checked the order:
 
 # %%
+url = stack.url("gateway")  # the gateway is a new container since Task 4: a new port
 response = httpx.post(url + "/api/orders", json={"user_id": 1, "product_id": 2, "quantity": 2})
-order = response.json()
-print(response.status_code, "total:", order["order"]["total_cents"], "cents")
-print("checked with:", sorted(order["checked_with"]))
+if response.status_code == 201:
+    order = response.json()
+    print(response.status_code, "total:", order["order"]["total_cents"], "cents")
+    print("checked with:", sorted(order["checked_with"]))
+else:  # without Tasks 1 and 2, orders may take requests before its database is ready
+    print(response.status_code, response.text[:120])
 
 # %% [markdown]
 # An order for a user who does not exist is refused by the orders service with a clear reason,
@@ -236,18 +360,16 @@ print("checked with:", sorted(order["checked_with"]))
 
 # %%
 refused = httpx.post(url + "/api/orders", json={"user_id": 42, "product_id": 2})
-print(refused.status_code, refused.json()["detail"])
+print(refused.status_code, refused.text[:120])
 
 # %% [markdown]
-# ## 6. Scale out: three replicas of products
+# ## 9. Scale out: three replicas of products
 #
-# `stack.scale("products", 3)` asks for three copies of the same service and waits until the new
-# ones are healthy: three containers on Docker (`compose up --scale products=3`), three processes
-# on the local runtime. The table differs by runtime, as in section 3:
+# `--scale products=3` asks `up` for three copies of the same service: three containers on
+# Docker, three processes on the local runtime. The rest stays as it is:
 
-# %% tags=["nbval-ignore-output"]
-stack.scale("products", 3)
-print(stack.status())
+# %%
+%compose -f my-shop/compose.yaml up --wait --scale products=3
 
 # %% [markdown]
 # All three answer to the name `products`. The gateway shows what it finds for that name: on
@@ -278,41 +400,12 @@ print("the same replicas as the stack lists:", set(seen) == set(stack.hostnames(
 # is one port on this machine, and that is what a load balancer or Swarm's routing mesh
 # (lesson 05) is for.
 #
-# ## 7. Logs
+# ### Task 5: scale the users service
 #
-# `stack.logs(service, tail=N)` gathers the last lines of each replica of a service, each marked
-# with its replica. The gateway logged the requests above (its health checks are left out on
-# purpose). The addresses and ports in them differ on every run:
-
-# %% tags=["nbval-ignore-output"]
-print(stack.logs("gateway", tail=4))
-
-# %% [markdown]
-# <!-- labkit: exercises-intro -->
-
-# %% [markdown]
-# ### Exercise 1: wait for the database, not for its container
-#
-# Write the `depends_on` entry (as a Python dict, the way YAML would load it) that makes a
-# service wait until `db` passes its healthcheck. Set `answer` to it.
-
-# %% tags=["exercise-answer"]
-# labkit: answer 04-depends-on
-
-# %%
-labkit.exercises.check("04-depends-on", answer)
-
-# %% [markdown]
-# <!-- labkit: solution 04-depends-on -->
-#
-# The short form `depends_on: [db]` only orders the start of containers. The long form with
-# `condition: service_healthy` waits for `db`'s `healthcheck` to pass.
-
-# %% [markdown]
-# ### Exercise 2: scale the users service
-#
-# Scale `users` to 2 replicas, then send 4 requests to `/api/users` through the gateway. Set
-# `answer` to the **set** of hostnames that answered.
+# Scale `users` to 2 replicas with `%compose ... up --wait --scale users=2`, then send 4
+# requests to `/api/users` through the gateway. Set `answer` to the **set** of hostnames that
+# answered. (An `up` without `--scale products=3` takes products back to the one replica the
+# file declares.)
 
 # %% tags=["exercise-answer"]
 # labkit: answer 04-scale-users
@@ -326,43 +419,34 @@ labkit.exercises.check("04-scale-users", answer)
 # The gateway takes the replicas in turn, so 4 requests reach both of them twice.
 
 # %% [markdown]
-# ### Exercise 3: publish on this machine only
+# ## 10. Logs
 #
-# Write the `ports:` entry that publishes container port `8000` on `127.0.0.1` only, on a host
-# port Docker picks. Set `answer` to the string.
+# `logs` gathers the last lines of each replica of a service, each marked with its replica. The
+# gateway logged the requests above (its health checks are left out on purpose). The addresses
+# and ports in them differ on every run:
 
-# %% tags=["exercise-answer"]
-# labkit: answer 04-loopback-port
-
-# %%
-labkit.exercises.check("04-loopback-port", answer)
-
-# %% [markdown]
-# <!-- labkit: solution 04-loopback-port -->
-#
-# `"8000:8000"` or `"8000"` would publish on every interface (`0.0.0.0`). Writing the address
-# first keeps the service on this machine; leaving the host port empty avoids clashes when
-# several stacks (or several learners on one server) run at once.
+# %% tags=["nbval-ignore-output"]
+%compose -f my-shop/compose.yaml logs --tail 4 gateway
 
 # %% [markdown]
 # ## Clean up
 #
-# `stack.down()` removes every container and network of the stack, and its volumes too: the
-# database starts empty next time. On the local runtime it stops every process and deletes the
-# SQLite file. (`stack.down(volumes=False)` keeps the data, on both.) Nothing keeps running after
-# the notebook either: the local processes stop with the kernel, even when it is interrupted,
-# restarted or killed.
+# `down -v` removes every container and network of the stack, and its volumes too: the database
+# starts empty next time (`down` alone keeps them). On the local runtime it stops every process
+# and deletes the SQLite file. Your `my-shop/` folder stays as you wrote it. Nothing keeps running
+# after the notebook either: the local processes stop with the kernel, even when it is
+# interrupted, restarted or killed.
 
 # %%
 view.stop()
-stack.down()
-stack.ps()
+%compose -f my-shop/compose.yaml down -v
 
 # %% [markdown]
 # ## Summary and what's next
 #
-# - A Compose file declares **services** (image, command, ports, networks, volumes, secrets);
-#   `up` makes containers of them, and a fixed project name makes `up` safe to repeat.
+# - You wrote a Compose file's key parts yourself: a **healthcheck**, `depends_on` with
+#   `condition: service_healthy`, a loopback-only port and an internal network, and ran it with
+#   Compose's own command line; a fixed project name makes `up` safe to repeat.
 # - **Healthchecks** plus `depends_on: condition: service_healthy` start each service only when
 #   what it needs is ready; `stack.up()` returns when every service is healthy.
 # - Services find each other **by name** through Docker's DNS; an `internal` network keeps the

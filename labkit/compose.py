@@ -39,9 +39,9 @@ NUMBER = "com.docker.compose.container-number"
 ONEOFF = "com.docker.compose.oneoff"
 
 
-def stacks() -> list[str]:
+def stacks(kit: Path | None = None) -> list[str]:
     """The names of the stacks in ``compose/`` (each folder with a ``compose.yaml``)."""
-    return sorted(p.parent.name for p in STACKS_DIR.glob("*/compose.yaml"))
+    return sorted(p.parent.name for p in (kit or STACKS_DIR).glob("*/compose.yaml"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -91,28 +91,29 @@ def locate(name: str, kit: Path | None = None) -> Place:
     kit = kit or STACKS_DIR
     folder = kit / name
     if not (folder / "compose.yaml").is_file():
-        names = sorted(p.parent.name for p in kit.glob("*/compose.yaml"))
         raise StackError(
             f"There is no stack called {name!r}: choose one of "
-            f"{', '.join(names) or '(none found in ' + str(kit) + ')'}, or give "
+            f"{', '.join(stacks(kit)) or '(none found in ' + str(kit) + ')'}, or give "
             "the path of a compose file."
         )
     return Place(name, folder, folder / "compose.yaml", f"labkit-{name}")
 
 
-def remove_project(project: str) -> None:
-    """Remove every container, network and volume Compose made for ``project`` (found by its
-    label), with or without the compose file that made them."""
-    import docker
+def remove_project(project: str, *, volumes: bool = True, client: Any = None) -> None:
+    """Remove every container and network Compose made for ``project`` (found by its label),
+    and with ``volumes`` its volumes, with or without the compose file that made them."""
+    if client is None:
+        import docker
 
-    client = docker.from_env(timeout=60)
+        client = docker.from_env(timeout=60)
     selector = {"label": f"{PROJECT}={project}"}
     for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True, v=True)
+        container.remove(force=True, v=volumes)
     for network in client.networks.list(filters=selector):
         network.remove()
-    for volume in client.volumes.list(filters=selector):
-        volume.remove(force=True)
+    if volumes:
+        for volume in client.volumes.list(filters=selector):
+            volume.remove(force=True)
 
 
 def _project_name(text: str) -> str:
@@ -385,14 +386,7 @@ class Stack:
             timeout=timeout,
         )
         # Compose only removes what the current file declares; sweep anything left by the labels.
-        selector = {"label": f"{PROJECT}={self.project}"}
-        for container in client.containers.list(all=True, filters=selector):
-            container.remove(force=True, v=volumes)
-        for network in client.networks.list(filters=selector):
-            network.remove()
-        if volumes:
-            for volume in client.volumes.list(filters=selector):
-                volume.remove(force=True)
+        remove_project(self.project, volumes=volumes, client=client)
 
     # -- what is running ------------------------------------------------------------------------
 
@@ -424,16 +418,18 @@ class Stack:
         """The stack's networks as the engine has them, by their name in compose.yaml:
         ``{"backend": {"internal": True, "services": ["db", "orders", ...]}}``."""
         client = self._client()
+        selector = {"label": f"{PROJECT}={self.project}"}
+        service_of = {
+            c["Id"]: (c.get("Labels") or {}).get(SERVICE, "?")
+            for c in client.api.containers(all=True, filters=selector)
+        }
         out: dict[str, dict[str, Any]] = {}
-        for network in client.networks.list(filters={"label": f"{PROJECT}={self.project}"}):
-            network.reload()
+        for network in client.networks.list(filters=selector):
+            network.reload()  # the list leaves out which containers are attached
             attrs = network.attrs
             name = (attrs.get("Labels") or {}).get("com.docker.compose.network", attrs["Name"])
-            services = set()
-            for container_id in attrs.get("Containers") or {}:
-                labels = client.api.inspect_container(container_id)["Config"].get("Labels") or {}
-                services.add(labels.get(SERVICE, "?"))
-            out[name] = {"internal": bool(attrs.get("Internal")), "services": sorted(services)}
+            services = sorted({service_of.get(c, "?") for c in attrs.get("Containers") or {}})
+            out[name] = {"internal": bool(attrs.get("Internal")), "services": services}
         return dict(sorted(out.items()))
 
     def status(self) -> str:
@@ -673,6 +669,12 @@ def _waiting_for(service: str, rows: list[dict[str, Any]]) -> str:
     if len(rows) > 1:
         now += f", {len(rows) - len(late)} of {len(rows)} ready"
     return f"{service} ({now})"
+
+
+def bound_addresses(rows: list[dict[str, Any]]) -> set[str]:
+    """The host addresses the ``ports`` of ``ps()`` rows are bound to (``127.0.0.1``,
+    ``0.0.0.0``, ``::``), from entries such as ``127.0.0.1:49153->8000/tcp``."""
+    return {b.split("->")[0].rsplit(":", 1)[0] for r in rows for b in r["ports"]}
 
 
 def _ports(attrs: dict[str, Any]) -> list[str]:

@@ -321,14 +321,11 @@ def clear_scratch(
     cleared = []
     for name in (n for lesson in lessons for n in SCRATCH.get(lesson[:2], ())):
         path = folder / name
-        try:
+        try:  # by its label: the containers and the volume may outlive the folder
             from .compose import remove_project
-            from .localstack import stack
 
-            if path.is_dir():
-                stack(str(path / "compose.yaml")).down(volumes=True)
-            remove_project(f"labkit-{name}")  # a volume may outlive its folder
-        except Exception:  # noqa: BLE001 - nothing runs, or no engine: the files still go
+            remove_project(f"labkit-{name}")
+        except Exception:  # noqa: BLE001 - no engine answers: there is nothing of it to remove
             pass
         if not path.is_dir():
             continue

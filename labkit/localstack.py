@@ -44,7 +44,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import processes
+from . import composefile, processes
 from .compose import STACKS_DIR as STACKS_DIR
 from .compose import Stack, compose_command, format_ps, locate
 from .errors import StackError
@@ -158,33 +158,18 @@ def _depends_on(value: Any) -> dict[str, str]:
     return {str(item): "service_started" for item in value or []}
 
 
-def _names(value: Any) -> list[str]:
-    """Names from a Compose list or mapping (``networks: [a, b]`` or ``networks: {a: {}}``)."""
-    return [str(v) for v in value] if isinstance(value, list) else [str(k) for k in value or {}]
-
-
 def _ports(value: Any, service: str) -> list[tuple[int, int | None, str]]:
-    """``(container port, host port or None, host address)`` for each ``ports:`` entry; the
-    address is ``0.0.0.0`` where the entry names none, as Docker publishes it."""
-    out = []
-    for entry in value or []:
-        if isinstance(entry, dict):
-            target, host = entry.get("target"), entry.get("published")
-            address = str(entry.get("host_ip") or "0.0.0.0")
-        else:
-            parts = str(entry).partition("/")[0].split(":")
-            target, host = parts[-1], (parts[-2] if len(parts) > 1 else None)
-            address = parts[-3] if len(parts) > 2 and parts[-3] else "0.0.0.0"
-        try:
-            out.append(
-                (int(str(target)), int(str(host)) if host not in (None, "") else None, address)
-            )
-        except ValueError:
-            raise StackError(
-                f"{service}: the local stand-in cannot read the ports entry "
-                f'{entry!r}; write it as "127.0.0.1:HOST:CONTAINER".'
-            ) from None
-    return out
+    """``(container port, host port or None, host address)`` for each ``ports:`` entry, read by
+    :func:`labkit.composefile.ports`; the address is ``0.0.0.0`` where the entry names none, as
+    Docker publishes it."""
+    try:
+        entries = composefile.ports({"ports": value})
+    except (ValueError, KeyError, TypeError):
+        raise StackError(
+            f"{service}: the local stand-in cannot read the ports entries {value!r}; write "
+            'each as "127.0.0.1:HOST:CONTAINER".'
+        ) from None
+    return [(e["target"], e["published"], e["host_ip"] or "0.0.0.0") for e in entries]
 
 
 def _digest(folder: Path, *extra: str) -> str:
@@ -841,7 +826,8 @@ class LocalStack:
             services = [
                 s
                 for s, body in (config.get("services") or {}).items()
-                if s in running and name in _names((body or {}).get("networks") or ["default"])
+                if s in running
+                and name in composefile.names((body or {}).get("networks") or ["default"])
             ]
             out[name] = {
                 "internal": bool((spec or {}).get("internal")),

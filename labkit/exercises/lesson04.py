@@ -3,9 +3,12 @@ it and as the running stack shows it."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+from .. import composefile
+from ..compose import bound_addresses
 from ._core import Exercise, Hint, Verdict
 
 #: Where the lesson copies the shop for the learner (relative to the notebook's folder).
@@ -54,14 +57,12 @@ def _starter(task: int, then: str = "") -> str:
     )
 
 
-def _stack(answer: Any) -> tuple[Any, str] | tuple[None, str]:
+def _stack(answer: Any) -> tuple[Any, str]:
     """The learner's stack from ``answer`` (the path of their compose file), or why not."""
     from ..errors import StackError
     from ..localstack import stack
 
-    path = Path(str(answer)) if isinstance(answer, (str, Path)) or hasattr(answer, "file") else None
-    if hasattr(answer, "file"):
-        path = Path(answer.file)
+    path = Path(os.fspath(answer)) if isinstance(answer, (str, os.PathLike)) else None
     if path is None or not path.is_file():
         return None, f"Set answer to the path of your compose file: answer = {FILE!r}."
     try:
@@ -70,18 +71,23 @@ def _stack(answer: Any) -> tuple[Any, str] | tuple[None, str]:
         return None, str(exc)
 
 
-def _config(answer: Any) -> tuple[dict[str, Any] | None, str]:
+def _read(answer: Any) -> tuple[Any, dict[str, Any] | None, str]:
+    """The learner's stack and its compose file as Compose reads it, or why not."""
     target, why = _stack(answer)
     if target is None:
-        return None, why
+        return None, None, why
     try:
-        return target.config(), ""
+        return target, target.config(), ""
     except Exception as exc:  # noqa: BLE001 - Compose's or YAML's complaint, shown as a hint
         first = str(exc).strip().splitlines()
-        return None, (
-            "Compose cannot read your file: "
-            + " ".join(first[-3:])
-            + " Check the indentation of the lines you wrote (spaces, never tabs)."
+        return (
+            target,
+            None,
+            (
+                "Compose cannot read your file: "
+                + " ".join(first[-3:])
+                + " Check the indentation of the lines you wrote (spaces, never tabs)."
+            ),
         )
 
 
@@ -90,7 +96,7 @@ def _services(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _healthcheck(answer: Any) -> Verdict:
-    config, why = _config(answer)
+    _, config, why = _read(answer)
     if config is None:
         return False, why
     services = _services(config)
@@ -130,9 +136,7 @@ def _healthcheck(answer: Any) -> Verdict:
                 ),
                 looked,
             )
-        from ..localstack import seconds
-
-        if seconds(check.get("interval"), 30.0) > 5:
+        if composefile.seconds(check.get("interval", "30s")) > 5:
             return (
                 False,
                 (
@@ -145,7 +149,7 @@ def _healthcheck(answer: Any) -> Verdict:
 
 
 def _depends_on(answer: Any) -> Verdict:
-    config, why = _config(answer)
+    _, config, why = _read(answer)
     if config is None:
         return False, why
     looked = f"{FILE} as Compose reads it"
@@ -182,10 +186,7 @@ def _depends_on(answer: Any) -> Verdict:
 
 
 def _loopback_port(answer: Any) -> Verdict:
-    target, why = _stack(answer)
-    if target is None:
-        return False, why
-    config, why = _config(answer)
+    target, config, why = _read(answer)
     if config is None:
         return False, why
     rows = [r for r in target.ps() if r["service"] == "gateway" and r["state"] == "running"]
@@ -198,7 +199,7 @@ def _loopback_port(answer: Any) -> Verdict:
         )
     ports = [str(p) for p in _services(config).get("gateway", {}).get("ports") or []]
     written = ports[0] if ports else ""
-    bound = {b.split("->")[0].rsplit(":", 1)[0] for r in rows for b in r["ports"]}
+    bound = bound_addresses(rows)
     if bound <= {"127.0.0.1"} and bound:
         parts = written.split(":")
         if len(parts) == 3 and parts[1]:
@@ -233,10 +234,7 @@ def _loopback_port(answer: Any) -> Verdict:
 
 
 def _internal_network(answer: Any) -> Verdict:
-    target, why = _stack(answer)
-    if target is None:
-        return False, why
-    config, why = _config(answer)
+    target, config, why = _read(answer)
     if config is None:
         return False, why
     written = bool(((config.get("networks") or {}).get("backend") or {}).get("internal"))

@@ -99,6 +99,53 @@ class Deployment:
     #: ``None`` when nothing was replaced.
     previous_exit_code: int | None = None
 
+    @classmethod
+    def replaced(
+        cls,
+        service: str,
+        artifact: Artifact,
+        previous: Artifact | None,
+        *,
+        seconds: float,
+        url: str,
+        previous_exit_code: int | None,
+    ) -> Deployment:
+        """The new version is healthy and serves where the old one did."""
+        return cls(
+            service=service,
+            status=DEPLOYED,
+            attempted=artifact,
+            serving=artifact,
+            previous=previous,
+            seconds=seconds,
+            url=url,
+            reason="healthy, serving at the same address as before",
+            previous_exit_code=previous_exit_code,
+        )
+
+    @classmethod
+    def kept(
+        cls,
+        service: str,
+        artifact: Artifact,
+        kept: Artifact | None,
+        *,
+        seconds: float,
+        url: str,
+        reason: str,
+    ) -> Deployment:
+        """The new version never got healthy: ``kept`` (or nothing) still serves."""
+        return cls(
+            service=service,
+            status=ROLLED_BACK,
+            attempted=artifact,
+            serving=kept,
+            previous=kept,
+            seconds=seconds,
+            url=url,
+            reason=reason,
+        )
+
     @property
     def ok(self) -> bool:
         return self.status == DEPLOYED

@@ -28,8 +28,6 @@ from ..compose import Stack
 from ..errors import StackError
 from ..monitor import EngineWatch
 from .base import (
-    DEPLOYED,
-    ROLLED_BACK,
     Artifact,
     BuildError,
     DeployError,
@@ -395,12 +393,10 @@ class DockerRuntime(Runtime):
             log(f"{name} is not healthy ({detail}); removed it: rolled back, {keeps}")
             if tail:
                 log(f"its last log lines: {tail}")
-            return Deployment(
-                service=service,
-                status=ROLLED_BACK,
-                attempted=artifact,
-                serving=kept,
-                previous=kept,
+            return Deployment.kept(
+                service,
+                artifact,
+                kept,
                 seconds=seconds,
                 url=front.url,
                 reason=f"not healthy within {health_timeout:g} s ({detail}); {keeps}",
@@ -423,15 +419,12 @@ class DockerRuntime(Runtime):
             )
             exit_code = self._stop_gracefully(previous.container)
             log(f"{previous.container.name} exited with code {exit_code}; removed it")
-        return Deployment(
-            service=service,
-            status=DEPLOYED,
-            attempted=artifact,
-            serving=artifact,
-            previous=previous.artifact if previous else None,
+        return Deployment.replaced(
+            service,
+            artifact,
+            previous.artifact if previous else None,
             seconds=seconds,
             url=front.url,
-            reason="healthy, serving at the same address as before",
             previous_exit_code=exit_code,
         )
 

@@ -57,8 +57,6 @@ from ..processes import (
 from ..processes import alive as _alive  # noqa: F401 - importable from here, as before
 from ..processes import tail as _tail
 from .base import (
-    DEPLOYED,
-    ROLLED_BACK,
     Artifact,
     BuildError,
     DeployError,
@@ -553,12 +551,10 @@ class LocalRuntime(Runtime):
                 else "nothing was serving before, so nothing serves now"
             )
             log(f"rolled back: stopped {inst.name}; {keeps}")
-            return Deployment(
-                service=service,
-                status=ROLLED_BACK,
-                attempted=artifact,
-                serving=kept,
-                previous=kept,
+            return Deployment.kept(
+                service,
+                artifact,
+                kept,
                 seconds=seconds,
                 url=front.url,
                 reason=f"not healthy within {health_timeout:g} s ({detail}); {keeps}",
@@ -583,15 +579,12 @@ class LocalRuntime(Runtime):
             self._terminate(previous)
             exit_code = previous.exit_code
             log(f"{previous.name} exited with code {exit_code}")
-        return Deployment(
-            service=service,
-            status=DEPLOYED,
-            attempted=artifact,
-            serving=artifact,
-            previous=previous.artifact if previous else None,
+        return Deployment.replaced(
+            service,
+            artifact,
+            previous.artifact if previous else None,
             seconds=seconds,
             url=front.url,
-            reason="healthy, serving at the same address as before",
             previous_exit_code=exit_code,
         )
 

@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..compose import Stack, compose_command
+from ..compose import Stack, bound_addresses, compose_command
 from ..errors import StackError
-from ..localstack import LocalStack, stack
+from ..localstack import LocalStack, Service, StandIn, stack
 from ..progress import progress_for
 
 #: What the printed command starts with when the local stand-in runs it.
@@ -63,16 +63,14 @@ def compose(line: str) -> None:
 
 
 def _docker(target: Stack, file: str, command: str, args: list[str]) -> None:
-    cmd = [*compose_command(), "-f", file, command, *args]
-    wait_after = False
+    # Compose v1 has no `up --wait`: run it detached, then wait here, and say so.
+    wait_after = command == "up" and "--wait" in args and compose_command() == ("docker-compose",)
+    if wait_after:
+        args = [a for a in args if a != "--wait"]
+        args = args if "-d" in args or "--detach" in args else ["-d", *args]
     if command == "up":
         target.prepare()  # the lab images are here, the generated secrets exist
-        if "--wait" in args and compose_command() == ("docker-compose",):
-            args = [a for a in args if a != "--wait"]
-            if "-d" not in args and "--detach" not in args:
-                args = ["-d", *args]
-            cmd = [*compose_command(), "-f", file, command, *args]
-            wait_after = True
+    cmd = [*compose_command(), "-f", file, command, *args]
     note = (
         "   # v1 has no --wait: labkit waits until every service is healthy" if wait_after else ""
     )
@@ -166,23 +164,24 @@ def state(target: Stack | LocalStack) -> str:
     """One line per service: running replicas, their health, and where its port is published
     (``127.0.0.1 only`` or ``every interface``). Read from the engine (or the stand-in)."""
     rows = target.ps()
-    try:
-        declared = target.services
-    except StackError:
-        declared = sorted({r["service"] for r in rows})
-    stand_ins = _stand_ins(target)
     if not any(r["state"] == "running" for r in rows):  # a stand-in file alone runs nothing
         return f"{target.project}: nothing running"
+    # The local stand-in's plan says what each service is here; read the file once for it.
+    plan = target.plan() if isinstance(target, LocalStack) else None
+    try:
+        declared = list(plan) if plan is not None else target.services
+    except StackError:
+        declared = [r["service"] for r in rows]
     table = [("SERVICE", "RUNNING", "HEALTH", "PUBLISHED")]
-    for service in sorted(declared):
-        mine = [r for r in rows if r["service"] == service and r["state"] == "running"]
-        if service in stand_ins:
-            table.append((service, "1", "healthy", f"-  (stand-in: {stand_ins[service]})"))
+    for service in sorted(set(declared)):
+        spec = plan.get(service) if plan is not None else None
+        if isinstance(spec, StandIn):
+            table.append((service, "1", "healthy", "-  (stand-in: a SQLite file)"))
             continue
+        mine = [r for r in rows if r["service"] == service and r["state"] == "running"]
         healths = sorted({r["health"] or "no healthcheck" for r in mine})
-        table.append(
-            (service, str(len(mine)), ", ".join(healths) or "-", _published(target, service, mine))
-        )
+        published = _published(mine, spec, local=plan is not None)
+        table.append((service, str(len(mine)), ", ".join(healths) or "-", published))
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     return "\n".join(
         "  ".join([*(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)), row[3]])
@@ -190,29 +189,18 @@ def state(target: Stack | LocalStack) -> str:
     )
 
 
-def _stand_ins(target: Any) -> dict[str, str]:
-    if not isinstance(target, LocalStack):
-        return {}
-    from ..localstack import StandIn
-
-    try:
-        return {n: "a SQLite file" for n, s in target.plan().items() if isinstance(s, StandIn)}
-    except StackError:
-        return {}
-
-
-def _published(target: Any, service: str, rows: list[dict[str, Any]]) -> str:
-    if isinstance(target, LocalStack):  # every process listens somewhere: only published count
-        from ..localstack import Service
-
-        spec = target.plan().get(service)
-        if not isinstance(spec, Service) or not spec.published:
+def _published(rows: list[dict[str, Any]], spec: Service | StandIn | None, *, local: bool) -> str:
+    """Where a service's port is published: ``ps()`` rows of Docker read ``IP:PORT->8000/tcp``;
+    a local process always listens somewhere, so its plan (``spec``) says whether that counts."""
+    addresses = bound_addresses(rows)
+    if local:
+        if not isinstance(spec, Service) or not spec.published or not addresses:
             return "-"
-    bindings = [b for r in rows for b in r["ports"]]
-    if not bindings:
-        return "-"
-    addresses = {b.split("->")[0].rsplit(":", 1)[0] for b in bindings}
-    port = int(bindings[0].rsplit("->", 1)[1].split("/")[0]) if "->" in bindings[0] else 8000
+        port = spec.target
+    else:
+        if not addresses:
+            return "-"
+        port = int(rows[0]["ports"][0].rsplit("->", 1)[1].split("/")[0])
     if addresses <= {"127.0.0.1", "::1"}:
         return f"{port} on 127.0.0.1 only"
     return f"{port} on every interface (0.0.0.0)"

@@ -91,6 +91,8 @@ def fill_task(path: str | Path, task: int | str, text: str) -> bool:
     line was. Returns True when it replaced a line, False when no such line is left (the task
     is done already, so running it again changes nothing)."""
     file = Path(path)
+    if not file.is_file():
+        raise LabkitError(f"There is no {file}: run the lesson's copy cell first.")
     lines = file.read_text().splitlines(keepends=True)
     marker = re.compile(rf"#\s*TASK {re.escape(str(task))}:")
     for i, line in enumerate(lines):

@@ -18,6 +18,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from typing import Any
 
 from . import composefile
 from .errors import StackError
-from .paths import secrets_dir, stacks_dir
+from .paths import labkit_home, project_name, secrets_dir, stacks_dir
 from .progress import Progress, ProgressArg, progress_for
 
 STACKS_DIR = stacks_dir()
@@ -96,7 +97,7 @@ def locate(name: str, kit: Path | None = None) -> Place:
             f"{', '.join(stacks(kit)) or '(none found in ' + str(kit) + ')'}, or give "
             "the path of a compose file."
         )
-    return Place(name, folder, folder / "compose.yaml", f"labkit-{name}")
+    return Place(name, folder, folder / "compose.yaml", project_name(name))
 
 
 def remove_project(project: str, *, volumes: bool = True, client: Any = None) -> None:
@@ -114,6 +115,67 @@ def remove_project(project: str, *, volumes: bool = True, client: Any = None) ->
     if volumes:
         for volume in client.volumes.list(filters=selector):
             volume.remove(force=True)
+
+
+#: How long a stack change waits for another process that is changing the same stack.
+LOCK_WAIT = 600.0
+
+
+@contextlib.contextmanager
+def project_lock(project: str, *, timeout: float = LOCK_WAIT) -> Iterator[None]:
+    """Hold the lock of one Compose project while Compose changes it: two ``compose up`` of one
+    project at once (two kernels, two tabs) leave duplicate networks that break every later run.
+    The second one says who holds the lock, waits for it (at most ``timeout``), then goes on.
+    The lock lives in ``$LABKIT_HOME/locks`` (so it serialises the processes of one learner; on
+    one engine shared by several learners, each one's projects carry their own names)."""
+    import fcntl
+
+    folder = labkit_home() / "locks"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(folder / f"{project}.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            print(
+                f"Another process (pid {holder}) is changing the {project} stack now: waiting "
+                f"for it to finish (at most {timeout:.0f} s).",
+                file=sys.stderr,
+            )
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StackError(
+                            f"Process {holder} has been changing the {project} stack for more "
+                            f"than {timeout:.0f} s. Let it finish, or stop it (kill {holder}), "
+                            "then run this again."
+                        ) from None
+                    time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def duplicate_networks(client: Any, prefix: str = "labkit") -> dict[str, list[str]]:
+    """Network names that more than one network carries, among the Compose projects whose
+    name starts with ``prefix``: what two ``compose up`` at once leave (``network ... is
+    ambiguous``). Name -> the ids."""
+    seen: dict[str, list[str]] = {}
+    for network in client.networks.list(filters={"label": PROJECT}):
+        if str((network.attrs.get("Labels") or {}).get(PROJECT, "")).startswith(prefix):
+            seen.setdefault(network.name, []).append(network.id)
+    return {name: ids for name, ids in sorted(seen.items()) if len(ids) > 1}
 
 
 def _project_name(text: str) -> str:
@@ -377,16 +439,23 @@ class Stack:
         ``volumes=False`` to keep it for the next ``up``.
         """
         client = self._client()
-        self._compose(
-            "down",
-            "--remove-orphans",
-            "--timeout",
-            "5",
-            *(["-v"] if volumes else []),
-            timeout=timeout,
-        )
-        # Compose only removes what the current file declares; sweep anything left by the labels.
+        try:
+            self._compose(
+                "down",
+                "--remove-orphans",
+                "--timeout",
+                "5",
+                *(["-v"] if volumes else []),
+                timeout=timeout,
+            )
+            failed = None
+        except StackError as exc:  # e.g. "network ... is ambiguous": two networks of one name
+            failed = exc
+        # Compose only removes what the current file declares, and gives up on duplicate
+        # networks; sweep everything the project's label finds, by id.
         remove_project(self.project, volumes=volumes, client=client)
+        if failed is not None and self._containers():
+            raise failed
 
     # -- what is running ------------------------------------------------------------------------
 
@@ -498,6 +567,12 @@ class Stack:
     # -- plumbing -------------------------------------------------------------------------------
 
     def _compose(self, *args: str, timeout: float = 300.0) -> str:
+        if args[0] in ("up", "down"):  # the commands that make or remove networks
+            with project_lock(self.project):
+                return self._run_compose(*args, timeout=timeout)
+        return self._run_compose(*args, timeout=timeout)
+
+    def _run_compose(self, *args: str, timeout: float = 300.0) -> str:
         cmd = [
             *compose_command(),
             "--ansi",

@@ -113,6 +113,39 @@ def _port_free(port: int) -> Check:
     return Check(f"port {port}", True, "free")
 
 
+def _leftovers() -> Check:
+    """What an interrupted or concurrent ``compose up`` leaves: duplicate networks (every later
+    run fails with "network ... is ambiguous") and containers created but never started."""
+    try:
+        import docker
+
+        from .compose import PROJECT, duplicate_networks
+
+        client = docker.from_env(timeout=30)
+        twins = duplicate_networks(client)
+        stuck = [
+            c.name
+            for c in client.containers.list(
+                all=True, filters={"label": PROJECT, "status": "created"}
+            )
+            if str(c.labels.get(PROJECT, "")).startswith("labkit")
+        ]
+    except Exception as exc:  # noqa: BLE001 - the engine line above already says it is away
+        return Check("leftovers", True, f"not checked ({type(exc).__name__})")
+    if not twins and not stuck:
+        return Check("leftovers", True, "no duplicate networks, no half-created containers")
+    projects = sorted({n.rsplit("_", 1)[0] for n in twins} | {c.split("_")[0] for c in stuck})
+    what = [f"{len(twins)} duplicate network name(s): {', '.join(twins)}"] if twins else []
+    what += [f"{len(stuck)} container(s) created but never started"] if stuck else []
+    return Check(
+        "leftovers",
+        False,
+        "; ".join(what),
+        "take the stack down, which removes them by id: labkit stack down NAME for a kit stack "
+        f"(projects: {', '.join(projects)}), or %compose -f FILE down for your own copy",
+    )
+
+
 def doctor(ports: tuple[int, ...] = (8888,)) -> Report:
     """Run every preflight check (``labkit doctor`` on the command line)."""
     checks = [_python(), *_packages()]
@@ -127,6 +160,8 @@ def doctor(ports: tuple[int, ...] = (8888,)) -> Report:
         )
     )
     checks.append(_compose() if engine else Check("compose", True, "not needed without Docker"))
+    if engine:
+        checks.append(_leftovers())
     choice = runtime.choose()
     checks.append(Check("runtime", True, str(choice)))
     checks.extend(_port_free(p) for p in ports)

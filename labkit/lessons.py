@@ -323,8 +323,9 @@ def clear_scratch(
         path = folder / name
         try:  # by its label: the containers and the volume may outlive the folder
             from .compose import remove_project
+            from .paths import project_name
 
-            remove_project(f"labkit-{name}")
+            remove_project(project_name(name))
         except Exception:  # noqa: BLE001 - no engine answers: there is nothing of it to remove
             pass
         if not path.is_dir():

@@ -14,6 +14,7 @@ Nothing here imports the rest of labkit: every floor may use it.
 from __future__ import annotations
 
 import os
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -66,6 +67,20 @@ def lessons_dir() -> Path:
 def labkit_home() -> Path:
     """Where labkit keeps its own files: ``$LABKIT_HOME`` or ``~/.labkit``."""
     return Path(os.environ.get("LABKIT_HOME") or Path.home() / ".labkit")
+
+
+def learner() -> str:
+    """Who runs this kit, when several learners share one Docker engine (a classroom server):
+    ``$LABKIT_LEARNER``, reduced to what a Compose project name may hold; ``""`` when unset."""
+    return re.sub(r"[^a-z0-9_-]", "", os.environ.get("LABKIT_LEARNER", "").lower())
+
+
+def project_name(name: str) -> str:
+    """The Compose project (and container, network, volume prefix) for a stack ``name``:
+    ``labkit-<name>``, or ``labkit-<learner>-<name>`` so that learners on one engine never
+    share a name."""
+    who = learner()
+    return f"labkit-{who}-{name}" if who else f"labkit-{name}"
 
 
 def secrets_dir(project: str) -> Path:

@@ -454,6 +454,60 @@ def test_lesson_06_runs_all_and_the_flow_shows_every_stage_passed(lab: Lab, page
     print(f"lesson 06 in the browser: {time.monotonic() - started:.1f} s")
 
 
+@pytest.mark.parametrize(
+    ("lesson", "expected"),
+    [
+        ("02-github-events.ipynb", ("github", "push", "rejected")),
+        ("03-dockerhub-registry-and-alerts.ipynb", ("dockerhub", "registry", "alertmanager")),
+    ],
+)
+def test_the_inspector_lessons_show_their_deliveries(
+    lab: Lab, page: Any, lesson: str, expected: tuple[str, ...]
+) -> None:
+    """Lessons 02 and 03, run up to their clean-up: the live inspector lists their deliveries."""
+    _open(page, lab, lesson)
+    cells = _clear(page)
+    _run_above(page, "insp.stop()")
+    rows = _inspector(page).locator(".widget-html-content table tbody tr")
+
+    def shown() -> str:
+        return " ".join(rows.all_text_contents())
+
+    # Widget views update over the comm channel, which can trail the kernel's "idle" a little.
+    poll(lambda: all(word in shown() for word in expected), timeout=15, what=str(expected))
+    assert rows.count() >= 3, shown()
+    _command(page, "notebook:run-all-below")  # from the clean-up cell, the active one
+    _check(_wait_until_run(page, cells), cells)
+
+
+@pytest.mark.timeout(240)
+def test_lesson_04_shows_the_learners_stack_live(lab: Lab, page: Any) -> None:
+    """Lesson 04 on the local runtime, run up to its clean-up: the stack view lists the
+    learner's services, healthy, with products scaled to three and users to two."""
+    _open(page, lab, "04-services-with-compose.ipynb")
+    cells = _clear(page)
+    _run_above(page, "view.stop()")
+    rows = _output(page, "view = labkit.widgets.StackStatus(stack)").locator("table tbody tr")
+
+    def table() -> list[str]:
+        return [" ".join(t.split()) for t in rows.all_text_contents()]
+
+    def settled() -> bool:
+        shown = table()
+        return (
+            sum(r.startswith("users") for r in shown) == 2
+            and all("healthy" in r for r in shown)
+            and any(r.startswith("gateway") for r in shown)
+        )
+
+    try:
+        poll(settled, timeout=15, what="the stack view: users twice, every row healthy")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the view shows: {table()}") from None
+    _command(page, "notebook:run-all-below")
+    _check(_wait_until_run(page, cells), cells)
+
+
 def test_a_learner_types_an_answer_into_the_student_edition_and_sees_pass(
     lab: Lab, page: Any
 ) -> None:

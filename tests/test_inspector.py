@@ -227,11 +227,14 @@ def test_repr_is_stable_and_used_as_plain_text(rx: Receiver, insp: Inspector) ->
     expected = f"<Inspector of receiver {rx.name!r}: newest 200 deliveries, source: all>"
     assert repr(insp) == expected
     bundle = insp._repr_mimebundle_()
-    assert bundle["text/plain"] == expected
+    assert bundle["text/plain"] == expected + "\n(no deliveries)"
     assert "application/vnd.jupyter.widget-view+json" in bundle
     send_pushes(rx, 2)
     insp.refresh()
     assert repr(insp) == expected  # no counts, no times: the same on every run
+    # As displayed, the plain text (what nbval compares) is the table's content in words.
+    shown = insp._repr_mimebundle_()["text/plain"]
+    assert shown == f"{expected}\n{insp.text()}" and shown.count("\n") == 3, shown
 
 
 def test_text_lists_rows_oldest_first(rx: Receiver, insp: Inspector) -> None:
@@ -332,7 +335,8 @@ def test_inspector_in_a_real_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     for cell in (create, recreate):
         (shown,) = [o for o in cell.outputs if o.output_type == "execute_result"]
         assert shown.data["text/plain"] == (
-            "<Inspector of receiver 'kernel-test': newest 200 deliveries, source: all>"
+            "<Inspector of receiver 'kernel-test': newest 200 deliveries, source: all>\n"
+            "(no deliveries)"
         )
         assert "application/vnd.jupyter.widget-view+json" in shown.data
 

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..compose import Stack
 from ..errors import StackError
 from ..monitor import EngineWatch
+from ..paths import project_name
 from .base import (
     Artifact,
     BuildError,
@@ -108,7 +109,7 @@ class DockerRuntime(Runtime):
         super().__init__(instance, reason=reason)
         #: The grace period between SIGTERM and SIGKILL when a version is replaced.
         self.stop_timeout = stop_timeout
-        self.project = f"labkit-{instance}"
+        self.project = project_name(instance)
         self.network = f"{self.project}_default"  # the stack's network, as Compose names it
         self.targets = WebhookTargets()
         self.client: Any = None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..compose import locate
 from ..errors import LabkitError
-from ..paths import secrets_dir
+from ..paths import project_name, secrets_dir
 
 #: The file in a kit stack's folder that the learner's copy starts from, when there is one.
 STARTER = "starter.yaml"
@@ -62,7 +62,7 @@ def copy_stack(name: str, to: str | Path, *, project: str | None = None) -> Stac
     if target.resolve() == source.resolve():
         raise LabkitError(f"{target} is the kit's own stack folder: copy it somewhere else.")
     target.mkdir(parents=True, exist_ok=True)
-    project = project or f"labkit-{target.resolve().name}"
+    project = project or project_name(target.resolve().name)
     report = StackCopy(file=target / "compose.yaml", project=project)
     starter = source / STARTER
     pairs = [(starter if starter.is_file() else source / "compose.yaml", target / "compose.yaml")]

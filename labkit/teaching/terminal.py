@@ -26,10 +26,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..compose import Stack, bound_addresses, compose_command
+from ..compose import Stack, compose_command, project_lock
 from ..errors import StackError
-from ..localstack import LocalStack, Service, StandIn, stack
+from ..localstack import LocalStack, stack
 from ..progress import progress_for
+from ..stackstate import table as state
 
 #: What the printed command starts with when the local stand-in runs it.
 STAND_IN = "labkit stand-in"
@@ -81,7 +82,11 @@ def _docker(target: Stack, file: str, command: str, args: list[str]) -> None:
         if done.returncode:
             raise StackError(f"`{shlex.join(cmd)}` failed (exit {done.returncode}).")
         return
-    _stream(cmd, target)
+    if command in ("up", "down"):  # one change of a project at a time (two kernels, two tabs)
+        with project_lock(target.project):
+            _stream(cmd, target)
+    else:
+        _stream(cmd, target)
     if wait_after:
         target.wait(progress=None)
     if command in ("up", "ps", "down", "start", "stop", "restart", "rm"):
@@ -155,55 +160,6 @@ def _scales(args: list[str]) -> dict[str, int]:
             service, _, count = word.removeprefix("--scale=").partition("=")
             out[service] = int(count)
     return out
-
-
-# --- the state, the same text on both runtimes ---------------------------------------------------
-
-
-def state(target: Stack | LocalStack) -> str:
-    """One line per service: running replicas, their health, and where its port is published
-    (``127.0.0.1 only`` or ``every interface``). Read from the engine (or the stand-in)."""
-    rows = target.ps()
-    if not any(r["state"] == "running" for r in rows):  # a stand-in file alone runs nothing
-        return f"{target.project}: nothing running"
-    # The local stand-in's plan says what each service is here; read the file once for it.
-    plan = target.plan() if isinstance(target, LocalStack) else None
-    try:
-        declared = list(plan) if plan is not None else target.services
-    except StackError:
-        declared = [r["service"] for r in rows]
-    table = [("SERVICE", "RUNNING", "HEALTH", "PUBLISHED")]
-    for service in sorted(set(declared)):
-        spec = plan.get(service) if plan is not None else None
-        if isinstance(spec, StandIn):
-            table.append((service, "1", "healthy", "-  (stand-in: a SQLite file)"))
-            continue
-        mine = [r for r in rows if r["service"] == service and r["state"] == "running"]
-        healths = sorted({r["health"] or "no healthcheck" for r in mine})
-        published = _published(mine, spec, local=plan is not None)
-        table.append((service, str(len(mine)), ", ".join(healths) or "-", published))
-    widths = [max(len(row[i]) for row in table) for i in range(3)]
-    return "\n".join(
-        "  ".join([*(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)), row[3]])
-        for row in table
-    )
-
-
-def _published(rows: list[dict[str, Any]], spec: Service | StandIn | None, *, local: bool) -> str:
-    """Where a service's port is published: ``ps()`` rows of Docker read ``IP:PORT->8000/tcp``;
-    a local process always listens somewhere, so its plan (``spec``) says whether that counts."""
-    addresses = bound_addresses(rows)
-    if local:
-        if not isinstance(spec, Service) or not spec.published or not addresses:
-            return "-"
-        port = spec.target
-    else:
-        if not addresses:
-            return "-"
-        port = int(rows[0]["ports"][0].rsplit("->", 1)[1].split("/")[0])
-    if addresses <= {"127.0.0.1", "::1"}:
-        return f"{port} on 127.0.0.1 only"
-    return f"{port} on every interface (0.0.0.0)"
 
 
 def register(shell: Any) -> None:

@@ -422,7 +422,9 @@ class Inspector:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle: dict[str, Any] = self.view._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = repr(self)
+        # What the view shows as it is displayed, in words: a notebook's saved output that
+        # nbval compares (the widget itself it cannot).
+        bundle["text/plain"] = f"{self!r}\n{self.text()}"
         return bundle
 
     # --- internals --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from ..errors import LabkitError
+from ..stackstate import table
 
 if TYPE_CHECKING:
     from ..compose import Stack
@@ -111,11 +112,20 @@ class StackStatus:
         while not self._stop.wait(self.interval):
             self.refresh()
 
+    def text(self) -> str:
+        """The stack's state in words, one line per service (see :func:`labkit.stackstate.table`)."""
+        try:
+            return table(self.stack)
+        except LabkitError as exc:
+            return f"(cannot read the stack: {exc})"
+
     def __repr__(self) -> str:
         state = "stopped" if self.stopped else f"live, every {self.interval:g} s"
         return f"<StackStatus of {self.stack.name!r}: {state}>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle: dict[str, Any] = self.view._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = repr(self)
+        # What the view shows as it is displayed, in words: a notebook's saved output that
+        # nbval compares (the widget itself it cannot).
+        bundle["text/plain"] = f"{self!r}\n{self.text()}"
         return bundle

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import composefile
+from . import composefile, engine
 from .errors import StackError
 from .paths import labkit_home, project_name, secrets_dir, stacks_dir
 from .progress import Progress, ProgressArg, progress_for
@@ -104,9 +104,7 @@ def remove_project(project: str, *, volumes: bool = True, client: Any = None) ->
     """Remove every container and network Compose made for ``project`` (found by its label),
     and with ``volumes`` its volumes, with or without the compose file that made them."""
     if client is None:
-        import docker
-
-        client = docker.from_env(timeout=60)
+        client = engine.client(ping=False)
     selector = {"label": f"{PROJECT}={project}"}
     for container in client.containers.list(all=True, filters=selector):
         container.remove(force=True, v=volumes)
@@ -608,11 +606,7 @@ class Stack:
 
     def _client(self) -> Any:
         try:
-            import docker
-
-            client = docker.from_env(timeout=60)
-            client.ping()
-            return client
+            return engine.client()
         except Exception as exc:
             raise StackError(
                 "No Docker engine answers: start Docker (`sudo systemctl start "

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from . import runtime
+from . import engine, runtime
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,9 @@ def _leftovers() -> Check:
     """What an interrupted or concurrent ``compose up`` leaves: duplicate networks (every later
     run fails with "network ... is ambiguous") and containers created but never started."""
     try:
-        import docker
-
         from .compose import PROJECT, duplicate_networks
 
-        client = docker.from_env(timeout=30)
+        client = engine.client(30, ping=False)
         twins = duplicate_networks(client)
         stuck = [
             c.name

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
+from . import engine
 from .errors import ImageError
 from .paths import recipes_dir
 from .progress import Progress, ProgressArg, progress_for
@@ -753,11 +754,7 @@ def _export(client: Any, tag: str, root: Path) -> None:
 
 def _client() -> Any:
     try:
-        import docker
-
-        client = docker.from_env(timeout=600)
-        client.ping()
-        return client
+        return engine.client(600)
     except Exception as exc:
         raise ImageError(
             "No Docker engine answers, so no image can be built or listed: start "

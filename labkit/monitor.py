@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from . import events
+from . import engine, events
 from .errors import LabkitError
 from .sender import HasHookUrl, Outcome, send
 
@@ -51,10 +51,7 @@ class EngineWatch:
         if self.running:
             return self
         try:
-            import docker
-
-            self._client = docker.from_env(timeout=timeout)
-            self._client.ping()
+            self._client = engine.client(timeout)
         except Exception as exc:  # noqa: BLE001 - any failure means "no usable engine"
             raise LabkitError(
                 f"No Docker engine answers ({exc}); start Docker, or use the "

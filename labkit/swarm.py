@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import composefile
+from . import composefile, engine
 from .errors import StackError
 
 if TYPE_CHECKING:
@@ -1060,9 +1060,7 @@ class Swarm:
                 time.sleep(0.3)
 
     def _client(self) -> Any:
-        import docker
-
-        return docker.from_env(timeout=60)
+        return engine.client(ping=False)
 
     def _docker(self, *args: str, timeout: float = 120.0) -> str:
         try:

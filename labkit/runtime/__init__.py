@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .. import engine
+
 if TYPE_CHECKING:
     from .base import Runtime
 
@@ -26,9 +28,7 @@ class Choice:
 def docker_engine_version(timeout: float = 3.0) -> str | None:
     """The engine's version if a Docker engine answers, else ``None``."""
     try:
-        import docker
-
-        client = docker.from_env(timeout=timeout)
+        client = engine.client(timeout, ping=False)
         try:
             return str(client.version().get("Version", "unknown"))
         finally:

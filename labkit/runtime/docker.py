@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .. import engine
 from ..compose import Stack
 from ..errors import StackError
 from ..monitor import EngineWatch
@@ -130,10 +131,7 @@ class DockerRuntime(Runtime):
         if self.client is not None:
             return self
         try:
-            import docker
-
-            self.client = docker.from_env(timeout=60)
-            self.client.ping()
+            self.client = engine.client()
         except Exception as exc:  # noqa: BLE001 - any failure means "no usable engine"
             self.client = None
             raise RuntimeUnavailable(

@@ -1,11 +1,23 @@
 -- wrk script: the same signed GitHub push body, a fresh X-GitHub-Delivery per request.
--- BODY_FILE and SIGNATURE come from the environment (bench/receiver.py writes them).
+-- BODY_FILE, SIGNATURE and TARGET_PATH come from the environment (bench/receiver.py sets them).
+-- Each wrk thread gets its own number (setup), so delivery ids never collide across threads.
+local threads = 0
+
+function setup(thread)
+   threads = threads + 1
+   thread:set("thread_no", threads)
+end
+
 local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
 local body = f:read("*a")
 f:close()
-math.randomseed(os.time() + math.floor(os.clock() * 1000000))
 local counter = 0
-local prefix = string.format("%08x", math.random(0, 0x7fffffff))
+local prefix
+
+init = function(args)
+   math.randomseed(os.time() + (thread_no or 0) * 7919)
+   prefix = string.format("%08x-%02d", math.random(0, 0x7fffffff), thread_no or 0)
+end
 
 request = function()
    counter = counter + 1

@@ -1,6 +1,7 @@
 """Regenerate bench/RESULTS.md: machine facts, then each benchmark's section with its command.
 
-Run: .venv/bin/python bench/run.py          (about 3 minutes; run it on an otherwise idle machine)
+Run: .venv/bin/python bench/run.py   (the receiver part alone takes about 5 minutes; run it on an
+otherwise idle machine)
 """
 
 from __future__ import annotations

@@ -534,9 +534,12 @@ class Hooks:
             if name in headers and name in SINGLE_HEADERS:
                 duplicated = name
             headers[name] = raw_value.decode("latin-1")
-        query = {
-            k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()
-        }
+        raw_query = scope.get("query_string", b"")
+        query = (
+            {k: v[-1] for k, v in parse_qs(raw_query.decode("latin-1")).items()}
+            if raw_query
+            else {}
+        )
         body = b""
         try:
             if duplicated:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import getpass
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,8 @@ from .private import private_file
 
 #: The app every pipeline lesson starts from.
 APP_SEED = app_seed()
+#: The Dockerfile lesson 06 has the learner finish (``# TASK n:`` lines in place of steps).
+STARTER_DOCKERFILE = APP_SEED.parent / "Dockerfile.starter"
 ZERO = "0" * 40
 #: The hook's secret, in the bare repository (0600): like a webhook's secret on GitHub.
 SECRET_FILE = "labkit-webhook-secret"
@@ -56,6 +59,14 @@ class Pushed(str):
             for line in self.splitlines()
             if line.startswith("remote:")
         )
+
+    @property
+    def undelivered(self) -> list[str]:
+        """The delivery ids of push webhooks the hook could not deliver (to redeliver them)."""
+        return _UNDELIVERED.findall(self.hook)
+
+
+_UNDELIVERED = re.compile(r"NOT delivered to \S+ \(delivery ([\w-]+)\)")
 
 
 class _HasHookUrl(Protocol):
@@ -144,12 +155,14 @@ class GitSource:
         url: str | None = None,
         root: Path | str | None = None,
         branch: str = "main",
+        starter: bool = False,
     ) -> GitSource:
         """A fresh bare repository and clone holding ``seed``'s files in one commit, not pushed.
 
         With ``receiver`` (or ``url`` and ``secret``) the push hook is installed at once; the
-        secret defaults to the receiver's GitHub secret. Any earlier repository of this name is
-        replaced, so re-running the cell starts over.
+        secret defaults to the receiver's GitHub secret. ``starter=True`` puts the unfinished
+        Dockerfile (:data:`STARTER_DOCKERFILE`, with ``# TASK n:`` lines) in place of the app's.
+        Any earlier repository of this name is replaced, so re-running the cell starts over.
         """
         src = cls(name, root=root, branch=branch)
         shutil.rmtree(src.bare, ignore_errors=True)
@@ -175,6 +188,8 @@ class GitSource:
                 target = src.workdir / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, target)
+        if starter:
+            shutil.copyfile(STARTER_DOCKERFILE, src.workdir / "Dockerfile")
         src.commit("Start the web app")
         if receiver is not None or url is not None:
             src.connect(receiver, secret=secret, url=url)
@@ -218,6 +233,11 @@ class GitSource:
             )
         )
         hook.chmod(0o755)
+
+    @property
+    def hook(self) -> Path:
+        """The bare repository's ``post-receive`` hook: the program git runs after each push."""
+        return self.bare / "hooks" / "post-receive"
 
     # --- working in the clone --------------------------------------------------------------
     def git(self, *args: str) -> str:
@@ -424,8 +444,9 @@ def deliver(git_dir: Path, lines: Sequence[str]) -> list[str]:
             )
         else:
             said.append(
-                f"labkit: push webhook for {what} NOT delivered to {url}: "
-                f"{outcome!r} {outcome.detail}"
+                f"labkit: push webhook for {what} NOT delivered to {url} "
+                f"(delivery {event.delivery_id}): {outcome!r} {outcome.detail}; like GitHub, "
+                "nothing sends it again until someone redelivers it"
             )
     return said
 
@@ -455,4 +476,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-__all__ = ["APP_SEED", "GitSource", "GitSourceError", "Pushed", "deliver", "git"]
+__all__ = [
+    "APP_SEED",
+    "STARTER_DOCKERFILE",
+    "GitSource",
+    "GitSourceError",
+    "Pushed",
+    "deliver",
+    "git",
+]

@@ -2,12 +2,16 @@
 
 Every step is driven by a real webhook arriving at the receiver, as in a real deployment chain:
 
-1. ``git push`` -> the repository's hook sends a signed GitHub ``push`` -> the pipeline builds the
-   pushed commit and ships it to the runtime's registry;
+1. ``git push`` -> the repository's hook sends a signed GitHub ``push`` -> a *trigger* (a handler
+   on the receiver: the kit's, or one a lesson has the learner write) calls :meth:`Pipeline.release`,
+   and the pipeline builds the pushed commit and ships it to the runtime's registry;
 2. the registry sends its ``push`` notification for the new tag -> the pipeline deploys that tag
    (the new version must get healthy, or it is rolled back and the old one keeps serving);
 3. the pipeline watches the new version settle; from then on the runtime's monitor sends
    Alertmanager alerts (and engine events), and a ``firing`` alert marks the serving run failed.
+
+After each deploy the pipeline can tell a monitoring tool about it (:meth:`Pipeline.notify_deploys`):
+a signed Standard Webhooks message ``deployment.succeeded`` or ``deployment.rolled_back``.
 
 Handlers only queue work (a receiver must answer fast); one worker thread runs the stages in order,
 and records each in a :class:`~labkit.runs.RunStore`. A commit is built once, however often it is
@@ -17,6 +21,7 @@ pushed or its delivery repeated.
 from __future__ import annotations
 
 import queue
+import re
 import tempfile
 import threading
 import time
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 
 _RUNNING: dict[str, Pipeline] = {}
 _ZERO = "0" * 40
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 class PipelineError(LabkitError):
@@ -54,6 +60,14 @@ class _Awaiting:
     deadline: float
 
 
+@dataclass(frozen=True)
+class _Release:
+    """A trigger's request: build and ship this commit (the push that asked, if any)."""
+
+    commit: str
+    delivery: Delivery | None
+
+
 @dataclass
 class _Settling:
     """A deployed run whose new version must stay healthy for a moment before it passes."""
@@ -62,6 +76,31 @@ class _Settling:
     until: float
     deadline: float
     healthy_since: float | None = None
+
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """A Dockerfile's instructions as ``(KEYWORD, arguments)``: comments dropped, lines that end
+    in a backslash joined to the next, as the builder reads them."""
+    out: list[tuple[str, str]] = []
+    pending = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue  # a comment inside a continued instruction is dropped too
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        whole = (pending + stripped).strip()
+        pending = ""
+        if whole:
+            keyword, _, arguments = whole.partition(" ")
+            out.append((keyword.upper(), arguments.strip()))
+    if pending.strip():
+        keyword, _, arguments = pending.strip().partition(" ")
+        out.append((keyword.upper(), arguments.strip()))
+    return out
 
 
 class Pipeline:
@@ -73,6 +112,9 @@ class Pipeline:
     to become healthy before it is rolled back; ``registry_timeout``: how long to wait for the
     registry's webhook after shipping; ``settle``: how long a new version must stay healthy
     before its run passes. A pipeline of the same ``name`` started again replaces the old one.
+
+    ``trigger=False`` leaves pushes to a trigger of your own: a handler on the receiver that
+    calls :meth:`release` (the stages stay the kit's); :meth:`add_kit_trigger` adds the kit's.
     """
 
     def __init__(
@@ -87,6 +129,7 @@ class Pipeline:
         registry_timeout: float = 15.0,
         settle: float = 1.0,
         db: str | Path = ":memory:",
+        trigger: bool = True,
     ) -> None:
         self.receiver, self.runtime, self.source = receiver, runtime, source
         self.name, self.service = name, service
@@ -96,9 +139,15 @@ class Pipeline:
             settle,
         )
         self.runs = RunStore(db)
+        self.trigger = trigger
+        #: Every commit a trigger asked :meth:`release` to build, in order (repeats included).
+        self.releases: list[str] = []
+        #: Every deploy notification sent (:meth:`notify_deploys`): what went where, and how.
+        self.notifications: list[Any] = []
+        self._notify: tuple[str, str | None] | None = None
         #: What the pipeline decided about deliveries it did not act on (newest last).
         self.notes: deque[str] = deque(maxlen=200)
-        self._jobs: queue.Queue[tuple[str, Delivery | None] | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[str, Delivery | _Release | None] | None] = queue.Queue()
         self._awaiting: dict[tuple[str, str], _Awaiting] = {}
         self._settling: dict[int, _Settling] = {}
         self._serving_run: int | None = None
@@ -122,7 +171,8 @@ class Pipeline:
             ("registry", "push", "registry"),
             ("alertmanager", None, "alert"),
         ):
-            self.receiver.on(source, event)(self._handler(kind))
+            if kind != "push" or self.trigger:
+                self.receiver.on(source, event)(self._handler(kind))
         self._thread = threading.Thread(
             target=self._work, daemon=True, name=f"labkit-pipeline-{self.name}"
         )
@@ -160,6 +210,64 @@ class Pipeline:
         # The receiver replaces a handler of the same name: a re-run cell leaves one.
         handle.__name__ = f"pipeline_{self.name}_{kind}"
         return handle
+
+    # --- triggers and notifications -----------------------------------------------------------
+    def release(self, commit: str, delivery: Delivery | None = None) -> None:
+        """Build and ship ``commit`` (a full commit id); the registry's webhook then deploys it.
+
+        What a trigger calls from its handler: it only queues the work, so the receiver's
+        handler returns at once. ``delivery`` (the push) names the commit's message, author and
+        delivery id in the run. A commit already built is not built again (``notes`` says so).
+        """
+        commit = str(commit).strip()
+        if not _COMMIT.fullmatch(commit):
+            raise ValueError(
+                f"{commit!r} is not a full commit id (40 hex digits): pass the push's "
+                'payload["after"].'
+            )
+        self.releases.append(commit)
+        if not self._stopped.is_set():
+            self._jobs.put(("release", _Release(commit, delivery)))
+
+    def add_kit_trigger(self) -> None:
+        """Add the kit's own trigger on the receiver (next to any of yours), as ``trigger=True``."""
+        self.trigger = True
+        self.receiver.on("github", "push")(self._handler("push"))
+
+    def notify_deploys(self, url: str, *, secret: str | None = None) -> None:
+        """After every deploy, send a Standard Webhooks message to ``url`` (a monitoring tool):
+        ``deployment.succeeded`` or ``deployment.rolled_back``, signed with ``secret``."""
+        self._notify = (url, secret)
+
+    def _send_notification(self, kind: str, rid: int, artifact: Artifact, detail: str) -> None:
+        if self._notify is None:
+            return
+        from .events import standard
+        from .sender import send
+
+        url, secret = self._notify
+        run = self.runs.get(rid)
+        event = standard.message(
+            f"deployment.{kind}",
+            {
+                "service": artifact.service,
+                "version": artifact.tag,
+                "commit": artifact.commit,
+                "run": rid,
+                "message": run.message if run is not None else "",
+                "detail": detail,
+            },
+            secret=secret,
+        )
+
+        def deliver() -> None:
+            outcome = send(event, url, secret=secret, retries=3, backoff=0.2, timeout=5)
+            self.notifications.append(outcome)
+            if not outcome.ok:
+                self.runs.log(rid, "deploy", f"deploy notification NOT delivered: {outcome!r}")
+
+        self.runs.log(rid, "deploy", f"deploy notification deployment.{kind} -> {url}")
+        threading.Thread(target=deliver, daemon=True, name="labkit-deploy-notify").start()
 
     # --- what notebooks and tests ask --------------------------------------------------------
     @property
@@ -230,7 +338,12 @@ class Pipeline:
         self.notes.append(text)
 
     def _work(self) -> None:
-        handlers = {"push": self._on_push, "registry": self._on_registry, "alert": self._on_alert}
+        handlers: dict[str, Any] = {
+            "push": self._on_push,
+            "registry": self._on_registry,
+            "alert": self._on_alert,
+            "release": self._on_release,
+        }
         while True:
             try:
                 job = self._jobs.get(timeout=0.05)
@@ -240,9 +353,9 @@ class Pipeline:
                 return
             self._busy.set()
             try:
-                kind, delivery = job
-                if delivery is not None:
-                    handlers[kind](delivery)
+                kind, item = job
+                if item is not None:
+                    handlers[kind](item)
                 self._tick()
             except Exception as exc:  # noqa: BLE001 - one bad job must not stop the pipeline
                 self._note(f"internal error: {type(exc).__name__}: {exc}")
@@ -271,24 +384,39 @@ class Pipeline:
         if payload.get("deleted") or after == _ZERO:
             self._note(f"ignored push that deleted {ref}")
             return
-        head = payload.get("head_commit") or {}
+        self._on_release(_Release(after, delivery))
+
+    def _on_release(self, release: _Release) -> None:
+        delivery, commit = release.delivery, release.commit
+        if commit == _ZERO:
+            self._note("release of 0000000 ignored: a deleted branch has nothing to build")
+            return
+        payload = (delivery.payload or {}) if delivery is not None else {}
+        head = payload.get("head_commit") or {"message": self._commit_message(commit)}
         run = self.runs.open_run(
             pipeline=self.name,
             service=self.service,
-            commit=after,
-            ref=str(ref),
+            commit=commit,
+            ref=str(payload.get("ref") or self.source.ref),
             message=str(head.get("message", "")).splitlines()[0] if head.get("message") else "",
             author=str((head.get("author") or {}).get("name", "")),
-            delivery_id=delivery.id or "",
+            delivery_id=(delivery.id or "") if delivery is not None else "",
         )
         if run is None:
-            earlier = self.run_of(after)
+            earlier = self.run_of(commit)
+            via = f"push {delivery.id}" if delivery is not None else "a release"
             self._note(
-                f"push {delivery.id} of {after[:7]} ignored: run "
+                f"{via} of {commit[:7]} ignored: run "
                 f"{earlier.id if earlier else '?'} already built that commit"
             )
             return
         self._build_and_ship(run)
+
+    def _commit_message(self, commit: str) -> str:
+        try:
+            return self.source.git("log", "-1", "--format=%s", commit).strip()
+        except Exception:  # noqa: BLE001 - a missing message only leaves the run's blank
+            return ""
 
     def _build_and_ship(self, run: PipelineRun) -> None:
         rid = run.id
@@ -298,6 +426,8 @@ class Pipeline:
         try:
             with tempfile.TemporaryDirectory(prefix="labkit-build-") as checkout:
                 self.source.export(run.commit, checkout)
+                if self.runtime.name != "docker":
+                    self._say_dockerfile_not_run(Path(checkout), rid)
                 artifact = self.runtime.build(
                     Path(checkout), run.commit, service=self.service, log=self._logger(rid, "build")
                 )
@@ -319,6 +449,21 @@ class Pipeline:
         )
         self._awaiting[(artifact.service, artifact.tag)] = _Awaiting(
             rid, artifact, time.monotonic() + self.registry_timeout
+        )
+
+    def _say_dockerfile_not_run(self, checkout: Path, rid: int) -> None:
+        """The local stand-in has no engine: say what it does with the commit's Dockerfile."""
+        dockerfile = checkout / "Dockerfile"
+        if not dockerfile.is_file():
+            self.runs.log(rid, "build", "no Dockerfile in this commit")
+            return
+        steps = [keyword for keyword, _ in dockerfile_instructions(dockerfile.read_text())]
+        self.runs.log(
+            rid,
+            "build",
+            f"Dockerfile: {len(steps)} instructions ({' '.join(steps)}), read but NOT run: the "
+            f"{self.runtime.name} runtime has no engine. It runs its own fixed steps instead "
+            "(compile every module, pack the files); Docker would run each instruction.",
         )
 
     # --- 2. the registry's webhook: deploy -----------------------------------------------------
@@ -368,8 +513,17 @@ class Pipeline:
         if result.rolled_back:
             self.runs.stage(rid, "deploy", ROLLED_BACK, result.reason)
             self.runs.finish(rid, FAILED, f"rolled back: {result.reason}")
+            self._send_notification("rolled_back", rid, artifact, result.reason)
             return
         self.runs.stage(rid, "deploy", PASSED, f"{artifact.ref} serves")
+        if result.previous_exit_code is not None and result.previous is not None:
+            self.runs.log(
+                rid,
+                "deploy",
+                f"the version that served before ({result.previous.ref}) exited with code "
+                f"{result.previous_exit_code}",
+            )
+        self._send_notification("succeeded", rid, artifact, f"{artifact.ref} serves")
         self._serving_run = rid
         self.runs.stage(rid, "monitor", RUNNING, f"watching {artifact.ref}")
         now = time.monotonic()
@@ -556,4 +710,4 @@ class Traffic:
         return f"<Traffic to {self.url}{self.path}: {self.total} requests, {self.failed} failed>"
 
 
-__all__ = ["Pipeline", "PipelineError", "Traffic"]
+__all__ = ["Pipeline", "PipelineError", "Traffic", "dockerfile_instructions"]

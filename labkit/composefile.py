@@ -259,3 +259,28 @@ def yaml_text(data: Any, *, documents: bool = False, flow: bool | None = False) 
     if documents:
         return str(yaml.dump_all(data, explicit_start=len(data) > 1, **options))
     return str(yaml.dump(data, **options))
+
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """A Dockerfile's instructions as ``(KEYWORD, arguments)``: comments dropped, lines that end
+    in a backslash joined to the next, as the builder reads them."""
+    out: list[tuple[str, str]] = []
+    pending = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue  # a comment inside a continued instruction is dropped too
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        whole = (pending + stripped).strip()
+        pending = ""
+        if whole:
+            keyword, _, arguments = whole.partition(" ")
+            out.append((keyword.upper(), arguments.strip()))
+    if pending.strip():
+        keyword, _, arguments = pending.strip().partition(" ")
+        out.append((keyword.upper(), arguments.strip()))
+    return out

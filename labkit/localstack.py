@@ -186,18 +186,17 @@ def _digest(folder: Path, *extra: str) -> str:
 
 
 def _dockerfile(context: Path) -> tuple[int, list[str]]:
-    """The port the image EXPOSEs (8000 if none) and its CMD (``[]`` if none)."""
+    """The port the image EXPOSEs (8000 if none) and its CMD (``[]`` if none or not JSON)."""
     try:
-        text = (context / "Dockerfile").read_text()
+        steps = dict(composefile.dockerfile_instructions((context / "Dockerfile").read_text()))
     except OSError:
         return 8000, []
-    exposed = re.search(r"(?im)^\s*EXPOSE\s+(\d+)", text)
-    cmd = re.search(r"(?im)^\s*CMD\s+(\[.*\])\s*$", text)
+    exposed = steps.get("EXPOSE", "").split("/")[0].split()
     try:
-        command = [str(c) for c in json.loads(cmd.group(1))] if cmd else []
+        command = [str(c) for c in json.loads(steps.get("CMD", "[]"))]
     except ValueError:
         command = []
-    return (int(exposed.group(1)) if exposed else 8000), command
+    return (int(exposed[0]) if exposed and exposed[0].isdigit() else 8000), command
 
 
 def _probe_path(healthcheck: dict[str, Any], target: int) -> str | None:

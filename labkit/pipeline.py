@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .composefile import dockerfile_instructions
 from .errors import LabkitError
 from .runs import FAILED, PASSED, ROLLED_BACK, RUNNING, PipelineRun, RunStore
 from .runtime.base import Artifact, Runtime, WebhookTargets
@@ -76,31 +77,6 @@ class _Settling:
     until: float
     deadline: float
     healthy_since: float | None = None
-
-
-def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
-    """A Dockerfile's instructions as ``(KEYWORD, arguments)``: comments dropped, lines that end
-    in a backslash joined to the next, as the builder reads them."""
-    out: list[tuple[str, str]] = []
-    pending = ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not pending and (not stripped or stripped.startswith("#")):
-            continue
-        if pending and stripped.startswith("#"):
-            continue  # a comment inside a continued instruction is dropped too
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        whole = (pending + stripped).strip()
-        pending = ""
-        if whole:
-            keyword, _, arguments = whole.partition(" ")
-            out.append((keyword.upper(), arguments.strip()))
-    if pending.strip():
-        keyword, _, arguments = pending.strip().partition(" ")
-        out.append((keyword.upper(), arguments.strip()))
-    return out
 
 
 class Pipeline:

@@ -64,7 +64,7 @@ def _dockerfile_starter(task: int) -> str:
 
 def _dockerfile(answer: Any) -> tuple[list[tuple[str, str]] | None, str, str]:
     """The instructions of the Dockerfile ``answer`` names, its text, or why not."""
-    from ..pipeline import dockerfile_instructions
+    from ..composefile import dockerfile_instructions
 
     path = Path(os.fspath(answer)) if isinstance(answer, (str, os.PathLike)) else None
     if path is None or not path.is_file():

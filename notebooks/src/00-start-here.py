@@ -64,8 +64,8 @@
 # | [01 Webhooks 101](01-webhooks-101.ipynb) | write a receiver of your own, post to it with httpx and curl, then meet the kit's receiver: status codes, handlers | 50 min |
 # | [02 GitHub events](02-github-events.ipynb) | read push, ping and pull_request deliveries, write the signature check, put it in your receiver and attack it | 55 min |
 # | [03 Docker Hub, registry and alerts](03-dockerhub-registry-and-alerts.ipynb) | image and alert webhooks, timestamped signatures, key rotation, tokens; `labkit listen` and `trigger` in a terminal | 60 min |
-# | [04 Services with Compose](04-services-with-compose.ipynb) | start a shop of microservices and a database, wait for health, find services by name, scale one to three | 40 min |
-# | [05 Swarm and beyond](05-swarm-and-beyond.ipynb) | deploy the same shop on a single-node Swarm, update it one task at a time, read its Kubernetes manifests | 40 min |
+# | [04 Services with Compose](04-services-with-compose.ipynb) | complete your own compose file for a shop of microservices, run it with Compose, wait for health, find services by name, scale one to three | 50 min |
+# | [05 Swarm and beyond](05-swarm-and-beyond.ipynb) | write the shop's Swarm `deploy:` section and update it one task at a time; write a Kubernetes Deployment, a Service and an admission webhook | 40 min |
 # | [06 Push, build, deploy, monitor](06-push-build-deploy-monitor.ipynb) | change an app, `git push`, and watch the webhooks build, ship, deploy and monitor it | 45 min |
 # | [07 When things go wrong](07-when-things-go-wrong.ipynb) | break the build, ship an unhealthy version, crash the app, take the receiver down, deliver twice | 30 min |
 #

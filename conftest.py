@@ -1,4 +1,7 @@
-"""A test session that runs a lesson starts it from the files the kit gives a learner."""
+"""A lesson that makes files next to itself (lesson 04's `my-shop/`) starts, in every test run,
+from the files the kit gives a learner: what an earlier run left there is cleared just before
+the lesson's first cell runs (an earlier run may be this session's own, such as the local-runtime
+pass of tests/test_lessons_local.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +9,16 @@ from pathlib import Path
 
 import pytest
 
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+_started: set[Path] = set()
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    path = item.path
+    if path.parent != NOTEBOOKS or path in _started:
+        return
+    _started.add(path)
     from labkit.lessons import SCRATCH, clear_scratch
 
-    notebooks = Path(__file__).resolve().parent / "notebooks"
-    lessons = {item.path.name[:2] for item in items if item.path.parent == notebooks}
-    clear_scratch(notebooks, tuple(sorted(lessons & set(SCRATCH))))
+    if path.name[:2] in SCRATCH:
+        clear_scratch(NOTEBOOKS, (path.name[:2],))

@@ -268,6 +268,32 @@ def cmd_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classroom(args: argparse.Namespace) -> int:
+    from .classroom import hub
+
+    if args.action == "up":
+        names: list[str] = []
+        if args.names:
+            names = Path(args.names).read_text().splitlines()
+        learners = hub.learner_names(args.learners, names)
+        hub.up(
+            learners,
+            spawner=args.spawner,
+            port=args.port,
+            public=args.public,
+            mem=args.mem,
+            cpus=args.cpus,
+        )
+    elif args.action == "status":
+        print(hub.status())
+    elif args.action == "password":
+        print((hub.folder() / "workshop-password").read_text().strip())
+    else:
+        hub.down(forget_work=args.forget_work)
+        print("classroom: down")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="labkit", description="A hands-on lab kit for webhooks and services in Docker."
@@ -426,6 +452,24 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("name")
     t.add_argument("--keep-volumes", action="store_true")
     s.set_defaults(func=cmd_stack)
+
+    s = sub.add_parser("classroom", help="a workshop hub on this machine (JupyterHub)")
+    room_sub = s.add_subparsers(dest="action", required=True)
+    t = room_sub.add_parser("up", help="start the hub and the learners' accounts")
+    t.add_argument("--learners", type=int, default=0, help="learner01 ... learnerNN")
+    t.add_argument("--names", metavar="FILE", help="one learner's name per line instead")
+    t.add_argument("--spawner", choices=("docker", "local"), default="docker")
+    t.add_argument("--port", type=int, default=8000)
+    t.add_argument("--public", action="store_true", help="listen on every interface")
+    t.add_argument("--mem", default="1G", help="memory limit per learner (docker)")
+    t.add_argument("--cpus", type=float, default=1.0, help="CPU limit per learner (docker)")
+    room_sub.add_parser("status", help="where the hub is and whose servers run")
+    room_sub.add_parser("password", help="print the workshop password learners sign in with")
+    t = room_sub.add_parser("down", help="stop everything the classroom started")
+    t.add_argument(
+        "--forget-work", action="store_true", help="also remove every learner's work volume"
+    )
+    s.set_defaults(func=cmd_classroom)
     return p
 
 

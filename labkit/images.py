@@ -36,14 +36,19 @@ from typing import IO, Any, cast
 
 from . import engine
 from .errors import ImageError
-from .paths import recipes_dir
+from .paths import PACKAGED, lessons_dir, package_parent, recipes_dir, stacks_dir
 from .progress import Progress, ProgressArg, progress_for
 
 Say = Callable[[str], None]
 
 SUITE = "bookworm"
 PYTHON_VERSION = "3.11"  # Debian bookworm's python3; the wheelhouse is fetched for it
-PLATFORMS = ("manylinux_2_36_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64")
+PYTHON_RELEASE = "3.11.2"  # its exact release, for packages that need a later 3.11
+# Every manylinux level bookworm's glibc (2.36) runs; pip does not infer the lower ones.
+PLATFORMS = (
+    *(f"manylinux_2_{minor}_x86_64" for minor in range(36, 16, -1)),
+    "manylinux2014_x86_64",
+)
 HASH_LABEL = "org.labkit.recipe-hash"
 # Bump when a build step below changes in a way that the recipe files do not show.
 SCHEME = "1"
@@ -66,6 +71,8 @@ class Recipe:
     wheels: bool = False
     # Files the packages make that the image must not carry (e.g. a data directory made at install).
     purge: tuple[str, ...] = ()
+    # The image carries labkit itself, its stacks and its lessons (the classroom's learner image).
+    kit: bool = False
 
     @property
     def tag(self) -> str:
@@ -116,7 +123,20 @@ RECIPES: tuple[Recipe, ...] = (
         packages=("prometheus-alertmanager",),
     ),
 )
-_BY_NAME = {r.name: r for r in RECIPES}
+#: Images a classroom needs and a single learner does not: built only when named
+#: (``labkit images build learner``, or ``labkit classroom up``).
+CLASSROOM_RECIPES: tuple[Recipe, ...] = (
+    Recipe(
+        "learner",
+        "a workshop learner's server: JupyterLab, jupyterhub-singleuser, labkit and its lessons "
+        "(the local runtime; no Docker socket)",
+        parent="base",
+        packages=("curl", "git"),
+        wheels=True,
+        kit=True,
+    ),
+)
+_BY_NAME = {r.name: r for r in (*RECIPES, *CLASSROOM_RECIPES)}
 
 
 @dataclass(frozen=True)
@@ -280,7 +300,7 @@ def list_images() -> list[ImageInfo]:
 
 def missing(tags: Iterable[str] | None = None) -> list[str]:
     """The lab image tags (default: all) that the engine does not have."""
-    known = {r.tag for r in RECIPES}
+    known = {r.tag for r in (*RECIPES, *CLASSROOM_RECIPES)}
     wanted = [t for t in (tags if tags is not None else [r.tag for r in RECIPES]) if t in known]
     client = _client()
     return [t for t in wanted if _image(client, t) is None]
@@ -359,14 +379,52 @@ def recipe_hash(recipe: Recipe, parent_id: str = "") -> str:
             sort_keys=True,
         ).encode()
     )
-    if recipe.folder.is_dir():
-        for f in sorted(p for p in recipe.folder.rglob("*") if p.is_file()):
-            if "__pycache__" in f.parts:
+    folders = [recipe.folder]
+    if recipe.kit:
+        folders += [source for source, _ in _kit_sources()]
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+            if "__pycache__" in f.parts or (folder != recipe.folder and _kit_ignored(f)):
                 continue
-            h.update(f.relative_to(recipe.folder).as_posix().encode() + b"\0")
+            h.update(f.relative_to(folder).as_posix().encode() + b"\0")
             h.update(b"x" if os.access(f, os.X_OK) else b"-")
             h.update(hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()[:16]
+
+
+def _kit_sources() -> list[tuple[Path, str]]:
+    """What a ``kit`` image carries: the labkit package, its stacks and its lessons, each with
+    where it goes under the image's site-packages (the layout of an installed wheel)."""
+    package = package_parent() / "labkit"
+    return [
+        (package, "labkit"),
+        (stacks_dir(), f"labkit/{PACKAGED}/compose"),
+        (lessons_dir(), f"labkit/{PACKAGED}/notebooks"),
+    ]
+
+
+def _kit_ignored(path: Path) -> bool:
+    parts = set(path.parts)
+    return bool(
+        parts & {"__pycache__", PACKAGED, "rootfs", ".secrets", ".ipynb_checkpoints"}
+        or path.suffix in {".pyc", ".tar"}
+        or path.name.startswith(".")
+        or (path.suffix == ".ipynb" and not path.name[:2].isdigit())
+    )
+
+
+def _copy_kit(site_packages: Path) -> None:
+    """Put labkit into a ``kit`` image's site-packages as a wheel would install it."""
+    for source, target in _kit_sources():
+        for f in sorted(p for p in source.rglob("*") if p.is_file()):
+            rel = f.relative_to(source)
+            if _kit_ignored(f) or (source.name == "notebooks" and len(rel.parts) > 1):
+                continue
+            dest = site_packages / target / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest)
 
 
 # -- building --------------------------------------------------------------------------------------
@@ -435,6 +493,16 @@ def _build_layered(client: Any, recipe: Recipe, digest: str, work: Path, bar: Pr
     if recipe.wheels:
         bar.status(f"{recipe.tag}: wheels (pip download, pip install)")
         _install_wheels(recipe, context / "site-packages", say)
+    if recipe.kit:
+        say("  labkit, its stacks and its lessons into site-packages")
+        _copy_kit(context / "site-packages")
+        # Data and configuration files of the wheels (JupyterLab's assets, server extensions)
+        # go where Jupyter looks for them, under /usr/local.
+        for data in ("share", "etc"):
+            if (context / "site-packages" / data).is_dir():
+                (context / "site-packages" / data).rename(context / data)
+            else:
+                (context / data).mkdir()
     if recipe.packages:
         root = work / "root"
         say(f"  unpacking {parent.tag} into a work folder")
@@ -472,11 +540,15 @@ def _install_wheels(recipe: Recipe, target: Path, say: Say) -> None:
         "--only-binary=:all:",
         *platform_args,
         "--python-version",
-        PYTHON_VERSION,
+        PYTHON_RELEASE,
         "--implementation",
         "cp",
         "--abi",
         f"cp{PYTHON_VERSION.replace('.', '')}",
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
     ]
     if not (wheelhouse / ".complete").exists():
         say(f"  pip download the wheelhouse into {wheelhouse}")
@@ -803,7 +875,7 @@ def _with_parents(names: Sequence[str] | None) -> list[Recipe]:
         while current is not None:
             wanted.add(current)
             current = _BY_NAME[current].parent
-    return [r for r in RECIPES if r.name in wanted]
+    return [r for r in (*RECIPES, *CLASSROOM_RECIPES) if r.name in wanted]
 
 
 def _check_tools(recipe: Recipe) -> None:

@@ -272,6 +272,22 @@ class _Project:
             if folder != self.run_dir and (not pid.isdigit() or not processes.alive(int(pid))):
                 shutil.rmtree(folder, ignore_errors=True)
 
+    def held_elsewhere(self) -> int | None:
+        """The pid of another live kernel serving this stack (its processes listed in its
+        address table), or None. Two kernels' copies of one stack would share its database
+        file and each other's ``down -v``: one copy runs at a time."""
+        for folder in self.root.glob("run-*"):
+            pid = folder.name.removeprefix("run-")
+            if folder == self.run_dir or not pid.isdigit() or not processes.alive(int(pid)):
+                continue
+            try:
+                table = json.loads((folder / "addresses.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if table:
+                return int(pid)
+        return None
+
     # -- starting and stopping ------------------------------------------------------------------
     def start(self, service: Service, number: int, stand_ins: dict[str, StandIn]) -> Replica:
         host_port = service.published[0] if service.published else None
@@ -638,6 +654,14 @@ class LocalStack:
         plan = self.plan()
         deadline = time.monotonic() + timeout
         project = self._running
+        other = project.held_elsewhere()
+        if other is not None:
+            raise StackError(
+                f"{self.name} is already up in another kernel (pid {other}): another notebook, "
+                "or the same lesson open in a second tab. One copy of a stack runs at a time, "
+                "so this one was not started and that one keeps working. Use the stack from "
+                "there, or run `down` there (or shut that kernel down) and then `up` here."
+            )
         try:
             project.volumes.mkdir(parents=True, exist_ok=True)
             # What is not exactly as planned goes: changed code or settings, extra or exited

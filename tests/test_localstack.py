@@ -566,3 +566,25 @@ def test_a_real_kernel_rerun_restarted_or_killed_leaves_no_process() -> None:
         for pid in seen:
             if alive(pid):
                 os.killpg(pid, signal.SIGKILL)
+
+
+def test_a_second_kernel_gets_a_clear_message_and_the_first_keeps_its_stack() -> None:
+    """The same stack in two kernels (a lesson open in two tabs) runs once."""
+    parent = start_parent()
+    children: list[int] = []
+    try:
+        children = children_of(parent)
+        with pytest.raises(StackError, match=rf"already up in another kernel \(pid {parent.pid}\)"):
+            LocalStack("services").up(timeout=60)
+        assert all(alive(pid) for pid in children), "the first kernel's stack was touched"
+        mine = LocalStack("services")
+        assert mine.ps() == []  # nothing of it started here
+    finally:
+        stop(parent, children)
+    # Once that kernel is gone, this one may start the stack.
+    s = LocalStack("services")
+    try:
+        s.up(timeout=60)
+        assert {r["service"] for r in s.ps()} >= {"gateway", "users"}
+    finally:
+        s.down()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..classroom import report as classroom
 from ..errors import ExerciseError
 from ..teaching import record
 from . import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07
@@ -121,7 +122,9 @@ def check(exercise_id: str, answer: Any) -> Result:
         message, tier = str(said), (0 if passed else 1)
     result = Result(exercise_id, passed, message, tier, looked_at)
     why = record.keep(result)
-    if why is not None:
+    if why is None:
+        classroom.report_soon()
+    else:
         result = dataclasses.replace(
             result, note=f"your progress record did not keep this check: {why}"
         )

@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS checks (
     exercise TEXT NOT NULL,
     passed INTEGER NOT NULL,
     tier INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reported (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    upto INTEGER NOT NULL
 )"""
 
 
@@ -42,7 +46,7 @@ def _open(file: Path) -> sqlite3.Connection:
     private_file(file)  # private before SQLite writes a byte into it
     db = sqlite3.connect(file, timeout=0.5, isolation_level=None)
     try:
-        db.execute(_SCHEMA)
+        db.executescript(_SCHEMA)
     except BaseException:
         db.close()
         raise
@@ -94,6 +98,39 @@ def attempts(file: Path | None = None) -> list[Attempt]:
     try:
         rows = db.execute("SELECT at, lesson, exercise, passed, tier FROM checks ORDER BY at, id")
         return [Attempt(float(r[0]), str(r[1]), str(r[2]), bool(r[3]), int(r[4])) for r in rows]
+    finally:
+        db.close()
+
+
+def unreported(file: Path | None = None) -> list[tuple[int, Attempt]]:
+    """The checks a classroom has not acknowledged yet, with their ids, oldest first."""
+    file = file or path()
+    if not file.exists():
+        return []
+    db = _open(file)
+    try:
+        row = db.execute("SELECT upto FROM reported WHERE one = 1").fetchone()
+        rows = db.execute(
+            "SELECT id, at, lesson, exercise, passed, tier FROM checks WHERE id > ? ORDER BY id",
+            (int(row[0]) if row else 0,),
+        )
+        return [
+            (int(r[0]), Attempt(float(r[1]), str(r[2]), str(r[3]), bool(r[4]), int(r[5])))
+            for r in rows
+        ]
+    finally:
+        db.close()
+
+
+def mark_reported(upto: int, file: Path | None = None) -> None:
+    """Remember that the classroom acknowledged every check up to id ``upto``."""
+    db = _open(file or path())
+    try:
+        db.execute(
+            "INSERT INTO reported (one, upto) VALUES (1, ?) "
+            "ON CONFLICT(one) DO UPDATE SET upto = max(upto, excluded.upto)",
+            (upto,),
+        )
     finally:
         db.close()
 

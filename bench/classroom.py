@@ -68,20 +68,38 @@ def group_rss(pgid: int) -> float:
     return total / MiB
 
 
+def run_lessons(room: hub.Classroom, name: str, lessons: list[str], failures: list[str]) -> float:
+    """One learner runs the lessons' solution cells in a kernel of their own; returns seconds."""
+    kernel = Kernel(room, name).start()
+    begin = time.perf_counter()
+    try:
+        for number in lessons:
+            for source in cells(number):
+                status, out = kernel.run(source)
+                if status != "ok":
+                    failures.append(f"{name} lesson {number}: {out[-300:]}")
+                    return time.perf_counter() - begin
+    finally:
+        kernel.stop()
+    return time.perf_counter() - begin
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--learners", type=int, default=4)
     ap.add_argument("--lessons", nargs="+", default=["01", "02", "03", "04"])
     args = ap.parse_args()
     os.environ["LABKIT_HOME"] = tempfile.mkdtemp(prefix="labkit-classroom-bench-")
-    names = hub.learner_names(args.learners)
+    # One more learner than asked: the first runs the lessons alone first (the solo time).
+    names = hub.learner_names(args.learners + 1)
+    solo, group = names[0], names[1:]
     room = hub.up(names, port=free_port(), say=lambda _: None)
     pgid = int((room.folder / "hub.pid").read_text())
     client = engine.client()
     peaks: dict[str, float] = {}
     idle: dict[str, float] = {}
-    cpu_start: dict[str, float] = {}
-    cpu_end: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    walls: dict[str, float] = {}
     hub_peak = 0.0
     failures: list[str] = []
     try:
@@ -93,7 +111,7 @@ def main() -> int:
         started = time.perf_counter() - t0
         containers = {n: client.containers.get(f"{hub.CONTAINER_PREFIX}{n}") for n in names}
         for name, container in containers.items():
-            idle[name], cpu_start[name] = container_sample(container)
+            idle[name], cpu[name] = container_sample(container)
         done = threading.Event()
 
         def sample() -> None:
@@ -110,23 +128,12 @@ def main() -> int:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        walls: dict[str, float] = {}
+        walls[solo] = run_lessons(room, solo, args.lessons, failures)
 
         def learner(name: str) -> None:
-            kernel = Kernel(room, name).start()
-            begin = time.perf_counter()
-            try:
-                for number in args.lessons:
-                    for source in cells(number):
-                        status, out = kernel.run(source)
-                        if status != "ok":
-                            failures.append(f"{name} lesson {number}: {out[-300:]}")
-                            return
-            finally:
-                walls[name] = time.perf_counter() - begin
-                kernel.stop()
+            walls[name] = run_lessons(room, name, args.lessons, failures)
 
-        threads = [threading.Thread(target=learner, args=(n,)) for n in names]
+        threads = [threading.Thread(target=learner, args=(n,)) for n in group]
         for t in threads:
             t.start()
         for t in threads:
@@ -134,15 +141,16 @@ def main() -> int:
         done.set()
         sampler.join()
         for name, container in containers.items():
-            _, cpu_end[name] = container_sample(container)
+            cpu[name] = container_sample(container)[1] - cpu[name]
     finally:
         hub.down(forget_work=True, say=lambda _: None)
 
-    cpu = {n: cpu_end[n] - cpu_start[n] for n in names}
     peak = max(peaks.values())
-    cpu_per = statistics.median(cpu.values())
-    wall = statistics.median(walls.values())
+    cpu_per = statistics.median(cpu[n] for n in group)
+    alone = walls[solo]
+    together = statistics.median(walls[n] for n in group)
     total_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cores_here = os.cpu_count() or 1
     lessons = " ".join(args.lessons)
     print("## Classroom: memory and CPU per learner (lessons " + lessons + ")\n")
     print(
@@ -150,33 +158,39 @@ def main() -> int:
         f"--lessons {lessons}`\n"
     )
     print(
-        f"{args.learners} learners, each in their own container (1 GiB, 1 CPU limits), running "
-        "the solution editions of the lessons in their own kernel, all at the same time; "
-        f"samples once a second. Servers started in {started:.0f} s. "
-        f"Failed cells: {len(failures)}.\n"
+        "A real hub (`labkit classroom up`, DockerSpawner, the offline learner image; 1 GiB and "
+        "1 CPU limits per learner). One learner runs the solution editions of the lessons alone "
+        f"({solo}), then {args.learners} learners run them at the same time, each in their own "
+        "kernel; every container is sampled once a second (memory without page cache). Servers "
+        f"started in {started:.0f} s. Failed cells: {len(failures)}.\n"
     )
     print("| learner | idle server MiB | peak MiB | CPU s for the lessons | wall s |")
     print("|---|---|---|---|---|")
     for n in names:
-        print(f"| {n} | {idle[n]:.0f} | {peaks.get(n, 0):.0f} | {cpu[n]:.1f} | {walls[n]:.0f} |")
+        note = " (alone)" if n == solo else ""
+        print(
+            f"| {n}{note} | {idle[n]:.0f} | {peaks.get(n, 0):.0f} | {cpu[n]:.1f} | {walls[n]:.0f} |"
+        )
     print(f"\nThe hub, its proxy and the class view together: peak {hub_peak:.0f} MiB.\n")
-    # Learners per machine: memory is the hard limit (every learner's peak at once, the hub,
-    # and 2 GiB for the system); CPU is the soft one: a learner spends about 3 h 15 min on
-    # lessons 01-04 and the machine's CPU time for them is measured above, so the average
-    # load per learner is cpu_per / (195 * 60) cores; a room runs the same cell at nearly the
-    # same moment, so leave room for a quarter of the class running at once at full speed.
     print(
-        "Learners per machine, from these figures: memory allows (RAM - 2 GiB - hub) / peak; "
-        "CPU allows cores / (the lessons' CPU seconds / the lessons' wall time alone) x 4, "
-        "assuming at most a quarter of the class runs a cell at the same moment "
-        f"(measured here: {cpu_per:.0f} CPU s over {wall:.0f} s per learner).\n"
+        f"Alone, the lessons' cells take {alone:.0f} s and {cpu[solo]:.0f} CPU s; with "
+        f"{args.learners} at once on {cores_here} cores, {together:.0f} s each "
+        f"({together / alone:.1f}x).\n"
     )
-    busy = cpu_per / wall if wall else 1.0
+    # Memory is the hard limit: every learner at their peak at once, the hub, and 2 GiB for the
+    # system. CPU is the soft one: a learner spends about 3 h 15 min on lessons 01-04 and uses the
+    # CPU seconds above in bursts (a cell at a time). Planning rule: when a quarter of the class
+    # runs the same cells at the same moment, each still finishes within twice their solo time.
+    print(
+        "Learners per machine: memory allows (RAM - 2 GiB - hub) / peak; CPU allows, if a "
+        "quarter of the class runs the same cells at the same moment and each may take twice "
+        "their time alone, 4 x cores x 2 x (solo wall s) / (CPU s per learner).\n"
+    )
     print("| cores | RAM GiB | by memory | by CPU | learners |")
     print("|---|---|---|---|---|")
-    for cores, ram in ((2, total_gib), (4, 16), (8, 32), (16, 64)):
+    for cores, ram in ((cores_here, total_gib), (4, 16), (8, 32), (16, 64)):
         by_mem = int((ram - 2 - hub_peak / 1024) * 1024 // peak)
-        by_cpu = int(cores / busy * 4) if busy else by_mem
+        by_cpu = int(4 * cores * 2 * alone / cpu_per)
         print(f"| {cores} | {ram:.0f} | {by_mem} | {by_cpu} | {min(by_mem, by_cpu)} |")
     if failures:
         print("\nFailures:\n" + "\n".join(f"- {f}" for f in failures))

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 
 from . import engine, runtime
+from .paths import labkit_home, secrets_dir
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,34 @@ def _leftovers() -> Check:
     )
 
 
+def _orphan_volumes() -> Check:
+    """A stack's volumes made under another ``LABKIT_HOME``: the stack's secrets (the database
+    password) are generated again under this one, and no longer match what the volume holds, so
+    the database service never becomes healthy."""
+    try:
+        from .compose import PROJECT
+
+        client = engine.client(30, ping=False)
+        projects = {  # the databases: their password is a generated secret
+            str((v.attrs.get("Labels") or {}).get(PROJECT, ""))
+            for v in client.volumes.list(filters={"label": PROJECT})
+            if v.name.endswith("_dbdata")
+        }
+    except Exception as exc:  # noqa: BLE001 - the engine line above already says it is away
+        return Check("volumes", True, f"not checked ({type(exc).__name__})")
+    orphans = sorted(p for p in projects if p.startswith("labkit") and not secrets_dir(p).is_dir())
+    if not orphans:
+        return Check("volumes", True, "every stack's volumes were made with this LABKIT_HOME")
+    return Check(
+        "volumes",
+        False,
+        f"{', '.join(orphans)}: volumes from another LABKIT_HOME (now {labkit_home()}); the "
+        "database password made here will not open them, and the database stays unhealthy",
+        "set LABKIT_HOME back to the one you used, or remove the old data: labkit stack down "
+        "NAME (for a kit stack), or %compose -f FILE down -v for your own copy",
+    )
+
+
 def doctor(ports: tuple[int, ...] = (8888,)) -> Report:
     """Run every preflight check (``labkit doctor`` on the command line)."""
     checks = [_python(), *_packages()]
@@ -160,6 +189,7 @@ def doctor(ports: tuple[int, ...] = (8888,)) -> Report:
     checks.append(_compose() if engine else Check("compose", True, "not needed without Docker"))
     if engine:
         checks.append(_leftovers())
+        checks.append(_orphan_volumes())
     choice = runtime.choose()
     checks.append(Check("runtime", True, str(choice)))
     checks.extend(_port_free(p) for p in ports)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import composefile, engine
 from .errors import StackError
+from .paths import learner
 
 if TYPE_CHECKING:
     from .compose import Stack
@@ -479,6 +480,14 @@ class Swarm:
                 "apps as processes on this machine; Swarm is a mode of "
                 "the Docker engine, so these steps are skipped. With "
                 "Docker they start a single-node Swarm.",
+            )
+        if learner():
+            return Availability(
+                False,
+                f"this engine is shared by several learners (LABKIT_LEARNER={learner()}), and "
+                "Swarm is one per engine: every learner's stack would land in the same Swarm "
+                "and leave() would end it for all. So the Swarm steps are skipped here, and "
+                "the lesson explains them; your instructor can show them once for the room.",
             )
         version = docker_engine_version()
         if version is None:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nbformat
@@ -261,3 +262,64 @@ def test_a_forged_progress_webhook_is_refused_and_shown_nowhere(room: hub.Classr
     answer = httpx.post(url, content=body, headers=headers)
     assert answer.status_code == 401
     assert "mallory" not in json.dumps(_class(room))
+
+
+def test_the_instructor_signs_in_with_a_browser_and_sees_the_class_live(
+    room: hub.Classroom, lessons_run: dict[str, list[str]], tmp_path: Path
+) -> None:
+    """The hub's login page, OAuth to the class view, the table; a learner is turned away."""
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM, CHROMIUM_FLAGS
+
+    require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
+    view = room.url + "services/class-view/"
+    passwords = {
+        "instructor": (room.folder / "instructor-password").read_text().strip(),
+        LEARNERS[0]: (room.folder / "workshop-password").read_text().strip(),
+    }
+
+    def sign_in_and_open(pw: Any, name: str, profile: str) -> tuple[int, str]:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+        )
+        try:
+            page = context.new_page()
+            page.goto(view)  # not signed in: the hub's login page, via OAuth
+            page.fill("input[name=username]", name)
+            page.fill("input[name=password]", passwords[name])
+            page.click("input[type=submit], button[type=submit]")
+            page.wait_for_load_state("networkidle")
+            if not page.url.startswith(view):
+                page.goto(view)
+            answer = page.goto(view)
+            status = answer.status if answer is not None else 0
+            if status == 200:
+                # Live: a check made now shows up without reloading the page.
+                assert "02-signature" not in page.inner_text("#class")
+                kernel = Kernel(room, LEARNERS[-1]).start()
+                try:
+                    ran = kernel.run(
+                        "from labkit.exercises import check\ncheck('02-signature', 'not it')"
+                    )
+                finally:
+                    kernel.stop()
+                assert ran[0] == "ok", ran[1]
+                page.wait_for_function(
+                    "document.querySelector('#class').innerText.includes('02-signature')",
+                    timeout=30_000,
+                )
+            return status, page.inner_text("body")
+        finally:
+            context.close()
+
+    with sync_playwright() as pw:
+        status, text = sign_in_and_open(pw, "instructor", "instructor")
+        assert status == 200, text[:500]
+        for name in LEARNERS:
+            assert name in text
+        assert "Checks most failed across the class" in text
+        status, text = sign_in_and_open(pw, LEARNERS[0], "learner")
+        assert status == 403 and "instructors" in text

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,9 @@ import labkit
 from labkit import runtime
 from labkit.errors import LabkitError
 from labkit.lab import run_lab
+from labkit.runtime import docker_engine_version
+
+from support import require
 
 
 def test_doctor_reports_every_line_with_ok_or_a_fix() -> None:
@@ -71,3 +76,27 @@ def test_lab_without_notebooks_says_where_to_run(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("LABKIT_NOTEBOOKS", str(tmp_path))
     with pytest.raises(LabkitError, match="00-start-here.ipynb"):
         run_lab(port=0, open_browser=False)
+
+
+@pytest.mark.docker
+def test_a_database_volume_from_another_labkit_home_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trap: LABKIT_HOME changed while a stack's database volume survived."""
+    from labkit import engine
+    from labkit.doctor import _orphan_volumes
+    from labkit.paths import secrets_dir
+
+    require(docker_engine_version() is not None, "no Docker engine answers")
+    client = engine.client()
+    project = f"labkit-doctor-{os.getpid()}"
+    volume = client.volumes.create(
+        f"{project}_dbdata", labels={"com.docker.compose.project": project}
+    )
+    try:
+        check = _orphan_volumes()
+        assert not check.ok and project in check.detail and "LABKIT_HOME" in check.fix
+        secrets_dir(project).mkdir(parents=True)  # made under this home: no longer named
+        assert project not in _orphan_volumes().detail
+    finally:
+        volume.remove(force=True)

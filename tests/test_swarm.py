@@ -166,6 +166,18 @@ def test_the_local_runtime_skips_every_step_and_says_why(monkeypatch: pytest.Mon
         assert str(step).startswith("skipped ") and "local runtime" in str(step)
 
 
+def test_learners_sharing_an_engine_never_start_its_one_swarm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LABKIT_RUNTIME", "docker")
+    monkeypatch.setenv("LABKIT_LEARNER", "ada")
+    sw = swarm.Swarm(TEST_STACK)
+    availability = sw.check()
+    assert not availability.ok and "one per engine" in str(availability)
+    step = sw.init()
+    assert isinstance(step, swarm.Skipped) and "LABKIT_LEARNER=ada" in str(step)
+
+
 def test_no_engine_says_start_docker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABKIT_RUNTIME", "docker")
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")

@@ -129,6 +129,7 @@ def main() -> int:
     print(f"## Pipeline: push-to-serving latency ({cache})\n")
     print(
         f"Command: `.venv/bin/python bench/pipeline.py --pushes {args.pushes}"
+        f"{''.join(f' --runtime {n}' for n in args.runtime or [])}"
         f"{' --cold' if args.cold else ''}`  "
     )
     print(

@@ -105,9 +105,21 @@ class Hub:
         return str(answer.json()["access_token"])
 
 
+def _epoch(iso: Any) -> float | None:
+    """The hub's ISO 8601 time (``2026-12-04T10:00:00.123Z``) as Unix seconds; None if absent."""
+    if not isinstance(iso, str) or not iso:
+        return None
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def _age(seconds: float | None, now: float) -> str:
     if seconds is None:
-        return "no check yet"
+        return "not yet"
     gone = max(0, int(now - seconds))
     if gone < 60:
         return f"{gone} s ago"
@@ -133,6 +145,8 @@ def make_app(folder: Path, hub: Hub | None, *, prefix: str = f"/services/{NAME}/
     def snapshot() -> dict[str, Any]:
         users = learners()
         servers = {u["name"]: bool(u.get("server")) for u in users}
+        # The hub's own idea of activity (browser, kernels), next to the last check.
+        seen = {u["name"]: _epoch(u.get("last_activity")) for u in users}
         rows = ledger.rows(servers)
         return {
             "learners": [
@@ -141,6 +155,10 @@ def make_app(folder: Path, hub: Hub | None, *, prefix: str = f"/services/{NAME}/
                     "server": "running" if servers.get(r.learner) else "stopped",
                     "lesson": r.lesson,
                     "last_check": r.last_check,
+                    "last_activity": max(
+                        (t for t in (r.last_check, seen.get(r.learner)) if t is not None),
+                        default=None,
+                    ),
                     "passed": r.passed,
                     "tried": r.tried,
                     "stuck_on": r.stuck_on,
@@ -242,7 +260,7 @@ def make_app(folder: Path, hub: Hub | None, *, prefix: str = f"/services/{NAME}/
                     r["learner"],
                     r["server"],
                     r["lesson"] or "-",
-                    _age(r["last_check"], now),
+                    _age(r["last_activity"], now),
                     f"{r['passed']} / {r['tried']}",
                     f"{r['stuck_on']} ({r['stuck_tries']} tries)" if r["stuck_on"] else "-",
                 )
@@ -257,7 +275,7 @@ def make_app(folder: Path, hub: Hub | None, *, prefix: str = f"/services/{NAME}/
         )
         return (
             f"<p>{len(snap['learners'])} learners, as of {time.strftime('%H:%M:%S')}</p>"
-            "<table><tr><th>learner</th><th>server</th><th>lesson</th><th>last check</th>"
+            "<table><tr><th>learner</th><th>server</th><th>lesson</th><th>last activity</th>"
             f"<th>passed / tried</th><th>stuck on</th></tr>{rows}</table>"
             "<h2>Checks most failed across the class</h2>"
             "<table><tr><th>exercise</th><th>failed checks</th><th>learners who tried</th>"
@@ -283,13 +301,27 @@ def make_app(folder: Path, hub: Hub | None, *, prefix: str = f"/services/{NAME}/
 
     def export_csv() -> Response:
         out = io.StringIO()
-        fields = ["learner", "server", "lesson", "last_check", "passed", "tried", "stuck_on"]
+        fields = [
+            "learner",
+            "server",
+            "lesson",
+            "last_check",
+            "last_activity",
+            "passed",
+            "tried",
+            "stuck_on",
+        ]
         writer = csv.DictWriter(out, fields, extrasaction="ignore")
         writer.writeheader()
         for r in snapshot()["learners"]:
-            at = r["last_check"]
             writer.writerow(
-                {**r, "last_check": "" if at is None else time.strftime("%F %T", time.gmtime(at))}
+                {
+                    **r,
+                    **{
+                        k: "" if r[k] is None else time.strftime("%F %T", time.gmtime(r[k]))
+                        for k in ("last_check", "last_activity")
+                    },
+                }
             )
         return Response(
             out.getvalue(),

@@ -386,7 +386,9 @@ def recipe_hash(recipe: Recipe, parent_id: str = "") -> str:
         if not folder.is_dir():
             continue
         for f in sorted(p for p in folder.rglob("*") if p.is_file()):
-            if "__pycache__" in f.parts or (folder != recipe.folder and _kit_ignored(f)):
+            if "__pycache__" in f.parts or (
+                folder != recipe.folder and _kit_ignored(f.relative_to(folder))
+            ):
                 continue
             h.update(f.relative_to(folder).as_posix().encode() + b"\0")
             h.update(b"x" if os.access(f, os.X_OK) else b"-")
@@ -406,6 +408,7 @@ def _kit_sources() -> list[tuple[Path, str]]:
 
 
 def _kit_ignored(path: Path) -> bool:
+    """Whether a file of the kit (``path`` relative to its source folder) stays out of the image."""
     parts = set(path.parts)
     return bool(
         parts & {"__pycache__", PACKAGED, "rootfs", ".secrets", ".ipynb_checkpoints"}
@@ -420,7 +423,7 @@ def _copy_kit(site_packages: Path) -> None:
     for source, target in _kit_sources():
         for f in sorted(p for p in source.rglob("*") if p.is_file()):
             rel = f.relative_to(source)
-            if _kit_ignored(f) or (source.name == "notebooks" and len(rel.parts) > 1):
+            if _kit_ignored(rel) or (target.endswith("notebooks") and len(rel.parts) > 1):
                 continue
             dest = site_packages / target / rel
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -138,3 +138,17 @@ def test_the_kubernetes_values_match_the_hub_on_one_server(tmp_path: Path) -> No
     assert values["cull"]["enabled"] is False
     dockerfile = (ROOT / "compose" / "images" / "learner" / "Dockerfile").read_text()
     assert 'CMD ["labkit-learner"]' in dockerfile and "USER learner" in dockerfile
+
+
+def test_the_learner_image_carries_labkit_as_a_wheel_would_install_it(tmp_path: Path) -> None:
+    from labkit import images
+
+    images._copy_kit(tmp_path)
+    kit = tmp_path / "labkit"
+    assert (kit / "classroom" / "view.py").is_file()
+    assert (kit / "_kit" / "compose" / "services" / "starter.yaml").is_file()
+    lessons = sorted(p.name for p in (kit / "_kit" / "notebooks").glob("*.ipynb"))
+    assert lessons[0].startswith("00-") and any(n.startswith("07-") for n in lessons)
+    assert not list(tmp_path.rglob("__pycache__"))
+    assert not (kit / "_kit" / "notebooks" / "src").exists()  # the sources stay home
+    assert images._BY_NAME["learner"].kit and images.recipe_hash(images._BY_NAME["learner"])

@@ -339,10 +339,21 @@ def down(*, forget_work: bool = False, say: Say = print) -> list[str]:
             pass
         done.append("stopped the hub, its proxy and the class view")
     (where / "hub.pid").unlink(missing_ok=True)
-    done += _remove_docker_leftovers(forget_work)
+    if _spawner(where) != "local":  # a local classroom has nothing in Docker to remove
+        done += _remove_docker_leftovers(forget_work)
+    elif forget_work and (where / "learners").is_dir():
+        shutil.rmtree(where / "learners")
+        done.append("removed every learner's folder (their work)")
     for line in done:
         say(f"  {line}")
     return done
+
+
+def _spawner(where: Path) -> str:
+    try:
+        return str(json.loads((where / "settings.json").read_text())["spawner"])
+    except (OSError, ValueError, KeyError):
+        return ""
 
 
 def _remove_docker_leftovers(forget_work: bool) -> list[str]:

@@ -28,7 +28,7 @@ def remove_lab_images() -> None:
 
     client = docker.from_env()
     try:
-        for recipe in reversed(images.RECIPES):  # children before their parents
+        for recipe in reversed((*images.RECIPES, *images.CLASSROOM_RECIPES)):  # children first
             try:
                 client.images.remove(recipe.tag, force=True)
             except docker.errors.ImageNotFound:

@@ -66,7 +66,7 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hub.Classroom]:
     saved = os.environ.get("LABKIT_HOME")
     os.environ["LABKIT_HOME"] = str(home)
     try:
-        hub.down(forget_work=True, say=lambda _: None)  # an earlier run's leftovers
+        hub._remove_docker_leftovers(forget_work=True)  # what a crashed earlier run left
         started = hub.up(LEARNERS, port=free_port(), mem="1G", cpus=1.0, say=lambda _: None)
         yield started
     finally:

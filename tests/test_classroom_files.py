@@ -152,3 +152,19 @@ def test_the_learner_image_carries_labkit_as_a_wheel_would_install_it(tmp_path: 
     assert not list(tmp_path.rglob("__pycache__"))
     assert not (kit / "_kit" / "notebooks" / "src").exists()  # the sources stay home
     assert images._BY_NAME["learner"].kit and images.recipe_hash(images._BY_NAME["learner"])
+
+
+def test_the_classroom_command_says_what_to_do(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from labkit.cli import main
+
+    assert main(["classroom", "status"]) == 0
+    assert "No classroom is running" in capsys.readouterr().out
+    assert main(["classroom", "up", "--learners", "0"]) == 2
+    assert "1 to 500 learners" in capsys.readouterr().err
+    names = tmp_path / "names.txt"
+    names.write_text("ada\nAda\n")
+    assert main(["classroom", "up", "--names", str(names)]) == 2
+    assert "appears twice" in capsys.readouterr().err
+    assert main(["classroom", "down"]) == 0  # nothing running: nothing to stop, no error

@@ -339,7 +339,9 @@ def down(*, forget_work: bool = False, say: Say = print) -> list[str]:
             pass
         done.append("stopped the hub, its proxy and the class view")
     (where / "hub.pid").unlink(missing_ok=True)
-    if _spawner(where) != "local":  # a local classroom has nothing in Docker to remove
+    # Only a classroom started from this home with containers has any to remove: another
+    # home's classroom on the same engine is not ours to touch.
+    if _spawner(where) == "docker":
         done += _remove_docker_leftovers(forget_work)
     elif forget_work and (where / "learners").is_dir():
         shutil.rmtree(where / "learners")

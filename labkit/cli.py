@@ -287,7 +287,10 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     elif args.action == "status":
         print(hub.status())
     elif args.action == "password":
-        print((hub.folder() / "workshop-password").read_text().strip())
+        secret = hub.folder() / "workshop-password"
+        if not secret.exists():
+            raise hub.ClassroomError("No classroom yet: `labkit classroom up --learners N` first.")
+        print(secret.read_text().strip())
     else:
         hub.down(forget_work=args.forget_work)
         print("classroom: down")

@@ -142,3 +142,15 @@ def test_the_class_pages_are_for_instructors_only(view: str) -> None:
     for page in ("", "table", "class.csv", "class.html", "class.json"):
         answer = httpx.get(base + page, headers={"Authorization": "token guessed"})
         assert answer.status_code == 403, page
+
+
+def test_an_oversized_or_deeply_nested_report_is_refused_and_the_view_stays_up(
+    view: str, tmp_path: Path
+) -> None:
+    big = httpx.post(view, content=b"x" * (600 * 1024))
+    assert big.status_code == 413
+    nested = b"[" * 100_000 + b"]" * 100_000
+    assert httpx.post(view, content=nested).status_code == 422
+    body = _report("cy", [CHECK])
+    headers = standard_headers(learner_secret(KEY, "cy"), "msg_5", int(time.time()), body)
+    assert httpx.post(view, content=body, headers=headers).status_code == 202

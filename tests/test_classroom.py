@@ -66,7 +66,12 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hub.Classroom]:
     saved = os.environ.get("LABKIT_HOME")
     os.environ["LABKIT_HOME"] = str(home)
     try:
-        hub._remove_docker_leftovers(forget_work=True)  # what a crashed earlier run left
+        running = [
+            c.name
+            for c in engine.client().containers.list(all=True)
+            if c.name.startswith(hub.CONTAINER_PREFIX)
+        ]
+        require(not running, f"a classroom's learners are on this engine ({running}): not ours")
         started = hub.up(LEARNERS, port=free_port(), mem="1G", cpus=1.0, say=lambda _: None)
         yield started
     finally:

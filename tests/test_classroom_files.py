@@ -120,7 +120,7 @@ def test_learner_names() -> None:
     for bad in (["ada", "ada"], ["instructor"], ["a b"], ["x" * 41]):
         with pytest.raises(hub.ClassroomError):
             hub.learner_names(names=bad)
-    with pytest.raises(hub.ClassroomError, match="1 to 500"):
+    with pytest.raises(hub.ClassroomError, match="1 to 200"):
         hub.learner_names(0)
 
 
@@ -136,6 +136,9 @@ def test_the_kubernetes_values_match_the_hub_on_one_server(tmp_path: Path) -> No
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert values["hub"]["loadRoles"][NAME]["scopes"] == roles[NAME]["scopes"]
     assert values["cull"]["enabled"] is False
+    # Never `dummy`: with no password it lets anyone in, as the instructor too.
+    assert values["hub"]["config"]["JupyterHub"]["authenticator_class"] == "shared-password"
+    assert view["environment"]["LABKIT_CLASSROOM_BIND"] == "0.0.0.0"
     dockerfile = (ROOT / "compose" / "images" / "learner" / "Dockerfile").read_text()
     assert 'CMD ["labkit-learner"]' in dockerfile and "USER learner" in dockerfile
 
@@ -162,7 +165,7 @@ def test_the_classroom_command_says_what_to_do(
     assert main(["classroom", "status"]) == 0
     assert "No classroom is running" in capsys.readouterr().out
     assert main(["classroom", "up", "--learners", "0"]) == 2
-    assert "1 to 500 learners" in capsys.readouterr().err
+    assert "1 to 200 learners" in capsys.readouterr().err
     names = tmp_path / "names.txt"
     names.write_text("ada\nAda\n")
     assert main(["classroom", "up", "--names", str(names)]) == 2

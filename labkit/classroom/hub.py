@@ -9,11 +9,13 @@ learner's work stays in their own volume (``labkit-learner-NAME``) unless ``--fo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +39,8 @@ INSTRUCTOR = "instructor"
 #: Debian's node does not search its own module folder; the proxy needs it (see the README).
 NODE_PATH = "/usr/share/nodejs"
 START_SECONDS = 90.0
+#: The hub's API lists at most 200 users per answer (api_page_max_limit).
+MAX_LEARNERS = 200
 
 Say = Callable[[str], None]
 
@@ -79,8 +83,12 @@ def learner_names(count: int = 0, names: Sequence[str] = ()) -> list[str]:
     if names:
         chosen = [n.strip().lower() for n in names if n.strip() and not n.startswith("#")]
     else:
-        if not 1 <= count <= 500:
-            raise ClassroomError("A classroom has 1 to 500 learners (--learners N).")
+        if not 1 <= count <= MAX_LEARNERS:
+            raise ClassroomError(
+                f"A classroom has 1 to {MAX_LEARNERS} learners (--learners N): the hub lists at "
+                "most that many users in one answer, and one server holds far fewer anyway "
+                "(docs/instructor.md, capacity)."
+            )
         chosen = [f"learner{i:02d}" for i in range(1, count + 1)]
     bad = [n for n in chosen if not LEARNER.match(n) or n == INSTRUCTOR]
     if bad:
@@ -88,6 +96,8 @@ def learner_names(count: int = 0, names: Sequence[str] = ()) -> list[str]:
             f"Not a learner's name: {', '.join(bad[:5])} (lowercase letters, digits, - and _, "
             f"at most 40, not {INSTRUCTOR!r})."
         )
+    if len(chosen) > MAX_LEARNERS:
+        raise ClassroomError(f"At most {MAX_LEARNERS} learners in one classroom.")
     if len(set(chosen)) != len(chosen):
         raise ClassroomError("A learner's name appears twice in the list.")
     return chosen
@@ -105,7 +115,15 @@ def _hub_pid(where: Path) -> int | None:
         pid = int((where / "hub.pid").read_text())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if _alive(pid) and _is_hub(pid) else None
+
+
+def _is_hub(pid: int) -> bool:
+    """A pid from the file is the hub only if it still runs jupyterhub (pids are reused)."""
+    try:
+        return b"jupyterhub" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return not Path("/proc").is_dir()  # no /proc to ask: trust the file
 
 
 def _alive(pid: int) -> bool:
@@ -152,7 +170,12 @@ def _network_gateway(say: Say) -> str:
     if network is None:
         say(f"  creating the Docker network {NETWORK}")
         network = client.networks.create(
-            NETWORK, driver="bridge", labels={"org.labkit.classroom": "1"}
+            NETWORK,
+            driver="bridge",
+            labels={"org.labkit.classroom": "1"},
+            # Learners' containers cannot talk to each other; the hub and the class view, on
+            # the network's gateway, and the proxy on the host still reach every one.
+            options={"com.docker.network.bridge.enable_icc": "false"},
         )
         network.reload()
     config = network.attrs["IPAM"]["Config"]
@@ -174,6 +197,11 @@ def up(
     """Start the workshop hub and create the learners' accounts; returns when it answers."""
     if spawner not in ("docker", "local"):
         raise ClassroomError("--spawner is docker (a container per learner) or local.")
+    if spawner == "local" and public:
+        raise ClassroomError(
+            "--spawner local runs every learner as this machine's user, who can read the "
+            "classroom's secrets: a trial on this machine, never published (drop --public)."
+        )
     if shutil.which("configurable-http-proxy") is None:
         raise ClassroomError(
             "JupyterHub's proxy is missing: install Debian's node-configurable-http-proxy "
@@ -258,6 +286,11 @@ def up(
             pass
         if time.monotonic() > deadline:
             process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(30)
+            for straggler in _strays(where):
+                with contextlib.suppress(OSError):
+                    os.kill(straggler, signal.SIGTERM)
             raise ClassroomError(
                 f"JupyterHub did not answer within {START_SECONDS:.0f} s; the end of its log:\n"
                 + _tail(where / "hub.log")
@@ -271,7 +304,11 @@ def up(
             room.request("POST", f"/users/{name}")
     say(
         f"Classroom for {len(learners)} learners at {room.url} "
-        f"({'published on every interface' if public else 'this machine only; --public publishes it'})."
+        + (
+            f"(published on every interface: the room opens http://{socket.gethostname()}:{port}/)."
+            if public
+            else "(this machine only; --public publishes it)."
+        )
     )
     say(
         f"  learners sign in with their name and the workshop password: {where / 'workshop-password'}"
@@ -295,7 +332,13 @@ def status() -> str:
     room = current()
     if room is None:
         return "No classroom is running (`labkit classroom up --learners N` starts one)."
-    users = room.request("GET", "/users").json()
+    try:
+        users = room.request("GET", "/users").json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return (
+            f"The hub's process runs but its API at {room.api} does not answer "
+            f"({type(exc).__name__}): see {room.folder / 'hub.log'}."
+        )
     running = [u["name"] for u in users if u.get("server")]
     return (
         f"Classroom at {room.url}: {len(room.learners)} learners, {len(running)} servers running"
@@ -327,18 +370,33 @@ def down(*, forget_work: bool = False, say: Say = print) -> list[str]:
         except (httpx.HTTPError, ValueError) as exc:
             say(f"  the hub did not answer ({type(exc).__name__}); stopping it anyway")
         os.kill(pid, signal.SIGTERM)
+        # Wait on the pid itself (not the pid file's check): an exiting hub must be reaped.
         deadline = time.monotonic() + 30
-        while _hub_pid(where) is not None and time.monotonic() < deadline:
+        while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _hub_pid(where) is not None:
+        if _alive(pid):
             os.killpg(pid, signal.SIGKILL)
-        # The hub's process group: the proxy and the class view, should any outlive it.
-        try:
+            deadline = time.monotonic() + 10
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        # The hub's process group: anything of it that outlived the hub.
+        with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGTERM)
+        done.append("stopped the hub, its proxy and the class view")
+    # The proxy and the class view run in sessions of their own: should the hub have died
+    # without stopping them, they would hold the classroom's ports.
+    for straggler in _strays(where):
+        try:
+            os.kill(straggler, signal.SIGTERM)
+            done.append(f"stopped process {straggler}, left by the hub")
         except OSError:
             pass
-        done.append("stopped the hub, its proxy and the class view")
     (where / "hub.pid").unlink(missing_ok=True)
+    if forget_work and (where / "class-progress.db").exists():
+        # A next group's learner01 starts a new record: the old group's rows must not stay.
+        for suffix in ("", "-wal", "-shm"):
+            (where / f"class-progress.db{suffix}").unlink(missing_ok=True)
+        done.append("removed the class view's record of this group")
     # Only a classroom started from this home with containers has any to remove: another
     # home's classroom on the same engine is not ours to touch.
     if _spawner(where) == "docker":
@@ -349,6 +407,24 @@ def down(*, forget_work: bool = False, say: Say = print) -> list[str]:
     for line in done:
         say(f"  {line}")
     return done
+
+
+def _strays(where: Path) -> list[int]:
+    """Processes the hub started that may outlive it: its proxy (pid file in the folder) and
+    the class view (its environment names the folder)."""
+    found = []
+    try:
+        found.append(int((where / "jupyterhub-proxy.pid").read_text()))
+    except (OSError, ValueError):
+        pass
+    marker = f"LABKIT_CLASSROOM_DIR={where}".encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return [p for p in found if p != os.getpid() and _alive(p)]
 
 
 def _spawner(where: Path) -> str:

@@ -30,6 +30,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
 from ..errors import SignatureError
@@ -42,6 +43,8 @@ ADMIN_SERVICE = "labkit-admin"
 COOKIE = "labkit-class-view"
 MAX_BODY = 512 * 1024
 REFRESH_SECONDS = 3
+#: How long a sign-in lasts (then the hub is asked again, so a removed admin loses access).
+COOKIE_SECONDS = 2 * 3600
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,7 @@ def make_app(folder: Path, hub: Hub | None, *, prefix: str = f"/services/{NAME}/
         }
 
     def signed_cookie(name: str) -> str:
-        expires = str(int(time.time()) + 12 * 3600)
+        expires = str(int(time.time()) + COOKIE_SECONDS)
         mac = hmac.new(cookie_key, f"{name}|{expires}".encode(), hashlib.sha256).hexdigest()
         return f"{name}|{expires}|{mac}"
 
@@ -226,16 +229,21 @@ def make_app(folder: Path, hub: Hub | None, *, prefix: str = f"/services/{NAME}/
 
     @app.post(prefix + "progress")
     async def progress(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return JSONResponse({"error": f"a report holds at most {MAX_BODY} bytes"}, 413)
+        too_big = JSONResponse({"error": f"a report holds at most {MAX_BODY} bytes"}, 413)
+        if int(request.headers.get("content-length") or 0) > MAX_BODY:
+            return too_big
+        body = b""
+        async for chunk in request.stream():  # never more than MAX_BODY in memory
+            body += chunk
+            if len(body) > MAX_BODY:
+                return too_big
         try:
             message = json.loads(body)
             if not isinstance(message, dict) or message.get("type") != EVENT_TYPE:
                 raise BadReport(f"type must be {EVENT_TYPE!r}")
             data = message.get("data")
             who, checks = checks_from(data if isinstance(data, dict) else {})
-        except (ValueError, BadReport) as exc:
+        except (ValueError, BadReport, RecursionError) as exc:
             return JSONResponse({"error": f"not a progress report: {exc}"}, 422)
         try:
             verify_standard(
@@ -247,7 +255,9 @@ def make_app(folder: Path, hub: Hub | None, *, prefix: str = f"/services/{NAME}/
             )
         except SignatureError as exc:
             return JSONResponse({"error": f"signature: {exc}"}, 401)
-        added = ledger.add(who, str(request.headers.get("webhook-id")), checks)
+        added = await run_in_threadpool(
+            ledger.add, who, str(request.headers.get("webhook-id")), checks
+        )
         return JSONResponse({"learner": who, "received": len(checks), "new": added}, 202)
 
     def table_html() -> str:
@@ -289,9 +299,11 @@ def make_app(folder: Path, hub: Hub | None, *, prefix: str = f"/services/{NAME}/
 
     def page() -> Response:
         script = (
+            # A session that has ended answers with a redirect to the hub: reload to sign in.
             "<script>setInterval(async()=>{const r=await fetch('table',"
-            "{credentials:'same-origin'});if(r.ok){document.getElementById('class').innerHTML="
-            f"await r.text();}}}},{REFRESH_SECONDS * 1000});</script>"
+            "{credentials:'same-origin',redirect:'manual'});if(r.ok){document.getElementById("
+            "'class').innerHTML=await r.text();}else{location.reload();}}"
+            f",{REFRESH_SECONDS * 1000});</script>"
         )
         return HTMLResponse(
             f"<!doctype html><title>Class view</title>{style}<h1>Class view</h1>"
@@ -353,7 +365,16 @@ def make_app(folder: Path, hub: Hub | None, *, prefix: str = f"/services/{NAME}/
                 "The class view is for the workshop's instructors (hub admins).", 403
             )
         go = RedirectResponse(back if back.startswith(prefix) else prefix, 302)
-        go.set_cookie(COOKIE, signed_cookie(name), httponly=True, samesite="lax", path=prefix)
+        secure = request.headers.get("x-forwarded-proto", request.url.scheme) == "https"
+        go.set_cookie(
+            COOKIE,
+            signed_cookie(name),
+            httponly=True,
+            samesite="lax",
+            path=prefix,
+            secure=secure,
+            max_age=COOKIE_SECONDS,
+        )
         go.delete_cookie(COOKIE + "-state", path=prefix)
         return go
 
@@ -367,6 +388,8 @@ def main() -> None:
     from ..serving import with_header_deadline
 
     where = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"])
+    # On Kubernetes the service's URL names the hub's Service, not an address of this pod.
+    host = os.environ.get("LABKIT_CLASSROOM_BIND") or where.hostname or "127.0.0.1"
     app = make_app(
         Path(os.environ["LABKIT_CLASSROOM_DIR"]),
         Hub.from_env(),
@@ -374,7 +397,7 @@ def main() -> None:
     )
     uvicorn.run(
         app,
-        host=where.hostname or "127.0.0.1",
+        host=host,
         port=where.port or 80,
         http=with_header_deadline(),
         log_level="warning",

@@ -204,8 +204,17 @@ def _crash_alert(answer: Any) -> Verdict:
     for pipeline in _pipelines():
         if pipeline.receiver.log.by_seq(answer.seq) is None:
             continue
-        pipeline.idle(15)  # the pipeline acts on the alert in its own thread, a moment later
-        crashed = [r for r in pipeline.history(50) if r.outcome.startswith("deployed, then failed")]
+        # The pipeline acts on the alert in its own thread, a moment after the receiver logged
+        # it (it may not have started when this check runs): wait for the mark, bounded.
+        deadline = time.monotonic() + 30
+        while True:
+            pipeline.idle(15)
+            crashed = [
+                r for r in pipeline.history(50) if r.outcome.startswith("deployed, then failed")
+            ]
+            if crashed or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         if _serving(pipeline) is not None:
             return (
                 False,

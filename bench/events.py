@@ -10,7 +10,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from labkit.events import CATALOG, build
+from labkit.webhooks.events import CATALOG, build
 
 
 def per_call(call: Callable[[], object], rounds: int) -> float:

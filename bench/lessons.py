@@ -24,7 +24,7 @@ def remove_lab_images() -> None:
     import docker
 
     sys.path.insert(0, str(ROOT))
-    from labkit import images
+    from labkit.runtime import images
 
     client = docker.from_env()
     try:

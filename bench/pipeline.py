@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 
 from labkit import Receiver  # noqa: E402
-from labkit.gitsource import GitSource  # noqa: E402
-from labkit.pipeline import Pipeline, Traffic  # noqa: E402
+from labkit.pipeline.gitsource import GitSource  # noqa: E402
+from labkit.pipeline.pipeline import Pipeline, Traffic  # noqa: E402
 from labkit.runtime import Choice, get  # noqa: E402
 
 FLOOR_DOCKERFILE = """\
@@ -36,7 +36,7 @@ def engine_floor(app_file: Path, rounds: int) -> list[float]:
     one COPY layer, a container started from it, and the first 2xx from its ``/healthz``."""
     import tempfile
 
-    from labkit import engine
+    from labkit.runtime import engine
 
     client = engine.client()
     times = []

@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labkit.compose import PROJECT, SERVICE, Stack  # noqa: E402
+from labkit.runtime.compose import PROJECT, SERVICE, Stack  # noqa: E402
 
 MIB = 1024 * 1024
 

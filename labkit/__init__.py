@@ -9,11 +9,8 @@ import os
 import sys
 from typing import Any
 
-from . import events, images, runtime, signing
-from .background import Background, background, stop_background
-from .compose import Stack
-from .doctor import doctor
-from .errors import (
+from labkit import runtime
+from labkit.errors import (
     BlockedAddressError,
     DeliveryError,
     ExerciseError,
@@ -25,17 +22,22 @@ from .errors import (
     StackError,
     StoreError,
 )
-from .events import Event
-from .gitsource import GitSource
-from .localstack import LocalStack, stack
-from .pipeline import Pipeline, Traffic
-from .receiver import Receiver
-from .runs import PipelineRun
-from .runtime import choose as choose_runtime
-from .sender import Outcome, redeliver, send
-from .serving import Served, free_port, serve, stop_serving
-from .store import Delivery, DeliveryLog
-from .teaching.copies import copy_stack, fill_task
+from labkit.pipeline.gitsource import GitSource
+from labkit.pipeline.pipeline import Pipeline, Traffic
+from labkit.pipeline.runs import PipelineRun
+from labkit.runtime import choose as choose_runtime
+from labkit.runtime import composefile, images, kube, swarm
+from labkit.runtime.compose import Stack
+from labkit.runtime.localstack import LocalStack, stack
+from labkit.teaching.background import Background, background, stop_background
+from labkit.teaching.copies import copy_stack, fill_task
+from labkit.teaching.doctor import doctor
+from labkit.webhooks import events, signing
+from labkit.webhooks.events import Event
+from labkit.webhooks.receiver import Receiver
+from labkit.webhooks.sender import Outcome, redeliver, send
+from labkit.webhooks.serving import Served, free_port, serve, stop_serving
+from labkit.webhooks.store import Delivery, DeliveryLog
 
 __version__ = "0.1.0"
 
@@ -53,13 +55,17 @@ _expose_commands()
 
 
 def _register_magics() -> None:
-    """In a notebook, ``%compose`` runs Compose's command line (or the local stand-in)."""
+    """In a notebook, ``%compose`` runs Compose's command line (or the local stand-in), and long work
+    shows its progress as a widget bar."""
     shell_module = sys.modules.get("IPython")
     shell = shell_module.get_ipython() if shell_module is not None else None
     if shell is not None:
-        from .teaching import terminal
+        from labkit.progress import use_notebook_view
+        from labkit.teaching import terminal
+        from labkit.widgets.progress import shown
 
         terminal.register(shell)
+        use_notebook_view(shown)
 
 
 _register_magics()
@@ -69,7 +75,7 @@ _register_magics()
 _LAZY = {
     "Inspector": ("labkit.widgets", "Inspector"),
     "inspect": ("labkit.widgets", "inspect"),
-    "exercises": ("labkit.exercises", None),
+    "exercises": ("labkit.teaching.exercises", None),
     "widgets": ("labkit.widgets", None),
     "StackStatus": ("labkit.widgets", "StackStatus"),
     "Flow": ("labkit.widgets", "Flow"),
@@ -119,11 +125,13 @@ __all__ = [
     "choose_runtime",
     "copy_stack",
     "fill_task",
+    "composefile",
     "doctor",
     "events",
     "exercises",
     "images",
     "inspect",
+    "kube",
     "redeliver",
     "runtime",
     "send",
@@ -131,5 +139,6 @@ __all__ = [
     "stop_serving",
     "signing",
     "stack",
+    "swarm",
     "widgets",
 ]

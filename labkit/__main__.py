@@ -1,5 +1,5 @@
 """``python -m labkit``: the command line (see :mod:`labkit.cli`)."""
 
-from .cli import main
+from labkit.cli import main
 
 raise SystemExit(main())

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import LabkitError
+from labkit.errors import LabkitError
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -39,9 +39,9 @@ def redact(url: str) -> str:
 def cmd_listen(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from . import signing
-    from .receiver import Receiver, docker_gateway, secret_from_env
-    from .serving import MAX_CONCURRENCY, bind, with_header_deadline
+    from labkit.webhooks import signing
+    from labkit.webhooks.receiver import Receiver, docker_gateway, secret_from_env
+    from labkit.webhooks.serving import MAX_CONCURRENCY, bind, with_header_deadline
 
     secret = args.secret or secret_from_env()
     tokens: dict[str, str | list[str]] = {}
@@ -101,8 +101,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
-    from . import events, signing
-    from .sender import send
+    from labkit.webhooks import events, signing
+    from labkit.webhooks.sender import send
 
     options = _options(args.set or [])
     for name in ("repo", "ref", "tag", "action"):
@@ -147,7 +147,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    from .sender import default_log
+    from labkit.webhooks.sender import default_log
 
     # `labkit deliveries | head` should end quietly; only this listing command does that, since
     # a server must never die of SIGPIPE when a client hangs up.
@@ -168,7 +168,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 
 def cmd_redeliver(args: argparse.Namespace) -> int:
-    from .sender import redeliver
+    from labkit.webhooks.sender import redeliver
 
     secret = args.secret or os.environ.get("LABKIT_WEBHOOK_SECRET") or None
     outcome = redeliver(
@@ -186,7 +186,7 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .doctor import doctor
+    from labkit.teaching.doctor import doctor
 
     report = doctor()
     print(report)
@@ -194,7 +194,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    from .lab import prepare_workspace, reset_lesson, run_lab
+    from labkit.teaching.lab import prepare_workspace, reset_lesson, run_lab
 
     if args.reset:
         return reset_lesson(args.reset, yes=args.yes)
@@ -205,8 +205,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 
 def cmd_progress(args: argparse.Namespace) -> int:
-    from .exercises import ids
-    from .teaching import record
+    from labkit.teaching import record
+    from labkit.teaching.exercises import ids
 
     progress = record.summarise(ids(), record.attempts())
     if args.html:
@@ -219,7 +219,7 @@ def cmd_progress(args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    from . import images
+    from labkit.runtime import images
 
     if args.action == "build":
         # The bar (or, in a log, plain lines) ends with how many images are ready.
@@ -240,7 +240,7 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def cmd_stack(args: argparse.Namespace) -> int:
-    from .compose import Stack
+    from labkit.runtime.compose import Stack
 
     stack = Stack(args.name)
     if args.action == "up":
@@ -258,8 +258,8 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 def cmd_student(args: argparse.Namespace) -> int:
-    from .lab import notebooks_dir
-    from .student import make_student_editions
+    from labkit.teaching.lab import notebooks_dir
+    from labkit.teaching.student import make_student_editions
 
     editions = make_student_editions(args.source or notebooks_dir(), args.out_dir)
     for edition in editions:
@@ -269,7 +269,7 @@ def cmd_student(args: argparse.Namespace) -> int:
 
 
 def cmd_classroom(args: argparse.Namespace) -> int:
-    from .classroom import hub
+    from labkit.classroom import hub
 
     if args.action == "up":
         names: list[str] = []

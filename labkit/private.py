@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from .paths import labkit_home
+from labkit.paths import labkit_home
 
 #: Headers that carry a secret itself (signatures are derived, so they may be shown).
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})

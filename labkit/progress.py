@@ -2,8 +2,8 @@
 
 One :class:`Progress` counts steps out of a total and says what runs now. Where it shows:
 
-- in a Jupyter kernel, called from the main thread: an ipywidgets bar (``IntProgress`` and a
-  label) that later updates only assign traits to, so any thread may report;
+- in a Jupyter kernel, called from the main thread: the notebook view that the views floor
+  registers (:func:`use_notebook_view`; an ipywidgets bar in ``labkit.widgets.progress``);
 - in a terminal (stdout is a TTY): one bar line redrawn in place, with kept lines above it;
 - anywhere else (a pipe, a CI log, a file): plain lines, one per step and per kept line, never a
   carriage return;
@@ -16,7 +16,6 @@ silent, and a :class:`Progress` is used as it is.
 
 from __future__ import annotations
 
-import html
 import os
 import shutil
 import sys
@@ -246,6 +245,17 @@ def _kernel_shell() -> Any | None:
     return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
 
 
+#: How a notebook shows progress. The views floor (``labkit.widgets.progress``) sets it when it is
+#: imported, which ``import labkit`` does in a kernel; this floor never imports a widget.
+_notebook_view: Callable[[str, int], View] | None = None
+
+
+def use_notebook_view(factory: Callable[[str, int], View] | None) -> None:
+    """Show progress in a notebook with ``factory(title, total)``: a view, already displayed."""
+    global _notebook_view
+    _notebook_view = factory
+
+
 def _pick(view: View | str | None, title: str, total: int, stream: IO[str] | None) -> View:
     if view is not None and not isinstance(view, str):
         return view
@@ -258,9 +268,9 @@ def _pick(view: View | str | None, title: str, total: int, stream: IO[str] | Non
         else:
             view = "bar" if _is_terminal(out) else "lines"
     if view == "widget":
-        widget = WidgetView(title, total)
-        widget.show()
-        return widget
+        if _notebook_view is None:
+            return LinesView(lambda text: print(text, file=out, flush=True))
+        return _notebook_view(title, total)
     if view == "bar":
         return BarView(out)
     if view == "lines":
@@ -277,7 +287,7 @@ def _is_terminal(stream: IO[str]) -> bool:
         return False
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 60 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
 
 
@@ -317,7 +327,7 @@ class LinesView:
     def finish(self, state: Snapshot, text: str) -> None:
         with self._lock:
             if state.ok:
-                self.write(f"{state.title}: {text or 'done'} in {_clock(state.seconds)}")
+                self.write(f"{state.title}: {text or 'done'} in {clock(state.seconds)}")
             else:
                 self.write(
                     f"{state.title}: FAILED at {state.done}/{state.total}"
@@ -344,7 +354,7 @@ class BarView:
             bar = f"[{'.' * _BAR_CELLS}]"
         mark = "" if not state.finished else ("done" if state.ok else "FAILED")
         text = "  ".join(
-            part for part in (state.title, bar, mark, state.status, _clock(state.seconds)) if part
+            part for part in (state.title, bar, mark, state.status, clock(state.seconds)) if part
         )
         return text[: max(width - 1, 10)]
 
@@ -374,97 +384,6 @@ class BarView:
             self.stream.flush()
 
 
-class WidgetView:
-    """An ipywidgets bar: ``IntProgress`` with a count, a label for what runs now, kept lines.
-
-    The widgets are made (and shown, by :meth:`show`) in the caller's thread; later changes are
-    coalesced redraws that only assign traits, so reports may come from any thread.
-    """
-
-    def __init__(self, title: str, total: int) -> None:
-        import ipywidgets as widgets
-
-        from .widgets._redraw import Redraw
-
-        self.bar = widgets.IntProgress(
-            value=0,
-            min=0,
-            max=max(total, 1),
-            description=title,
-            bar_style="info",
-            style={"description_width": "initial"},
-            layout=widgets.Layout(width="32em"),
-        )
-        self.count_label = widgets.Label(value=f"0/{total}")
-        self.label = widgets.HTML(value="")
-        self.lines = widgets.HTML(value="")
-        self.view = widgets.VBox(
-            [widgets.HBox([self.bar, self.count_label]), self.label, self.lines]
-        )
-        self._state = Snapshot(title, total)
-        self._lock = threading.Lock()
-        self._redraw = Redraw(self._render, WIDGET_INTERVAL)
-
-    def show(self) -> None:
-        """Display the bar in the running cell, as a widget view only.
-
-        No ``text/plain`` goes with it: the bar is live state, not a result, so a notebook's
-        stored outputs (which nbval compares as text) stay the same with or without it.
-        """
-        from IPython.display import display
-
-        bundle = self.view._repr_mimebundle_()
-        widget_only = {k: v for k, v in bundle.items() if k != "text/plain"}
-        display(widget_only, raw=True)  # type: ignore[no-untyped-call]
-
-    def line(self, state: Snapshot, text: str) -> None:
-        self._later(state)
-
-    def count(self, state: Snapshot) -> None:
-        self._later(state)
-
-    def status(self, state: Snapshot) -> None:
-        self._later(state)
-
-    def finish(self, state: Snapshot, text: str) -> None:
-        self._redraw.stop()
-        with self._lock:
-            self._state = state
-        self._render()
-
-    def refresh(self) -> None:
-        """Redraw now, in this thread (live updates do this by themselves)."""
-        self._redraw.now()
-
-    def _later(self, state: Snapshot) -> None:
-        with self._lock:
-            self._state = state
-        self._redraw.request()
-
-    def _render(self) -> None:
-        with self._lock:
-            s = self._state
-        if s.finished:
-            self.bar.bar_style = "success" if s.ok else "danger"
-        self.bar.max = max(s.total, 1)
-        self.bar.value = min(s.done, self.bar.max)
-        word = ("done" if s.ok else "FAILED") if s.finished else ""
-        self.count_label.value = "  ".join(
-            p for p in (f"{s.done}/{s.total}", word, _clock(s.seconds)) if p
-        )
-        colour = "#cf222e" if s.finished and not s.ok else "#24292f"
-        self.label.value = (
-            f'<span style="color:{colour}">{html.escape(s.status)}</span>' if s.status else ""
-        )
-        kept = "\n".join(html.escape(line) for line in s.lines)
-        self.lines.value = (
-            f'<div style="color:#57606a;font-family:monospace;font-size:12px;'
-            f'line-height:1.4;white-space:pre">{kept}</div>'
-            if kept
-            else ""
-        )
-
-
 __all__ = [
     "BarView",
     "LinesView",
@@ -473,7 +392,7 @@ __all__ = [
     "SilentView",
     "Snapshot",
     "View",
-    "WidgetView",
     "in_notebook",
+    "use_notebook_view",
     "progress_for",
 ]

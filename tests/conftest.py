@@ -68,8 +68,7 @@ def engine_images() -> None:
     import os
     import shutil
 
-    from labkit import images
-    from labkit.runtime import docker_engine_version
+    from labkit.runtime import docker_engine_version, images
 
     from support import require
 

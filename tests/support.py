@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from labkit import signing
+from labkit.webhooks import signing
 
 HOST = "127.0.0.1"
 IN_CI = os.environ.get("CI", "").lower() == "true"

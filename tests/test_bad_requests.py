@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-import labkit.receiver as receiver_module
-from labkit import Receiver, signing
+import labkit.webhooks.receiver as receiver_module
+from labkit import Receiver
+from labkit.webhooks import signing
 
 from conftest import SECRET
 from support import RawResponse, poll, raw_exchange, request_bytes
@@ -618,7 +619,7 @@ def test_a_rejected_body_is_kept_only_in_part_with_its_size_and_digest(tmp_path)
     import httpx
 
     from labkit import Receiver
-    from labkit.store import REJECTED_BODY_KEPT
+    from labkit.webhooks.store import REJECTED_BODY_KEPT
 
     rx = Receiver(secret="s", db=str(tmp_path / "log.db")).start()
     try:
@@ -646,7 +647,7 @@ def test_a_rejected_body_is_kept_only_in_part_with_its_size_and_digest(tmp_path)
 def test_a_log_written_before_digests_were_kept_opens_and_keeps_its_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import sqlite3
 
-    from labkit.store import DeliveryLog
+    from labkit.webhooks.store import DeliveryLog
 
     path = tmp_path / "old.db"
     old = sqlite3.connect(path)
@@ -734,7 +735,8 @@ def test_the_log_is_not_readable_through_a_rebound_name() -> None:
     API refuses it, and still answers 127.0.0.1, localhost and host.docker.internal."""
     import httpx
 
-    from labkit import Receiver, events, send
+    from labkit import Receiver, send
+    from labkit.webhooks import events
 
     rx = Receiver().start()
     try:

@@ -420,7 +420,7 @@ def test_lesson_06_runs_all_and_the_flow_shows_every_stage_passed(lab: Lab, page
     cells = _clear(page)
     _run_above(page, "insp.stop()")
 
-    flow = _output(page, "flow = pipeline.flow()")
+    flow = _output(page, "flow = labkit.Flow(pipeline)")
     boxes = flow.locator(".widget-hbox .widget-html-content")
 
     def stage_boxes() -> dict[str, str]:
@@ -515,7 +515,7 @@ def test_a_learner_types_an_answer_into_the_student_edition_and_sees_pass(
     and the check under it, and read PASS; before typing, the same check says NOT YET."""
     import nbformat
 
-    from labkit.student import PLACEHOLDER, student_notebook
+    from labkit.teaching.student import PLACEHOLDER, student_notebook
 
     name = "01-student-edition.ipynb"
     student, exercises, _ = student_notebook(

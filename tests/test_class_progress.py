@@ -13,14 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from labkit.classroom import report
-from labkit.classroom.keys import learner_secret
 from labkit.classroom.ledger import Ledger
 from labkit.classroom.view import make_app
-from labkit.exercises import check
-from labkit.serving import ServerThread, bind
-from labkit.signing import standard_headers
 from labkit.teaching import record
+from labkit.teaching import reporting as report
+from labkit.teaching.exercises import check
+from labkit.teaching.reporting import learner_secret
+from labkit.webhooks.serving import ServerThread, bind
+from labkit.webhooks.signing import standard_headers
 
 KEY = secrets.token_bytes(32)
 

@@ -18,13 +18,12 @@ import httpx
 import nbformat
 import pytest
 
-from labkit import engine
 from labkit.classroom import hub
-from labkit.classroom.keys import learner_secret
 from labkit.paths import lessons_dir
-from labkit.runtime import docker_engine_version
-from labkit.serving import free_port
-from labkit.signing import standard_headers
+from labkit.runtime import docker_engine_version, engine
+from labkit.teaching.reporting import learner_secret
+from labkit.webhooks.serving import free_port
+from labkit.webhooks.signing import standard_headers
 
 from hubclient import Kernel, start_server, wait_until
 from support import require
@@ -307,7 +306,7 @@ def test_the_instructor_signs_in_with_a_browser_and_sees_the_class_live(
                 kernel = Kernel(room, LEARNERS[-1]).start()
                 try:
                     ran = kernel.run(
-                        "from labkit.exercises import check\ncheck('02-signature', 'not it')"
+                        "from labkit.teaching.exercises import check\ncheck('02-signature', 'not it')"
                     )
                 finally:
                     kernel.stop()

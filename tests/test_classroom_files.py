@@ -15,9 +15,9 @@ import yaml
 from traitlets.config import Config
 
 from labkit.classroom import hub, hubconfig
-from labkit.classroom.keys import learner_secret
 from labkit.classroom.view import ADMIN_SERVICE, NAME
 from labkit.paths import kit_root
+from labkit.teaching.reporting import learner_secret
 
 ROOT = kit_root()
 
@@ -144,7 +144,7 @@ def test_the_kubernetes_values_match_the_hub_on_one_server(tmp_path: Path) -> No
 
 
 def test_the_learner_image_carries_labkit_as_a_wheel_would_install_it(tmp_path: Path) -> None:
-    from labkit import images
+    from labkit.runtime import images
 
     images._copy_kit(tmp_path)
     kit = tmp_path / "labkit"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from labkit.classroom import hub
-from labkit.serving import free_port
+from labkit.webhooks.serving import free_port
 
 from hubclient import Kernel, start_server, wait_until
 from support import require
@@ -54,8 +54,8 @@ def test_a_local_learner_works_in_their_own_folder_and_the_view_sees_their_check
     try:
         status, out = kernel.run(
             "import os\n"
-            "from labkit.exercises import check\n"
-            "from labkit.classroom import report\n"
+            "from labkit.teaching.exercises import check\n"
+            "from labkit.teaching import reporting as report\n"
             "print(check('01-polling-cost', {'polling': 960, 'webhooks': 12}).passed)\n"
             "print(report.wait_sent())\n"
             "print(os.environ['LABKIT_HOME'])"

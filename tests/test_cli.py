@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from labkit import events
+from labkit.webhooks import events
 
 from support import LABKIT, Listener, deliveries, free_port, poll, require, run_labkit
 
@@ -390,7 +390,7 @@ def test_listen_on_a_taken_port_says_so(listener: Listener, tmp_path: Path) -> N
 
 @pytest.mark.docker  # asks the engine for its bridge network
 def test_listen_for_containers_also_answers_on_the_bridge_gateway(tmp_path: Path) -> None:
-    from labkit.receiver import docker_gateway
+    from labkit.webhooks.receiver import docker_gateway
 
     gateway = docker_gateway()
     require(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from labkit.lab import run_lab
+from labkit.teaching.lab import run_lab
 
 ROOT = Path(__file__).resolve().parent.parent
 BINDER = ROOT / "binder"

@@ -11,8 +11,8 @@ import pytest
 import labkit
 from labkit import runtime
 from labkit.errors import LabkitError
-from labkit.lab import run_lab
 from labkit.runtime import docker_engine_version
+from labkit.teaching.lab import run_lab
 
 from support import require
 
@@ -83,9 +83,9 @@ def test_a_database_volume_from_another_labkit_home_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The trap: LABKIT_HOME changed while a stack's database volume survived."""
-    from labkit import engine
-    from labkit.doctor import _orphan_volumes
     from labkit.paths import secrets_dir
+    from labkit.runtime import engine
+    from labkit.teaching.doctor import _orphan_volumes
 
     require(docker_engine_version() is not None, "no Docker engine answers")
     client = engine.client()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from labkit import signing
+from labkit.webhooks import signing
 
 from support import Listener, deliveries, github_headers, poll
 

@@ -16,8 +16,8 @@ from githubkit.webhooks import parse_obj
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labkit import events, signing
-from labkit.events import (
+from labkit.webhooks import events, signing
+from labkit.webhooks.events import (
     CATALOG,
     Event,
     alertmanager,

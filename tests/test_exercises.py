@@ -14,9 +14,11 @@ import pytest
 from fastapi import FastAPI, Request, Response
 
 import labkit
-from labkit import Receiver, events, exercises
+from labkit import Receiver
 from labkit.errors import ExerciseError
-from labkit.exercises import EXERCISES, check, solution
+from labkit.teaching import exercises
+from labkit.teaching.exercises import EXERCISES, check, solution
+from labkit.webhooks import events
 
 SECRET = "lab-secret-2"
 
@@ -429,7 +431,7 @@ def test_labkit_commands_reach_your_listener_and_the_check_reads_its_log(
     import subprocess
     import sys
 
-    from labkit.exercises.lesson03 import CLI_DELIVERY_ID
+    from labkit.teaching.exercises.lesson03 import CLI_DELIVERY_ID
 
     from support import free_port
 

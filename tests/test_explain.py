@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 import standardwebhooks
 
-from labkit import events, signing
+from labkit.webhooks import events, signing
 
 GH_SECRET = "It's a Secret to Everybody"
 GH_BODY = b"Hello, World!"

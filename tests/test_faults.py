@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 import labkit
-from labkit import events
+from labkit.webhooks import events
 
 from support import IN_CI, Listener, free_port
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from labkit import Receiver
-from labkit.gitsource import ZERO, GitSource, GitSourceError
+from labkit.pipeline.gitsource import ZERO, GitSource, GitSourceError
 
 SECRET = "s3cret"
 

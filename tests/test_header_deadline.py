@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from labkit.serving import ServerThread, bind, with_header_deadline
+from labkit.webhooks.serving import ServerThread, bind, with_header_deadline
 
 from support import raw_exchange
 

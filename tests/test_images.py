@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from labkit import images
-from labkit.runtime import docker_engine_version
+from labkit.runtime import docker_engine_version, images
 
 from support import require
 

@@ -16,7 +16,8 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 import labkit
-from labkit import Receiver, events
+from labkit import Receiver
+from labkit.webhooks import events
 from labkit.widgets import Inspector, inspect
 from labkit.widgets import inspector as inspector_module
 
@@ -265,7 +266,7 @@ KERNEL_SETUP = """
 import json
 import time
 import labkit
-from labkit import events
+from labkit.webhooks import events
 rx = labkit.Receiver(secret="s3cret", name="kernel-test").start()
 """
 CREATE = """

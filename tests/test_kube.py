@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
-from labkit import Stack, composefile, exercises, kube
+from labkit import Stack
 from labkit.errors import StackError
-from labkit.exercises import check
 from labkit.paths import kit_root
+from labkit.runtime import composefile, kube
+from labkit.teaching import exercises
+from labkit.teaching.exercises import check
 
 MODELS = {
     ("apps/v1", "Deployment"): "V1Deployment",

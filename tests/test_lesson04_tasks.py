@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 import labkit
-from labkit.exercises import check, lesson04
-from labkit.localstack import LocalStack
+from labkit.runtime.localstack import LocalStack
 from labkit.teaching import terminal
+from labkit.teaching.exercises import check, lesson04
 
 FILE = lesson04.FILE
 

@@ -14,9 +14,9 @@ import yaml
 from fastapi import FastAPI
 from nbclient import NotebookClient
 
-from labkit import kube, swarm
-from labkit.exercises import check, solution
-from labkit.student import student_notebook
+from labkit.runtime import kube, swarm
+from labkit.teaching.exercises import check, solution
+from labkit.teaching.student import student_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = ROOT / "notebooks" / "05-swarm-and-beyond.ipynb"
@@ -204,6 +204,7 @@ def test_an_admission_review_is_shaped_as_the_api_server_sends_it() -> None:
 
 
 def _compose() -> dict[str, Any]:
-    from labkit import Stack, composefile
+    from labkit import Stack
+    from labkit.runtime import composefile
 
     return composefile.read(Stack("services"))

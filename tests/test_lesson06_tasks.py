@@ -14,10 +14,10 @@ import pytest
 
 import labkit
 from labkit import Receiver
-from labkit.exercises import check, lesson06
-from labkit.gitsource import GitSource
-from labkit.pipeline import Pipeline
+from labkit.pipeline.gitsource import GitSource
+from labkit.pipeline.pipeline import Pipeline
 from labkit.runtime.local import LocalRuntime
+from labkit.teaching.exercises import check, lesson06
 
 MONITORING_SECRET = "monitoring-s3cret"
 
@@ -173,7 +173,7 @@ def test_the_whole_lesson_path_passes_with_the_solutions(lab: Lab) -> None:
 
 
 def test_which_webhook_deploys_hints_in_tiers(monkeypatch: pytest.MonkeyPatch) -> None:
-    import labkit.exercises
+    import labkit.teaching.exercises
 
     # A fresh kernel's memory of hints shown (another test may have tried "github" already).
     monkeypatch.setattr(labkit.exercises, "_misses", {})

@@ -13,10 +13,10 @@ import pytest
 
 import labkit
 from labkit import Receiver
-from labkit.exercises import check, lesson07
-from labkit.gitsource import GitSource
-from labkit.pipeline import Pipeline
+from labkit.pipeline.gitsource import GitSource
+from labkit.pipeline.pipeline import Pipeline
 from labkit.runtime.local import LocalRuntime
+from labkit.teaching.exercises import check, lesson07
 
 SECRET = "s3cret"
 

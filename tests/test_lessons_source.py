@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit import lessons
+from labkit.teaching import lessons
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -22,7 +22,7 @@ def _copy(tmp_path: Path) -> Path:
 
 def _check(folder: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "labkit.lessons", "--check", "--dir", str(folder)],
+        [sys.executable, "-m", "labkit.teaching.lessons", "--check", "--dir", str(folder)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -95,7 +95,7 @@ def test_jupytext_reads_every_source_into_the_same_cells() -> None:
 
 
 def test_markers_expand_to_the_shared_blocks() -> None:
-    from labkit.exercises import solution
+    from labkit.teaching.exercises import solution
 
     all_sources = lessons.sources(NOTEBOOKS)
     nb = lessons.notebook(all_sources, 2)

@@ -18,11 +18,11 @@ import httpx
 import pytest
 
 from labkit import Receiver
-from labkit.gitsource import APP_SEED
-from labkit.processes import pids_dir
+from labkit.pipeline.gitsource import APP_SEED
 from labkit.runtime import DOCKER, LOCAL, Choice, available, get
 from labkit.runtime.base import BuildError, DeployError, RuntimeUnavailable, WebhookTargets
 from labkit.runtime.local import LocalRuntime, _alive, reap_orphans
+from labkit.runtime.processes import pids_dir
 
 from support import poll
 

@@ -20,12 +20,11 @@ import httpx
 import pytest
 
 import labkit
-from labkit import localstack
-from labkit.compose import STACKS_DIR, Stack
 from labkit.errors import StackError
-from labkit.localstack import LocalStack, stack
-from labkit.processes import alive, pids_dir
-from labkit.runtime import DOCKER, LOCAL, Choice
+from labkit.runtime import DOCKER, LOCAL, Choice, localstack
+from labkit.runtime.compose import STACKS_DIR, Stack
+from labkit.runtime.localstack import LocalStack, stack
+from labkit.runtime.processes import alive, pids_dir
 
 from support import poll
 
@@ -343,7 +342,7 @@ def test_an_unknown_stack_lists_the_known_ones() -> None:
 
 PARENT = textwrap.dedent("""
     import json, sys
-    from labkit.localstack import LocalStack
+    from labkit.runtime.localstack import LocalStack
     s = LocalStack("services")
     s.up(timeout=60)
     s.scale("products", 2)
@@ -427,8 +426,8 @@ def test_the_next_kernel_reaps_what_a_killed_kernel_left() -> None:
 
 INTERRUPTED = textwrap.dedent("""
     import json, sys, time
-    from labkit import localstack
-    from labkit.localstack import LocalStack
+    from labkit.runtime import localstack
+    from labkit.runtime.localstack import LocalStack
     localstack.STACKS_DIR = __import__("pathlib").Path(sys.argv[1])
     try:
         LocalStack("services").up(timeout=60)

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from labkit import Receiver, images
-from labkit.monitor import EngineWatch
+from labkit import Receiver
+from labkit.runtime import images
+from labkit.runtime.monitor import EngineWatch
 
 pytestmark = pytest.mark.docker  # every test here runs containers on the real engine
 

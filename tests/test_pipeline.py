@@ -12,11 +12,12 @@ import httpx
 import pytest
 
 import labkit
-from labkit import Receiver, events
-from labkit.gitsource import GitSource
-from labkit.pipeline import Pipeline, PipelineError, Traffic
-from labkit.processes import pids_dir
+from labkit import Receiver
+from labkit.pipeline.gitsource import GitSource
+from labkit.pipeline.pipeline import Pipeline, PipelineError, Traffic
 from labkit.runtime.local import LocalRuntime, _alive
+from labkit.runtime.processes import pids_dir
+from labkit.webhooks import events
 from labkit.widgets.flow import Flow
 
 from support import poll
@@ -224,7 +225,7 @@ def test_a_crash_after_the_deploy_arrives_as_an_alert_and_fails_the_run(lab: Lab
 
 
 def test_the_flow_widget_follows_the_runs(lab: Lab) -> None:
-    flow = lab.pipeline.flow()
+    flow = Flow(lab.pipeline)
     try:
         assert repr(flow) == ("<Flow of pipeline 'test': build -> ship -> deploy -> monitor, live>")
         assert flow.text().startswith("no run yet")
@@ -335,7 +336,7 @@ def test_an_alert_about_a_version_that_no_longer_serves_fails_nothing(lab: Lab) 
 
 
 def test_the_history_tells_a_failed_deploy_from_an_alert_after_it(tmp_path: Path) -> None:
-    from labkit.runs import FAILED, PASSED, ROLLED_BACK, RunStore
+    from labkit.pipeline.runs import FAILED, PASSED, ROLLED_BACK, RunStore
 
     store = RunStore(tmp_path / "runs.db")
     try:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from labkit import Receiver
-from labkit.compose import PROJECT, Stack
+from labkit.runtime.compose import PROJECT, Stack
 from labkit.runtime.docker import container_reachable
 
 from support import run_labkit

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from labkit import Receiver, events, send
-from labkit.runs import RunStore
-from labkit.sender import SentLog
+from labkit import Receiver, send
+from labkit.pipeline.runs import RunStore
+from labkit.webhooks import events
+from labkit.webhooks.sender import SentLog
 
 
 def _mode(path: Path) -> int:
@@ -70,7 +71,7 @@ def test_no_secret_or_token_lies_in_clear_in_any_file_or_output(tmp_path: Path) 
     """`labkit listen --db` with one secret, then every token source triggered with it: the
     secret and the token derived from it appear in no file under LABKIT_HOME (nor the
     receiver's log, -wal included) and in no output of the command line."""
-    from labkit import signing
+    from labkit.webhooks import signing
 
     from support import Listener
 

@@ -20,8 +20,6 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labkit import compose, images
-from labkit.compose import Stack
 from labkit.errors import StackError
 from labkit.progress import (
     BarView,
@@ -29,9 +27,11 @@ from labkit.progress import (
     Progress,
     SilentView,
     Snapshot,
-    WidgetView,
     progress_for,
 )
+from labkit.runtime import compose, images
+from labkit.runtime.compose import Stack
+from labkit.widgets.progress import WidgetView
 
 from support import poll, require
 

@@ -14,9 +14,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from labkit.exercises import check, solution
-from labkit.student import student_notebook
 from labkit.teaching import record
+from labkit.teaching.exercises import check, solution
+from labkit.teaching.student import student_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

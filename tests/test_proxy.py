@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 import labkit
-from labkit.proxy import MAX_BODY, Front
+from labkit.runtime.proxy import MAX_BODY, Front
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from labkit import Delivery, Receiver, ReceiverError, events, signing
+from labkit import Delivery, Receiver, ReceiverError
+from labkit.webhooks import events, signing
 
 from conftest import SECRET
 from support import (
@@ -483,7 +484,7 @@ def test_sending_to_a_receiver_object_with_a_url_unsafe_secret(
     make_receiver: Callable[..., Receiver], tmp_path: Path
 ) -> None:
     from labkit import send
-    from labkit.sender import SentLog
+    from labkit.webhooks.sender import SentLog
 
     secret = "a+b&c"
     rx = make_receiver(secret)
@@ -518,7 +519,7 @@ def test_a_source_given_its_own_secret_accepts_only_authenticated_deliveries(
     """`secrets={source: [secret]}` (the configuration an empty list must not stand for): no
     authentication and the wrong secret are 401, the right one is 202."""
     from labkit import send
-    from labkit.sender import SentLog
+    from labkit.webhooks.sender import SentLog
 
     source = kind.split(".")[0]
     rx = make_receiver(None, secrets={source: ["real-secret"]})
@@ -569,7 +570,8 @@ def test_a_delivery_signed_with_an_empty_key_is_not_accepted(
 
 
 def test_once_a_secret_is_set_no_source_is_open_unless_opened_on_purpose() -> None:
-    from labkit import Receiver, events, send
+    from labkit import Receiver, send
+    from labkit.webhooks import events
 
     rx = Receiver(secrets={"github": "gh-secret"}).start()
     try:
@@ -586,7 +588,8 @@ def test_once_a_secret_is_set_no_source_is_open_unless_opened_on_purpose() -> No
 
 
 def test_an_opened_source_is_accepted_but_its_handlers_run_only_on_opt_in() -> None:
-    from labkit import Receiver, events, send
+    from labkit import Receiver, send
+    from labkit.webhooks import events
 
     rx = Receiver(secrets={"github": "gh-secret"}, open=["dockerhub"]).start()
     careful: list[str] = []

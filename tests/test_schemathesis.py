@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from labkit.receiver import Receiver
+from labkit.webhooks.receiver import Receiver
 
 # Not started: schemathesis drives the ASGI app in-process.
 SECURED = Receiver("s3cret", max_body=256 * 1024, name="schemathesis-secured")

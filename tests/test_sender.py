@@ -23,8 +23,8 @@ from labkit import (
     send,
     signing,
 )
-from labkit.events import Event
-from labkit.sender import SentLog, check_address
+from labkit.webhooks.events import Event
+from labkit.webhooks.sender import SentLog, check_address
 
 from conftest import SECRET
 from support import Reply, ScriptedServer, free_port, poll

@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from labkit import BlockedAddressError, DeliveryError, Receiver, events, redeliver, send, signing
-from labkit.sender import SentLog, check_address, default_log
+from labkit import BlockedAddressError, DeliveryError, Receiver, redeliver, send
+from labkit.webhooks import events, signing
+from labkit.webhooks.sender import SentLog, check_address, default_log
 
 from support import HOST, ScriptedServer, require
 
@@ -221,7 +222,9 @@ def test_tls_verifies_the_name_not_the_pinned_address(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     port, cert, names = tls_server
-    monkeypatch.setattr("labkit.sender._tls_context", ssl.create_default_context(cafile=cert))
+    monkeypatch.setattr(
+        "labkit.webhooks.sender._tls_context", ssl.create_default_context(cafile=cert)
+    )
     dns.script("hook.example", ["127.0.0.1"])
     outcome = send(
         events.github.ping(),

@@ -13,7 +13,8 @@ import standardwebhooks
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from labkit import SignatureError, signing
+from labkit import SignatureError
+from labkit.webhooks import signing
 
 FAST = settings(
     max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]

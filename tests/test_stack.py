@@ -18,9 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from labkit import images
-from labkit.compose import PROJECT, SERVICE, Stack, StackError, compose_command, stacks
-from labkit.runtime import docker_engine_version
+from labkit.runtime import docker_engine_version, images
+from labkit.runtime.compose import PROJECT, SERVICE, Stack, StackError, compose_command, stacks
 
 from support import require
 
@@ -128,7 +127,7 @@ def test_the_compose_file_keeps_the_security_defaults() -> None:
 @pytest.mark.docker
 def test_missing_lab_images_say_run_images_build(monkeypatch: pytest.MonkeyPatch) -> None:
     require(docker_engine_version() is not None, "no Docker engine answers")
-    from labkit import compose
+    from labkit.runtime import compose
 
     monkeypatch.setattr(compose, "_absent", lambda client, tag: tag == "labkit/mariadb:bookworm")
     with pytest.raises(StackError, match=r"labkit/mariadb:bookworm\. Run `labkit images build`"):

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from labkit.compose import PROJECT, Stack, StackError, duplicate_networks, project_lock
-from labkit.doctor import _leftovers
+from labkit.runtime.compose import PROJECT, Stack, StackError, duplicate_networks, project_lock
+from labkit.teaching.doctor import _leftovers
 
 PROJECT_NAME = "labkit-leftover-test"
 COMPOSE = """\
@@ -43,7 +43,7 @@ def test_a_second_change_of_a_project_waits_and_says_for_whom(tmp_path: Path) ->
             textwrap.dedent(
                 """
                 import sys
-                from labkit.compose import project_lock
+                from labkit.runtime.compose import project_lock
                 with project_lock("labkit-lock-test"):
                     print("held", flush=True)
                     sys.stdin.readline()
@@ -84,7 +84,7 @@ def stack_file(tmp_path: Path, engine_images: None) -> Iterator[Path]:
     (folder / "compose.yaml").write_text(COMPOSE)
     (folder / ".env").write_text(f"COMPOSE_PROJECT_NAME={PROJECT_NAME}\n")
     yield folder / "compose.yaml"
-    from labkit.compose import remove_project
+    from labkit.runtime.compose import remove_project
 
     remove_project(PROJECT_NAME)
 
@@ -110,7 +110,7 @@ def test_down_removes_duplicate_networks_and_doctor_names_them(stack_file: Path)
 def test_two_ups_of_one_stack_at_once_leave_one_network(stack_file: Path) -> None:
     script = textwrap.dedent(
         f"""
-        from labkit.compose import Stack
+        from labkit.runtime.compose import Stack
         Stack({str(stack_file)!r}).up(progress=None)
         print("up", flush=True)
         """

@@ -14,8 +14,8 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from labkit.errors import LabkitError
-from labkit.exercises import EXERCISES, solution
-from labkit.student import (
+from labkit.teaching.exercises import EXERCISES, solution
+from labkit.teaching.student import (
     ANSWER_TAG,
     LESSON_GLOB,
     PLACEHOLDER,

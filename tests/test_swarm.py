@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from labkit import Stack, composefile, images, swarm
+from labkit import Stack
 from labkit.errors import StackError
-from labkit.exercises import check
-from labkit.runtime import docker_engine_version
+from labkit.runtime import composefile, docker_engine_version, images, swarm
+from labkit.teaching.exercises import check
 
 from support import require
 

@@ -26,11 +26,11 @@ from typing import Any
 
 import httpx
 
-from ..errors import LabkitError
-from ..paths import labkit_home, lessons_dir
-from ..private import private_file
-from ..serving import free_port
-from .ledger import LEARNER
+from labkit.classroom.ledger import LEARNER
+from labkit.errors import LabkitError
+from labkit.paths import labkit_home, lessons_dir
+from labkit.private import private_file
+from labkit.webhooks.serving import free_port
 
 IMAGE = "labkit/learner:bookworm"
 NETWORK = "labkit-classroom"
@@ -162,7 +162,7 @@ def _load(where: Path) -> Classroom:
 
 
 def _network_gateway(say: Say) -> str:
-    from .. import engine
+    from labkit.runtime import engine
 
     client = engine.client()
     found = client.networks.list(names=[NETWORK])
@@ -221,7 +221,7 @@ def up(
     _secret(where / "jupyterhub_cookie_secret", lambda: secrets.token_hex(32).encode())
 
     if spawner == "docker":
-        from .. import images
+        from labkit.runtime import images
 
         # Built offline, and again whenever the kit or its lessons change (a recipe hash).
         say(f"  {IMAGE}: building or checking it is up to date (offline)")
@@ -435,7 +435,7 @@ def _spawner(where: Path) -> str:
 
 
 def _remove_docker_leftovers(forget_work: bool) -> list[str]:
-    from .. import engine
+    from labkit.runtime import engine
 
     try:
         client = engine.client()

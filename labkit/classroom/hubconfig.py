@@ -17,8 +17,8 @@ from typing import Any
 
 from jupyterhub.auth import Authenticator
 
-from ..teaching.workspace import sync
-from .keys import learner_secret
+from labkit.teaching.reporting import learner_secret
+from labkit.teaching.workspace import sync
 
 LEARNER_HOME = "/home/learner"
 

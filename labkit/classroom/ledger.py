@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..private import private_file
+from labkit.private import private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checks (

@@ -33,10 +33,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
-from ..errors import SignatureError
-from ..signing import verify_standard
-from .keys import EVENT_TYPE, learner_secret
-from .ledger import BadReport, Ledger, checks_from
+from labkit.classroom.ledger import BadReport, Ledger, checks_from
+from labkit.errors import SignatureError
+from labkit.teaching.reporting import EVENT_TYPE, learner_secret
+from labkit.webhooks.signing import verify_standard
 
 NAME = "class-view"
 ADMIN_SERVICE = "labkit-admin"
@@ -385,7 +385,7 @@ def main() -> None:
     """Run as the hub's managed service (the hub sets the ``JUPYTERHUB_*`` variables)."""
     import uvicorn
 
-    from ..serving import with_header_deadline
+    from labkit.webhooks.serving import with_header_deadline
 
     where = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"])
     # On Kubernetes the service's URL names the hub's Service, not an address of this pod.

@@ -6,10 +6,10 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .. import engine
+from labkit.runtime import engine
 
 if TYPE_CHECKING:
-    from .base import Runtime
+    from labkit.runtime.base import Runtime
 
 DOCKER, LOCAL = "docker", "local"
 
@@ -101,7 +101,7 @@ def get(instance: str = "default", choice: Choice | None = None, **options: obje
     raised. ``instance`` names the runtime: getting one of the same name again stops the old
     one first, so re-running a cell leaks nothing.
     """
-    from .base import RuntimeUnavailable
+    from labkit.runtime.base import RuntimeUnavailable
 
     choice = choice or choose()
     if choice.name not in IMPLEMENTATIONS:

@@ -21,9 +21,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol
 
-from ..errors import LabkitError
-from ..events import Event
-from ..proxy import Front
+from labkit.errors import LabkitError
+from labkit.runtime.proxy import Front
+from labkit.webhooks.events import Event
 
 #: Where build, ship and deploy write their log lines (one line per call, no newline).
 LogSink = Callable[[str], None]
@@ -215,7 +215,7 @@ class NotifierStats:
 class Notifier:
     """Posts a runtime's events in the background, in order, with retries (as a registry does).
 
-    Each runtime part queues :class:`~labkit.events.Event` values; one thread sends them to the
+    Each runtime part queues :class:`~labkit.webhooks.events.Event` values; one thread sends them to the
     :class:`WebhookTargets` of the moment. Sending never blocks the part that queued the event.
     """
 
@@ -265,7 +265,7 @@ class Notifier:
         return True
 
     def _run(self) -> None:
-        from ..sender import send
+        from labkit.webhooks.sender import send
 
         while True:
             event = self._queue.get()

@@ -24,12 +24,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .. import engine
-from ..compose import Stack
-from ..errors import StackError
-from ..monitor import EngineWatch
-from ..paths import project_name
-from .base import (
+from labkit.errors import StackError
+from labkit.paths import project_name
+from labkit.runtime import engine
+from labkit.runtime.base import (
     Artifact,
     BuildError,
     DeployError,
@@ -41,6 +39,8 @@ from .base import (
     WebhookTargets,
     _ignore,
 )
+from labkit.runtime.compose import Stack
+from labkit.runtime.monitor import EngineWatch
 
 WHAT = "real containers on this machine's Docker engine, images kept in a local registry container"
 REGISTRY_IMAGE = "labkit/registry:bookworm"

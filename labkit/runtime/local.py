@@ -8,7 +8,7 @@ What each stage really does here, and what Docker would do instead:
 - ship: store layer, config and an OCI manifest in a content-addressed store under ``$LABKIT_HOME``
   (the layout of a registry's storage), and POST registry-format notifications, as a registry does.
 - deploy: unpack the manifest's layer, start ``uvicorn`` on a free port, wait for ``GET /healthz``,
-  then switch the :class:`~labkit.proxy.Front` to it and drain and stop the old process. Docker
+  then switch the :class:`~labkit.runtime.proxy.Front` to it and drain and stop the old process. Docker
   would start a container and switch traffic the same way once its healthcheck passes.
 - monitor: probe every serving process; after ``alert_after`` seconds of failures send an
   Alertmanager-format ``firing`` alert (``resolved`` when it recovers), and report starts, health
@@ -17,7 +17,7 @@ What each stage really does here, and what Docker would do instead:
 No process outlives the kernel: each one reads a *lifeline* pipe whose other end only the kernel
 holds, and stops when it closes (even after ``kill -9`` of the kernel); a pidfile under
 ``$LABKIT_HOME`` lets the next start reap anything left over; ``atexit`` stops the rest. That
-machinery lives in :mod:`labkit.processes`, shared with the local stacks of lesson 04.
+machinery lives in :mod:`labkit.runtime.processes`, shared with the local stacks of lesson 04.
 """
 
 from __future__ import annotations
@@ -44,19 +44,8 @@ from typing import Any
 
 import httpx
 
-from ..events import alertmanager, engine, registry
-from ..paths import labkit_home
-from ..processes import (
-    BOOTSTRAP,
-    PidFile,
-    app_environment,
-    listen,
-    reap_orphans,
-    spawn,
-)
-from ..processes import alive as _alive  # noqa: F401 - importable from here, as before
-from ..processes import tail as _tail
-from .base import (
+from labkit.paths import labkit_home
+from labkit.runtime.base import (
     Artifact,
     BuildError,
     DeployError,
@@ -68,6 +57,17 @@ from .base import (
     WebhookTargets,
     _ignore,
 )
+from labkit.runtime.processes import (
+    BOOTSTRAP,
+    PidFile,
+    app_environment,
+    listen,
+    reap_orphans,
+    spawn,
+)
+from labkit.runtime.processes import alive as _alive  # noqa: F401 - importable from here, as before
+from labkit.runtime.processes import tail as _tail
+from labkit.webhooks.events import alertmanager, engine, registry
 
 #: What the local runtime calls itself wherever a lesson prints it.
 WHAT = "local processes on 127.0.0.1 (a stand-in for Docker, for learning)"

@@ -15,9 +15,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..compose import locate
-from ..errors import LabkitError
-from ..paths import project_name, secrets_dir
+from labkit.errors import LabkitError
+from labkit.paths import project_name, secrets_dir
+from labkit.runtime.compose import locate
 
 #: The file in a kit stack's folder that the learner's copy starts from, when there is one.
 STARTER = "starter.yaml"

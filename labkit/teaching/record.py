@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..paths import labkit_home
-from ..private import private_file
+from labkit.paths import labkit_home
+from labkit.private import private_file
 
 FILENAME = "progress.db"
 #: A pause longer than this between two checks of a lesson is not counted as time spent.
@@ -233,7 +233,7 @@ def lesson_of(exercise_id: str) -> str:
 
 
 def keep(result: Any) -> str | None:
-    """Record an exercise :class:`~labkit.exercises.Result`; ``None`` or why it was not kept."""
+    """Record an exercise :class:`~labkit.teaching.exercises.Result`; ``None`` or why it was not kept."""
     return record(
         lesson_of(result.exercise),
         result.exercise,

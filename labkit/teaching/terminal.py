@@ -7,7 +7,7 @@ while it runs; then the cell prints the stack's state as read from the engine: o
 service with its replicas, health and published port. That state is the same text on every run,
 so a lesson's output can be compared; Compose's chatter (times, ids) never is.
 
-Without Docker, the same words drive the local stand-in (:class:`~labkit.localstack.LocalStack`)
+Without Docker, the same words drive the local stand-in (:class:`~labkit.runtime.localstack.LocalStack`)
 in this kernel, and the printed command says so (``labkit stand-in``). It knows ``up`` (with
 ``-d``, ``--wait``, ``--build`` and ``--scale SERVICE=N``), ``ps``, ``logs`` (``--tail N``,
 services) and ``down`` (``-v``).
@@ -26,11 +26,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..compose import Stack, compose_command, project_lock
-from ..errors import StackError
-from ..localstack import LocalStack, stack
-from ..progress import progress_for
-from ..stackstate import table as state
+from labkit.errors import StackError
+from labkit.progress import progress_for
+from labkit.runtime.compose import Stack, compose_command, project_lock
+from labkit.runtime.localstack import LocalStack, stack
+from labkit.runtime.stackstate import table as state
 
 #: What the printed command starts with when the local stand-in runs it.
 STAND_IN = "labkit stand-in"

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LabkitError
-from ..student import LESSON_GLOB, student_notebook
+from labkit.errors import LabkitError
+from labkit.teaching.student import LESSON_GLOB, student_notebook
 
 MANIFEST = ".labkit-workspace.json"
 BACKUPS = ".backups"

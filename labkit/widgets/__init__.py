@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .flow import Flow, flow
-from .inspector import Inspector, Replay, inspect
-from .stack_status import StackStatus
+from labkit.widgets.flow import Flow, flow
+from labkit.widgets.inspector import Inspector, Replay, inspect
+from labkit.widgets.stack_status import StackStatus
 
 __all__ = ["Flow", "Inspector", "Replay", "StackStatus", "flow", "inspect"]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from ..runs import (
+from labkit.pipeline.runs import (
     FAILED,
     PASSED,
     ROLLED_BACK,
@@ -19,10 +19,10 @@ from ..runs import (
     PipelineRun,
     Stage,
 )
-from ._redraw import Redraw
+from labkit.widgets._redraw import Redraw
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
+    from labkit.pipeline.pipeline import Pipeline
 
 #: Live updates are coalesced: at most one redraw per this many seconds.
 DEFAULT_INTERVAL = 0.2

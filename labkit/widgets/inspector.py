@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import ipywidgets as widgets
 
-from .. import signing
-from ..errors import LabkitError
-from ..receiver import SOURCES
-from ..store import ACCEPTED, DUPLICATE, REJECTED, Delivery, redacted
-from ._redraw import Redraw
+from labkit.errors import LabkitError
+from labkit.webhooks import signing
+from labkit.webhooks.receiver import SOURCES
+from labkit.webhooks.store import ACCEPTED, DUPLICATE, REJECTED, Delivery, redacted
+from labkit.widgets._redraw import Redraw
 
 if TYPE_CHECKING:
-    from ..receiver import Receiver
+    from labkit.webhooks.receiver import Receiver
 
 #: The table shows at most this many deliveries (newest first), so it stays fast.
 DEFAULT_LIMIT = 200

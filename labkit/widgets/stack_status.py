@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from ..errors import LabkitError
-from ..stackstate import table
+from labkit.errors import LabkitError
+from labkit.runtime.stackstate import table
 
 if TYPE_CHECKING:
-    from ..compose import Stack
+    from labkit.runtime.compose import Stack
 
 #: Seconds between two reads of the stack's state (one Docker API call per container).
 DEFAULT_INTERVAL = 1.0
@@ -113,7 +113,7 @@ class StackStatus:
             self.refresh()
 
     def text(self) -> str:
-        """The stack's state in words, one line per service (see :func:`labkit.stackstate.table`)."""
+        """The stack's state in words, one line per service (see :func:`labkit.runtime.stackstate.table`)."""
         try:
             return table(self.stack)
         except LabkitError as exc:

@@ -233,7 +233,7 @@ pipeline
 # long it took; below are the newest log lines and the history of runs. Keep it in view.
 
 # %%
-flow = pipeline.flow()
+flow = labkit.Flow(pipeline)
 flow
 
 # %% [markdown]

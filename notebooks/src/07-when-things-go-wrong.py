@@ -76,7 +76,7 @@ print(runtime.describe())
 # nothing does); the address stays the same whichever version is behind it.
 
 # %%
-flow = pipeline.flow()
+flow = labkit.Flow(pipeline)
 flow
 
 # %%

@@ -24,9 +24,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from labkit import engine  # noqa: E402
 from labkit.classroom import hub  # noqa: E402
 from labkit.paths import lessons_dir  # noqa: E402
-from labkit.runtime import engine  # noqa: E402
 from labkit.webhooks.serving import free_port  # noqa: E402
 
 from hubclient import Kernel, start_server  # noqa: E402

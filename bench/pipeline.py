@@ -36,7 +36,7 @@ def engine_floor(app_file: Path, rounds: int) -> list[float]:
     one COPY layer, a container started from it, and the first 2xx from its ``/healthz``."""
     import tempfile
 
-    from labkit.runtime import engine
+    from labkit import engine
 
     client = engine.client()
     times = []

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-import labkit.webhooks.receiver as receiver_module
+import labkit.webhooks.app as receiver_app
 from labkit import Receiver
 from labkit.webhooks import signing
 
@@ -539,8 +539,8 @@ def _http_impls() -> list[str]:
 def bad_rx(request: pytest.FixtureRequest) -> Iterator[Receiver]:
     """One receiver per HTTP parser uvicorn can use (`labkit listen --http h11|httptools`)."""
 
-    before = receiver_module.BODY_TIMEOUT
-    receiver_module.BODY_TIMEOUT = BODY_TIMEOUT  # slow-body cases take 1 s, not 10
+    before = receiver_app.BODY_TIMEOUT
+    receiver_app.BODY_TIMEOUT = BODY_TIMEOUT  # slow-body cases take 1 s, not 10
     rx = Receiver(SECRET, max_body=CAP, name=f"bad-requests-{request.param}")
     from uvicorn.config import HTTP_PROTOCOLS
     from uvicorn.importer import import_from_string
@@ -555,7 +555,7 @@ def bad_rx(request: pytest.FixtureRequest) -> Iterator[Receiver]:
         yield rx
     finally:
         rx.stop()
-        receiver_module.BODY_TIMEOUT = before
+        receiver_app.BODY_TIMEOUT = before
 
 
 def _top_seq(url: str) -> int:

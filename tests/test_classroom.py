@@ -18,9 +18,10 @@ import httpx
 import nbformat
 import pytest
 
+from labkit import engine
 from labkit.classroom import hub
 from labkit.paths import lessons_dir
-from labkit.runtime import docker_engine_version, engine
+from labkit.runtime import docker_engine_version
 from labkit.teaching.reporting import learner_secret
 from labkit.webhooks.serving import free_port
 from labkit.webhooks.signing import standard_headers

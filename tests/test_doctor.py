@@ -83,8 +83,8 @@ def test_a_database_volume_from_another_labkit_home_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The trap: LABKIT_HOME changed while a stack's database volume survived."""
+    from labkit import engine
     from labkit.paths import secrets_dir
-    from labkit.runtime import engine
     from labkit.teaching.doctor import _orphan_volumes
 
     require(docker_engine_version() is not None, "no Docker engine answers")

@@ -162,7 +162,7 @@ def _load(where: Path) -> Classroom:
 
 
 def _network_gateway(say: Say) -> str:
-    from labkit.runtime import engine
+    from labkit import engine
 
     client = engine.client()
     found = client.networks.list(names=[NETWORK])
@@ -435,7 +435,7 @@ def _spawner(where: Path) -> str:
 
 
 def _remove_docker_leftovers(forget_work: bool) -> list[str]:
-    from labkit.runtime import engine
+    from labkit import engine
 
     try:
         client = engine.client()

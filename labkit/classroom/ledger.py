@@ -8,14 +8,13 @@ sent again after a lost answer adds nothing. What the instructor sees (:func:`Le
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labkit.private import private_file
+from labkit.sqlite import Database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checks (
@@ -116,53 +115,37 @@ class Ledger:
 
     def __init__(self, file: Path) -> None:
         self.file = Path(file)
-        private_file(self.file)
-        with self._db() as db:
-            db.executescript(_SCHEMA)
-
-    def _db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.file, timeout=5)
+        # No write-ahead log: ``classroom down --forget-work`` forgets the class by one file.
+        self._store = Database(self.file, what="the class ledger", schema=_SCHEMA, wal=False)
 
     def add(self, learner: str, msg_id: str, checks: Iterable[Check]) -> int:
         """Store a report; returns how many checks were new (0 for a message seen before)."""
         now = time.time()
-        db = self._db()
-        try:
-            with db:
-                seen = db.execute(
-                    "INSERT OR IGNORE INTO messages (id, learner, received) VALUES (?,?,?)",
-                    (msg_id, learner, now),
-                )
-                if seen.rowcount == 0:
-                    return 0
-                before = db.total_changes
-                db.executemany(
-                    "INSERT OR IGNORE INTO checks VALUES (?,?,?,?,?,?,?,?)",
-                    [
-                        (learner, c.id, c.at, c.lesson, c.exercise, int(c.passed), c.tier, now)
-                        for c in checks
-                    ],
-                )
-                return db.total_changes - before
-        finally:
-            db.close()
+        with self._store.write() as db:
+            seen = db.execute(
+                "INSERT OR IGNORE INTO messages (id, learner, received) VALUES (?,?,?)",
+                (msg_id, learner, now),
+            )
+            if seen.rowcount == 0:
+                return 0
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO checks VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (learner, c.id, c.at, c.lesson, c.exercise, int(c.passed), c.tier, now)
+                    for c in checks
+                ],
+            )
+            return db.total_changes - before
 
     def learners(self) -> list[str]:
-        db = self._db()
-        try:
-            return [str(r[0]) for r in db.execute("SELECT DISTINCT learner FROM checks")]
-        finally:
-            db.close()
+        return [str(r[0]) for r in self._store.rows("SELECT DISTINCT learner FROM checks")]
 
     def rows(self, learners: Iterable[str] = ()) -> list[LearnerRow]:
         """One row per learner (those named, and any who reported), sorted by name."""
-        db = self._db()
-        try:
-            checks = db.execute(
-                "SELECT learner, at, lesson, exercise, passed FROM checks ORDER BY at, id"
-            ).fetchall()
-        finally:
-            db.close()
+        checks = self._store.rows(
+            "SELECT learner, at, lesson, exercise, passed FROM checks ORDER BY at, id"
+        )
         names = sorted(set(learners) | {str(r[0]) for r in checks})
         out = []
         for name in names:
@@ -186,18 +169,14 @@ class Ledger:
 
     def most_failed(self, limit: int = 10) -> list[FailedCheck]:
         """The exercises with the most failed checks across the class, most first."""
-        db = self._db()
-        try:
-            rows = db.execute(
-                """SELECT exercise,
+        rows = self._store.rows(
+            """SELECT exercise,
                           SUM(1 - passed),
                           COUNT(DISTINCT learner),
                           COUNT(DISTINCT learner) - COUNT(DISTINCT CASE WHEN passed
                                                                    THEN learner END)
                    FROM checks GROUP BY exercise HAVING SUM(1 - passed) > 0
                    ORDER BY 2 DESC, 1 LIMIT ?""",
-                (limit,),
-            ).fetchall()
-        finally:
-            db.close()
+            (limit,),
+        )
         return [FailedCheck(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]

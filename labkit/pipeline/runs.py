@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.errors import StoreError
-from labkit.private import private_file
+from labkit.sqlite import Database
 
 STAGES = ("build", "ship", "deploy", "monitor")
 WAITING, RUNNING, PASSED, FAILED, ROLLED_BACK, SKIPPED = (
@@ -172,38 +169,9 @@ class RunStore:
     """
 
     def __init__(self, path: str | Path = ":memory:") -> None:
-        self.path = str(path)
-        self._lock = threading.RLock()
+        self._store = Database(path, what="the run store", schema=_SCHEMA)
+        self.path = self._store.path
         self._subscribers: list[Callable[[int], None]] = []
-        try:
-            if self.path != ":memory:":
-                private_file(self.path)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(
-                f"Cannot open the run store at {self.path}: {exc}. Check that the "
-                "folder is writable, or use ':memory:'."
-            ) from None
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.IntegrityError):
-                    raise
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"The run store cannot be written: {exc}.") from None
-                raise
 
     # --- writing --------------------------------------------------------------------------
     def open_run(
@@ -220,7 +188,7 @@ class RunStore:
         """Start a run with every stage ``waiting``; ``None`` if this commit already has one."""
         now = time.time()
         try:
-            with self._write() as db:
+            with self._store.write() as db:
                 run_id = int(
                     db.execute(
                         "INSERT INTO runs (pipeline, service, commit_id, ref, message, author,"
@@ -267,7 +235,7 @@ class RunStore:
         if detail is not None:
             sets.append("detail = ?")
             args.append(detail)
-        with self._write() as db:
+        with self._store.write() as db:
             db.execute(
                 f"UPDATE stages SET {', '.join(sets)} WHERE run_id = ? AND name = ?",
                 (*args, run_id, name),
@@ -276,7 +244,7 @@ class RunStore:
 
     def log(self, run_id: int, name: str, line: str) -> None:
         """Add a line to a stage's log."""
-        with self._write() as db:
+        with self._store.write() as db:
             db.execute(
                 "UPDATE stages SET log = substr(log || ? || char(10), -?) "
                 "WHERE run_id = ? AND name = ?",
@@ -288,7 +256,7 @@ class RunStore:
         self, run_id: int, status: str, reason: str = "", artifact: str | None = None
     ) -> None:
         """End a run ``passed`` or ``failed``; stages still ``waiting`` become ``skipped``."""
-        with self._write() as db:
+        with self._store.write() as db:
             db.execute(
                 "UPDATE runs SET status = ?, reason = ?, ended_at = ?,"
                 " artifact = COALESCE(?, artifact) WHERE id = ?",
@@ -301,13 +269,13 @@ class RunStore:
         self._publish(run_id)
 
     def set_artifact(self, run_id: int, artifact: str) -> None:
-        with self._write() as db:
+        with self._store.write() as db:
             db.execute("UPDATE runs SET artifact = ? WHERE id = ?", (artifact, run_id))
         self._publish(run_id)
 
     def reopen(self, run_id: int, status: str, reason: str) -> None:
         """Change a finished run's status later (an alert after it passed)."""
-        with self._write() as db:
+        with self._store.write() as db:
             db.execute(
                 "UPDATE runs SET status = ?, reason = ? WHERE id = ?", (status, reason, run_id)
             )
@@ -336,27 +304,24 @@ class RunStore:
         return self._runs("WHERE pipeline = ? ORDER BY id DESC LIMIT ?", (pipeline, limit))
 
     def _runs(self, where: str, args: tuple[Any, ...]) -> list[PipelineRun]:
-        with self._lock:
-            try:
-                rows = self._db.execute(
-                    "SELECT id, pipeline, service, commit_id, ref, message, author, delivery_id,"
-                    f" status, reason, artifact, started_at, ended_at FROM runs {where}",
-                    args,
-                ).fetchall()
-                out = []
-                for row in rows:
-                    stages = tuple(
-                        Stage(*s)
-                        for s in self._db.execute(
-                            "SELECT name, status, started_at, ended_at, detail, log FROM stages"
-                            " WHERE run_id = ? ORDER BY position",
-                            (row[0],),
-                        ).fetchall()
-                    )
-                    fields = dict(zip(_RUN_FIELDS, row, strict=True))
-                    out.append(PipelineRun(**fields, stages=stages))
-            except sqlite3.Error as exc:
-                raise StoreError(f"The run store cannot be read: {exc}.") from None
+        with self._store.read() as db:
+            rows = db.execute(
+                "SELECT id, pipeline, service, commit_id, ref, message, author, delivery_id,"
+                f" status, reason, artifact, started_at, ended_at FROM runs {where}",
+                args,
+            ).fetchall()
+            out = []
+            for row in rows:
+                stages = tuple(
+                    Stage(*s)
+                    for s in db.execute(
+                        "SELECT name, status, started_at, ended_at, detail, log FROM stages"
+                        " WHERE run_id = ? ORDER BY position",
+                        (row[0],),
+                    ).fetchall()
+                )
+                fields = dict(zip(_RUN_FIELDS, row, strict=True))
+                out.append(PipelineRun(**fields, stages=stages))
         return out
 
     # --- live views ---------------------------------------------------------------------
@@ -378,8 +343,7 @@ class RunStore:
                 pass
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._store.close()
 
 
 __all__ = [

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from labkit.runtime import engine
+from labkit import engine
 
 if TYPE_CHECKING:
     from labkit.runtime.base import Runtime

@@ -27,10 +27,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from labkit import engine
 from labkit.errors import StackError
 from labkit.paths import labkit_home, project_name, secrets_dir, stacks_dir
 from labkit.progress import Progress, ProgressArg, progress_for
-from labkit.runtime import composefile, engine
+from labkit.runtime import composefile
 from labkit.runtime.recipes import RECIPES
 
 STACKS_DIR = stacks_dir()

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from labkit import engine
 from labkit.errors import StackError
 from labkit.paths import project_name
-from labkit.runtime import engine
 from labkit.runtime.base import (
     Artifact,
     BuildError,

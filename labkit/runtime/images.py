@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
+from labkit import engine
 from labkit.errors import ImageError
 from labkit.paths import PACKAGED, lessons_dir, package_parent, stacks_dir
 from labkit.progress import Progress, ProgressArg, progress_for
-from labkit.runtime import engine
 from labkit.runtime.recipes import CLASSROOM_RECIPES, RECIPES, SUITE, Recipe
 
 Say = Callable[[str], None]

@@ -6,8 +6,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from labkit import engine
 from labkit.errors import LabkitError
-from labkit.runtime import engine
 from labkit.webhooks import events
 from labkit.webhooks.sender import HasHookUrl, Outcome, send
 

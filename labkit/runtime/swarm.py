@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labkit import engine
 from labkit.errors import StackError
 from labkit.paths import learner
-from labkit.runtime import composefile, engine
+from labkit.runtime import composefile
 
 if TYPE_CHECKING:
     from labkit.runtime.compose import Stack

@@ -9,9 +9,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from labkit import runtime
+from labkit import engine, runtime
 from labkit.paths import labkit_home, secrets_dir
-from labkit.runtime import engine
 
 
 @dataclass(frozen=True)

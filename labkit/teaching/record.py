@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labkit.errors import StoreError
 from labkit.paths import labkit_home
-from labkit.private import private_file
+from labkit.sqlite import Database
 
 FILENAME = "progress.db"
 #: A pause longer than this between two checks of a lesson is not counted as time spent.
@@ -42,15 +43,10 @@ def path() -> Path:
     return labkit_home() / FILENAME
 
 
-def _open(file: Path) -> sqlite3.Connection:
-    private_file(file)  # private before SQLite writes a byte into it
-    db = sqlite3.connect(file, timeout=0.5, isolation_level=None)
-    try:
-        db.executescript(_SCHEMA)
-    except BaseException:
-        db.close()
-        raise
-    return db
+def _open(file: Path) -> Database:
+    # Opened for each call and closed again: the kernel, the command line and the classroom's
+    # reporter all use the same file. A check waits at most half a second for another writer.
+    return Database(file, what="the progress record", schema=_SCHEMA, wal=False, busy=0.5)
 
 
 def record(
@@ -67,13 +63,14 @@ def record(
     try:
         db = _open(file)
         try:
-            db.execute(
-                "INSERT INTO checks (at, lesson, exercise, passed, tier) VALUES (?,?,?,?,?)",
-                (time.time() if at is None else at, lesson, exercise, int(passed), tier),
-            )
+            with db.write() as c:
+                c.execute(
+                    "INSERT INTO checks (at, lesson, exercise, passed, tier) VALUES (?,?,?,?,?)",
+                    (time.time() if at is None else at, lesson, exercise, int(passed), tier),
+                )
         finally:
             db.close()
-    except (sqlite3.Error, OSError) as exc:
+    except (StoreError, sqlite3.Error, OSError) as exc:
         return f"{type(exc).__name__}: {exc} ({file})"
     return None
 
@@ -96,7 +93,7 @@ def attempts(file: Path | None = None) -> list[Attempt]:
         return []
     db = _open(file)
     try:
-        rows = db.execute("SELECT at, lesson, exercise, passed, tier FROM checks ORDER BY at, id")
+        rows = db.rows("SELECT at, lesson, exercise, passed, tier FROM checks ORDER BY at, id")
         return [Attempt(float(r[0]), str(r[1]), str(r[2]), bool(r[3]), int(r[4])) for r in rows]
     finally:
         db.close()
@@ -109,10 +106,10 @@ def unreported(file: Path | None = None) -> list[tuple[int, Attempt]]:
         return []
     db = _open(file)
     try:
-        row = db.execute("SELECT upto FROM reported WHERE one = 1").fetchone()
-        rows = db.execute(
+        row = db.rows("SELECT upto FROM reported WHERE one = 1")
+        rows = db.rows(
             "SELECT id, at, lesson, exercise, passed, tier FROM checks WHERE id > ? ORDER BY id",
-            (int(row[0]) if row else 0,),
+            (int(row[0][0]) if row else 0,),
         )
         return [
             (int(r[0]), Attempt(float(r[1]), str(r[2]), str(r[3]), bool(r[4]), int(r[5])))
@@ -126,11 +123,12 @@ def mark_reported(upto: int, file: Path | None = None) -> None:
     """Remember that the classroom acknowledged every check up to id ``upto``."""
     db = _open(file or path())
     try:
-        db.execute(
-            "INSERT INTO reported (one, upto) VALUES (1, ?) "
-            "ON CONFLICT(one) DO UPDATE SET upto = max(upto, excluded.upto)",
-            (upto,),
-        )
+        with db.write() as c:
+            c.execute(
+                "INSERT INTO reported (one, upto) VALUES (1, ?) "
+                "ON CONFLICT(one) DO UPDATE SET upto = max(upto, excluded.upto)",
+                (upto,),
+            )
     finally:
         db.close()
 

@@ -10,7 +10,6 @@ import re
 import socket
 import sqlite3
 import ssl
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -30,8 +29,8 @@ from labkit.private import (
     SECRET_HEADERS,
     fingerprint,
     fingerprinted_headers,
-    private_file,
 )
+from labkit.sqlite import Database
 from labkit.webhooks import signing
 from labkit.webhooks.events import Event
 
@@ -250,58 +249,17 @@ class SentLog:
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = str(path or labkit_home() / "sent.db")
-        if self.path != ":memory:":
-            private_file(self.path)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=5
+        self._store = Database(
+            path or labkit_home() / "sent.db",
+            what="the sent log",
+            schema=_SENT_SCHEMA,
+            upgrade=_hide_old_secrets,
         )
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript("""
-            CREATE TABLE IF NOT EXISTS messages (
-                delivery_id TEXT PRIMARY KEY, kind TEXT, source TEXT, path TEXT, url TEXT,
-                headers TEXT, body BLOB, secret_scheme TEXT);
-            CREATE TABLE IF NOT EXISTS attempts (
-                n INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT, number INTEGER,
-                status INTEGER, error TEXT, duration_ms REAL, sent_at TEXT);
-            CREATE TABLE IF NOT EXISTS disabled (url TEXT PRIMARY KEY, since TEXT);
-        """)
-        if self._db.execute("PRAGMA user_version").fetchone()[0] < 1:
-            self._hide_old_secrets()
-
-    def _hide_old_secrets(self) -> None:
-        """Fingerprint the secrets a log from before labkit did so still holds, leaving no copy."""
-        db = self._db
-        db.execute("PRAGMA secure_delete=ON")  # zero the old bytes instead of only unlinking them
-        db.execute("BEGIN IMMEDIATE")
-        for delivery_id, url, headers in db.execute(
-            "SELECT delivery_id, url, headers FROM messages"
-        ).fetchall():
-            db.execute(
-                "UPDATE messages SET url = ?, headers = ? WHERE delivery_id = ?",
-                (
-                    _redacted_url(url),
-                    json.dumps(fingerprinted_headers(json.loads(headers))),
-                    delivery_id,
-                ),
-            )
-        disabled = db.execute("SELECT url, since FROM disabled").fetchall()
-        db.execute("DELETE FROM disabled")
-        db.executemany(
-            "INSERT OR REPLACE INTO disabled VALUES (?, ?)",
-            [(_redacted_url(url), since) for url, since in disabled],
-        )
-        db.execute("PRAGMA user_version = 1")
-        db.execute("COMMIT")
-        if self.path != ":memory:":
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # old pages live on in the WAL too
+        self.path = self._store.path
 
     def remember(self, event: Event, url: str) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._store.write() as db:
+            db.execute(
                 "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     event.delivery_id,
@@ -316,8 +274,8 @@ class SentLog:
             )
 
     def add(self, delivery_id: str, attempt: Attempt) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._store.write() as db:
+            db.execute(
                 "INSERT INTO attempts (delivery_id, number, status, error, duration_ms, sent_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -332,8 +290,8 @@ class SentLog:
 
     def message(self, delivery_id: str) -> tuple[Event, str] | None:
         """The event as first sent (unsigned headers kept) and its URL, secrets fingerprinted."""
-        with self._lock:
-            row = self._db.execute(
+        with self._store.read() as db:
+            row = db.execute(
                 "SELECT kind, source, path, url, headers, body FROM messages WHERE delivery_id = ?",
                 (delivery_id,),
             ).fetchone()
@@ -352,8 +310,8 @@ class SentLog:
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         """Newest attempts first, with the message kind and URL."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._store.read() as db:
+            rows = db.execute(
                 "SELECT a.sent_at, a.delivery_id, m.kind, m.url, a.number, a.status, a.error,"
                 " a.duration_ms FROM attempts a LEFT JOIN messages m USING (delivery_id)"
                 " ORDER BY a.n DESC LIMIT ?",
@@ -363,25 +321,62 @@ class SentLog:
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def disable(self, url: str) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._store.write() as db:
+            db.execute(
                 "INSERT OR REPLACE INTO disabled VALUES (?, ?)",
                 (_redacted_url(url), datetime.now(UTC).isoformat()),
             )
 
     def enable(self, url: str) -> None:
         """Send to ``url`` again after it answered 410 Gone."""
-        with self._lock:
-            self._db.execute("DELETE FROM disabled WHERE url = ?", (_redacted_url(url),))
+        with self._store.write() as db:
+            db.execute("DELETE FROM disabled WHERE url = ?", (_redacted_url(url),))
 
     def is_disabled(self, url: str) -> bool:
-        with self._lock:
+        with self._store.read() as db:
             return (
-                self._db.execute(
-                    "SELECT 1 FROM disabled WHERE url = ?", (_redacted_url(url),)
-                ).fetchone()
+                db.execute("SELECT 1 FROM disabled WHERE url = ?", (_redacted_url(url),)).fetchone()
                 is not None
             )
+
+
+_SENT_SCHEMA = """
+            CREATE TABLE IF NOT EXISTS messages (
+                delivery_id TEXT PRIMARY KEY, kind TEXT, source TEXT, path TEXT, url TEXT,
+                headers TEXT, body BLOB, secret_scheme TEXT);
+            CREATE TABLE IF NOT EXISTS attempts (
+                n INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT, number INTEGER,
+                status INTEGER, error TEXT, duration_ms REAL, sent_at TEXT);
+            CREATE TABLE IF NOT EXISTS disabled (url TEXT PRIMARY KEY, since TEXT);
+        """
+
+
+def _hide_old_secrets(db: sqlite3.Connection) -> None:
+    """Fingerprint the secrets a log from before labkit did so still holds, leaving no copy."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= 1:
+        return
+    db.execute("PRAGMA secure_delete=ON")  # zero the old bytes instead of only unlinking them
+    db.execute("BEGIN IMMEDIATE")
+    for delivery_id, url, headers in db.execute(
+        "SELECT delivery_id, url, headers FROM messages"
+    ).fetchall():
+        db.execute(
+            "UPDATE messages SET url = ?, headers = ? WHERE delivery_id = ?",
+            (
+                _redacted_url(url),
+                json.dumps(fingerprinted_headers(json.loads(headers))),
+                delivery_id,
+            ),
+        )
+    disabled = db.execute("SELECT url, since FROM disabled").fetchall()
+    db.execute("DELETE FROM disabled")
+    db.executemany(
+        "INSERT OR REPLACE INTO disabled VALUES (?, ?)",
+        [(_redacted_url(url), since) for url, since in disabled],
+    )
+    db.execute("PRAGMA user_version = 1")
+    db.execute("COMMIT")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # old pages live on in the WAL too
 
 
 _default_log: SentLog | None = None

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from labkit.errors import StoreError
-from labkit.private import SECRET_HEADERS, fingerprinted_headers, private_file
+from labkit.private import SECRET_HEADERS, fingerprinted_headers
+from labkit.sqlite import Database
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 
@@ -140,10 +136,6 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-#: How far a commit goes before a delivery is acknowledged (SQLite's ``synchronous`` setting).
-SYNC_MODES = {"normal": "NORMAL", "full": "FULL"}
-
-
 class DeliveryLog:
     """SQLite log of deliveries; thread-safe; dedupes accepted deliveries on (source, id).
 
@@ -154,69 +146,11 @@ class DeliveryLog:
     """
 
     def __init__(self, path: str | Path = ":memory:", *, sync: str = "normal") -> None:
-        if sync not in SYNC_MODES:
-            raise StoreError(f"sync must be one of {', '.join(SYNC_MODES)}, not {sync!r}.")
-        self.path, self.sync = str(path), sync
-        self._lock = threading.Lock()
+        self._store = Database(
+            path, what="the delivery log", schema=_SCHEMA, sync=sync, upgrade=_upgrade
+        )
+        self.path, self.sync = self._store.path, sync
         self._subscribers: list[Callable[[Delivery], None]] = []
-        # Set by a failed write: the next write opens the file afresh (see _write).
-        self._failed = False
-        try:
-            if self.path != ":memory:":
-                private_file(self.path)
-            self._db = self._connect()
-        except sqlite3.Error as exc:
-            raise StoreError(
-                f"Cannot open the delivery log at {self.path}: {exc}. "
-                "Check that the folder exists and is writable, or pass db=':memory:'."
-            ) from None
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        try:
-            if self.path != ":memory:":
-                # WAL + NORMAL: a committed delivery survives a killed process; power loss or a
-                # failing disk can drop the last transactions. FULL syncs every commit.
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute(f"PRAGMA synchronous={SYNC_MODES[self.sync]}")
-            db.execute("PRAGMA busy_timeout=5000")
-            db.executescript(_SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
-            if "sha256" not in columns:  # a log written by an older labkit
-                db.execute("ALTER TABLE deliveries ADD COLUMN sha256 TEXT NOT NULL DEFAULT ''")
-        except sqlite3.Error:
-            db.close()
-            raise
-        return db
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                if self._failed and self.path != ":memory:":
-                    # A disk that failed under the open file (read-only after an error, or
-                    # unmounted and mounted again) is only seen through a fresh open. Until one
-                    # succeeds, the old connection stays, so what was logged can still be read.
-                    fresh = self._connect()
-                    self._db.close()
-                    self._db = fresh
-                self._db.execute("BEGIN IMMEDIATE")
-                yield self._db
-                self._db.execute("COMMIT")
-                self._failed = False
-            except sqlite3.IntegrityError:
-                self._db.execute("ROLLBACK")
-                raise
-            except sqlite3.Error as exc:
-                self._failed = True
-                if self._db.in_transaction:
-                    try:
-                        self._db.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass  # SQLite rolls back itself when the file cannot take it
-                raise StoreError(
-                    f"The delivery log cannot be written: {exc}{_disk_trouble(self.path)}."
-                ) from None
 
     def record(
         self,
@@ -244,7 +178,7 @@ class DeliveryLog:
         """
         received_at = now_iso()
         out: list[Delivery] = []
-        with self._write() as db:
+        with self._store.write() as db:
             for r in rows:
                 status, reason = r.status, r.reason
                 size = len(r.body) if r.size is None else r.size
@@ -291,7 +225,7 @@ class DeliveryLog:
 
     def set_handled(self, seq: int, handled: str, error: str = "") -> None:
         """Record what the handlers made of delivery ``seq`` (``ok``, ``failed``, ``none``)."""
-        with self._write() as db:
+        with self._store.write() as db:
             db.execute(
                 "UPDATE deliveries SET handled = ?, handler_error = ? WHERE seq = ?",
                 (handled, error, seq),
@@ -301,13 +235,7 @@ class DeliveryLog:
             self._publish(updated)
 
     def _rows(self, sql: str, args: tuple[Any, ...]) -> list[Delivery]:
-        with self._lock:
-            try:
-                cur = self._db.execute(sql, args)
-                rows = cur.fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"The delivery log cannot be read: {exc}.") from None
-        return [_delivery(r) for r in rows]
+        return [_delivery(r) for r in self._store.rows(sql, args)]
 
     def latest(self, limit: int = 50, *, source: str | None = None) -> list[Delivery]:
         """Newest first."""
@@ -332,18 +260,17 @@ class DeliveryLog:
         return rows[0] if rows else None
 
     def count(self, status: str | None = None) -> int:
-        with self._lock:
-            if status:
-                cur = self._db.execute(
-                    "SELECT COUNT(*) FROM deliveries WHERE status = ?", (status,)
-                )
-            else:
-                cur = self._db.execute("SELECT COUNT(*) FROM deliveries")
-            return int(cur.fetchone()[0])
+        if status:
+            return int(
+                self._store.rows("SELECT COUNT(*) FROM deliveries WHERE status = ?", (status,))[0][
+                    0
+                ]
+            )
+        return int(self._store.rows("SELECT COUNT(*) FROM deliveries")[0][0])
 
     def clear(self) -> None:
         """Forget every delivery (a fresh start for an exercise)."""
-        with self._write() as db:
+        with self._store.write() as db:
             db.execute("DELETE FROM deliveries")
 
     def subscribe(self, callback: Callable[[Delivery], None]) -> Callable[[], None]:
@@ -364,34 +291,13 @@ class DeliveryLog:
                 pass
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._store.close()
 
 
-def _disk_trouble(path: str) -> str:
-    """Why the log's folder refuses writes, found by writing a byte there ('' if it takes it).
-
-    SQLite reports a file system that turned read-only under an open file as a plain "disk I/O
-    error"; the operator needs to hear which disk and what is wrong with it.
-    """
-    if path == ":memory:":
-        return ""
-    folder = Path(path).resolve().parent
-    probe = folder / f".labkit-write-probe-{os.getpid()}-{threading.get_ident()}"
-    try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, b"x")
-        finally:
-            os.close(fd)
-            probe.unlink()
-    except OSError as exc:
-        if exc.errno == errno.EROFS:
-            return f" (the file system under {folder} is read-only: remount it read-write)"
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return f" (the disk under {folder} is full: free some space)"
-        return f" ({folder} refuses writes: {exc.strerror})"
-    return ""
+def _upgrade(db: sqlite3.Connection) -> None:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
+    if "sha256" not in columns:  # a log written by an older labkit
+        db.execute("ALTER TABLE deliveries ADD COLUMN sha256 TEXT NOT NULL DEFAULT ''")
 
 
 def _delivery(row: tuple[Any, ...]) -> Delivery:

@@ -13,8 +13,8 @@ import ipywidgets as widgets
 
 from labkit.errors import LabkitError
 from labkit.webhooks import signing
-from labkit.webhooks.receiver import SOURCES
 from labkit.webhooks.store import ACCEPTED, DUPLICATE, REJECTED, Delivery, redacted
+from labkit.webhooks.verify import SOURCES
 from labkit.widgets._redraw import Redraw
 
 if TYPE_CHECKING:

@@ -11,13 +11,23 @@ from typing import Any
 
 from labkit import runtime
 from labkit.errors import (
+    BadReport,
     BlockedAddressError,
+    BuildError,
+    ClassroomError,
     DeliveryError,
+    DeployError,
     ExerciseError,
+    FrontError,
+    GitSourceError,
     ImageError,
     LabkitError,
+    PipelineError,
     ReceiverError,
+    RuntimeFailure,
+    RuntimeUnavailable,
     ServeError,
+    ShipError,
     SignatureError,
     StackError,
     StoreError,
@@ -93,6 +103,16 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BadReport",
+    "BuildError",
+    "ClassroomError",
+    "DeployError",
+    "FrontError",
+    "GitSourceError",
+    "PipelineError",
+    "RuntimeFailure",
+    "RuntimeUnavailable",
+    "ShipError",
     "Background",
     "background",
     "stop_background",

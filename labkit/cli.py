@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from labkit.errors import LabkitError
+from labkit.errors import ClassroomError, LabkitError
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -289,7 +289,7 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     elif args.action == "password":
         secret = hub.folder() / "workshop-password"
         if not secret.exists():
-            raise hub.ClassroomError("No classroom yet: `labkit classroom up --learners N` first.")
+            raise ClassroomError("No classroom yet: `labkit classroom up --learners N` first.")
         print(secret.read_text().strip())
     else:
         hub.down(forget_work=args.forget_work)

@@ -1,4 +1,6 @@
-"""Every error labkit raises, in one hierarchy; each message says what to do next."""
+"""Every error labkit raises, in one hierarchy under :class:`LabkitError`, exported from ``labkit``;
+each message says what to do next. (The receiver answers a bad request with a 4xx instead:
+its ``Rejected`` never leaves the receiver.)"""
 
 from __future__ import annotations
 
@@ -41,3 +43,44 @@ class StackError(LabkitError):
 
 class ServeError(LabkitError):
     """An app served with ``labkit.serve`` could not start, or its server thread died."""
+
+
+class FrontError(LabkitError):
+    """The front could not start; the message says what to do."""
+
+
+class RuntimeFailure(LabkitError):
+    """A runtime could not do what the pipeline asked; the message says why and what to do."""
+
+
+class BuildError(RuntimeFailure):
+    """The build of a commit failed (the log says which step); nothing was shipped."""
+
+
+class RuntimeUnavailable(RuntimeFailure):
+    """The chosen runtime cannot run on this machine or is not part of this version of labkit."""
+
+
+class ShipError(RuntimeFailure):
+    """An artifact could not be stored in the runtime's registry."""
+
+
+class DeployError(RuntimeFailure):
+    """A deploy could not even be tried (unknown artifact, runtime stopped). An unhealthy new
+    version is not an error: :meth:`Runtime.deploy` rolls back and says so in its result."""
+
+
+class PipelineError(LabkitError):
+    """The pipeline cannot start, or a run did not finish in time; the message says why."""
+
+
+class GitSourceError(LabkitError):
+    """A git command failed; the message shows what git said."""
+
+
+class ClassroomError(LabkitError):
+    """A classroom that cannot start, or a request it cannot do, with what to do instead."""
+
+
+class BadReport(LabkitError, ValueError):
+    """A progress report that does not have the shape the kit sends (answered with a 422)."""

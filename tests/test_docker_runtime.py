@@ -126,7 +126,7 @@ def test_rollout_has_no_failed_requests_and_a_bad_version_rolls_back(
 
 
 def test_a_broken_build_raises_and_ships_nothing(runtime: Any, tmp_path: Path) -> None:
-    from labkit.runtime.base import BuildError
+    from labkit.errors import BuildError
 
     rt, _ = runtime
     source = _app(tmp_path, greeting="syntax")
@@ -182,7 +182,7 @@ def test_prometheus_scrapes_only_the_serving_version(runtime: Any, tmp_path: Pat
 def test_a_dead_registry_is_a_clear_ship_error_and_shipping_again_works(
     runtime: Any, tmp_path: Path
 ) -> None:
-    from labkit.runtime.base import ShipError
+    from labkit.errors import ShipError
 
     rt, rx = runtime
     built = rt.build(_app(tmp_path, greeting="registry-down"), "8" * 40)

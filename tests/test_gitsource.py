@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from labkit import Receiver
-from labkit.pipeline.gitsource import ZERO, GitSource, GitSourceError
+from labkit.errors import GitSourceError
+from labkit.pipeline.gitsource import ZERO, GitSource
 
 SECRET = "s3cret"
 

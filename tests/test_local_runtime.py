@@ -18,9 +18,10 @@ import httpx
 import pytest
 
 from labkit import Receiver
+from labkit.errors import BuildError, DeployError, RuntimeUnavailable
 from labkit.pipeline.gitsource import APP_SEED
-from labkit.runtime import DOCKER, LOCAL, Choice, available, get
-from labkit.runtime.base import BuildError, DeployError, RuntimeUnavailable, WebhookTargets
+from labkit.runtime import DOCKER, LOCAL, Choice, get
+from labkit.runtime.base import WebhookTargets
 from labkit.runtime.local import LocalRuntime, _alive, reap_orphans
 from labkit.runtime.processes import pids_dir
 
@@ -380,7 +381,6 @@ def test_docker_chosen_but_not_loadable_falls_back_to_local_and_says_why(
     import labkit.runtime as runtimes
 
     monkeypatch.setitem(runtimes.IMPLEMENTATIONS, DOCKER, ("labkit.runtime.no_such", "X"))
-    assert not available(DOCKER)
     rt = get("choice-test", Choice(DOCKER, "Docker engine 99 answers"))
     try:
         assert rt.name == LOCAL

@@ -13,8 +13,9 @@ import pytest
 
 import labkit
 from labkit import Receiver
+from labkit.errors import PipelineError
 from labkit.pipeline.gitsource import GitSource
-from labkit.pipeline.pipeline import Pipeline, PipelineError, Traffic
+from labkit.pipeline.pipeline import Pipeline, Traffic
 from labkit.runtime.local import LocalRuntime, _alive
 from labkit.runtime.processes import pids_dir
 from labkit.webhooks import events

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from labkit.classroom.ledger import LEARNER
-from labkit.errors import LabkitError
+from labkit.errors import ClassroomError
 from labkit.paths import labkit_home, lessons_dir
 from labkit.private import private_file
 from labkit.webhooks.serving import free_port
@@ -43,10 +43,6 @@ START_SECONDS = 90.0
 MAX_LEARNERS = 200
 
 Say = Callable[[str], None]
-
-
-class ClassroomError(LabkitError):
-    """A classroom that cannot start, or a request it cannot do, with what to do instead."""
 
 
 def folder() -> Path:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labkit.errors import BadReport
 from labkit.sqlite import Database
 
 _SCHEMA = """
@@ -36,10 +37,6 @@ CREATE TABLE IF NOT EXISTS messages (
 
 _EXERCISE = re.compile(r"^[0-9]{2}-[a-z0-9-]{1,60}$")
 LEARNER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-
-
-class BadReport(ValueError):
-    """A progress report that does not have the shape the kit sends (answered with a 422)."""
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
-from labkit.classroom.ledger import BadReport, Ledger, checks_from
-from labkit.errors import SignatureError
+from labkit.classroom.ledger import Ledger, checks_from
+from labkit.errors import BadReport, SignatureError
 from labkit.teaching.reporting import EVENT_TYPE, learner_secret
 from labkit.webhooks.signing import verify_standard
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from labkit.errors import LabkitError
+from labkit.errors import GitSourceError
 from labkit.paths import app_seed, package_parent
 from labkit.private import private_file
 
@@ -42,10 +42,6 @@ export PYTHONPATH
 exec {python} -c 'import sys; from labkit.pipeline.gitsource import main; sys.exit(main(["hook"]))'
 """
 _FIELD, _RECORD = "\x1f", "\x1e"
-
-
-class GitSourceError(LabkitError):
-    """A git command failed; the message shows what git said."""
 
 
 class Pushed(str):

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from labkit.errors import LabkitError
+from labkit.errors import LabkitError, PipelineError
+from labkit.named import ByName
 from labkit.pipeline.runs import FAILED, PASSED, ROLLED_BACK, RUNNING, PipelineRun, RunStore
 from labkit.runtime.base import Artifact, Runtime, WebhookTargets
 from labkit.runtime.composefile import dockerfile_instructions
@@ -43,13 +44,9 @@ if TYPE_CHECKING:
     from labkit.pipeline.gitsource import GitSource
     from labkit.webhooks.receiver import Receiver
 
-_RUNNING: dict[str, Pipeline] = {}
+PIPELINES: ByName[Pipeline] = ByName()
 _ZERO = "0" * 40
 _COMMIT = re.compile(r"[0-9a-f]{40}")
-
-
-class PipelineError(LabkitError):
-    """The pipeline cannot start, or a run did not finish in time; the message says why."""
 
 
 @dataclass
@@ -134,9 +131,7 @@ class Pipeline:
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> Pipeline:
         """Listen for pushes, registry notifications and alerts; returns ``self``."""
-        old = _RUNNING.get(self.name)
-        if old is not None and old is not self:
-            old.stop()
+        PIPELINES.stop_other(self.name, self)
         if self.running:
             return self
         self.receiver.check()
@@ -153,7 +148,7 @@ class Pipeline:
             target=self._work, daemon=True, name=f"labkit-pipeline-{self.name}"
         )
         self._thread.start()
-        _RUNNING[self.name] = self
+        PIPELINES.hold(self.name, self)
         return self
 
     def stop(self) -> None:
@@ -163,8 +158,7 @@ class Pipeline:
             self._jobs.put(None)
             self._thread.join(timeout=30)
         self._thread = None
-        if _RUNNING.get(self.name) is self:
-            del _RUNNING[self.name]
+        PIPELINES.release(self.name, self)
 
     def __enter__(self) -> Pipeline:
         return self.start()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from labkit import engine
+from labkit.errors import RuntimeUnavailable
 
 if TYPE_CHECKING:
     from labkit.runtime.base import Runtime
@@ -87,22 +88,15 @@ def _runtime_class(name: str) -> tuple[type[Runtime] | None, str]:
     return runtime_class, ""
 
 
-def available(name: str) -> bool:
-    """Whether this version of labkit has a loadable runtime ``name`` (``docker`` or ``local``)."""
-    return _runtime_class(name)[0] is not None
-
-
 def get(instance: str = "default", choice: Choice | None = None, **options: object) -> Runtime:
     """The runtime object for ``choice`` (default :func:`choose`), started.
 
     When Docker is chosen but labkit's Docker runtime cannot be loaded or cannot start here
-    (:class:`~labkit.runtime.base.RuntimeUnavailable`), the local runtime stands in and its
+    (:class:`~labkit.errors.RuntimeUnavailable`), the local runtime stands in and its
     ``reason`` says why, unless ``LABKIT_RUNTIME=docker`` demands Docker: then the error is
     raised. ``instance`` names the runtime: getting one of the same name again stops the old
     one first, so re-running a cell leaks nothing.
     """
-    from labkit.runtime.base import RuntimeUnavailable
-
     choice = choice or choose()
     if choice.name not in IMPLEMENTATIONS:
         raise ValueError(f"Unknown runtime {choice.name!r}: use {DOCKER!r} or {LOCAL!r}.")

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol
 
-from labkit.errors import LabkitError
+from labkit.errors import BuildError, DeployError, RuntimeFailure, RuntimeUnavailable, ShipError
 from labkit.runtime.proxy import Front
 from labkit.webhooks.events import Event
 
@@ -30,27 +30,6 @@ LogSink = Callable[[str], None]
 DeploymentStatus = Literal["deployed", "rolled back"]
 DEPLOYED: DeploymentStatus = "deployed"
 ROLLED_BACK: DeploymentStatus = "rolled back"
-
-
-class RuntimeFailure(LabkitError):
-    """A runtime could not do what the pipeline asked; the message says why and what to do."""
-
-
-class BuildError(RuntimeFailure):
-    """The build of a commit failed (the log says which step); nothing was shipped."""
-
-
-class ShipError(RuntimeFailure):
-    """An artifact could not be stored in the runtime's registry."""
-
-
-class DeployError(RuntimeFailure):
-    """A deploy could not even be tried (unknown artifact, runtime stopped). An unhealthy new
-    version is not an error: :meth:`Runtime.deploy` rolls back and says so in its result."""
-
-
-class RuntimeUnavailable(RuntimeFailure):
-    """The chosen runtime cannot run on this machine or is not part of this version of labkit."""
 
 
 def _ignore(line: str) -> None:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from labkit import engine
 from labkit.errors import StackError
+from labkit.named import ByName
 from labkit.paths import project_name
 from labkit.runtime.base import (
     Artifact,
@@ -55,7 +56,7 @@ STACK = "pipeline"
 INFRA = ["registry", "prometheus", "alertmanager"]  # of the stack; web versions are deployed here
 LABEL = "labkit.runtime"
 SERVICE_LABEL = "labkit.service"
-_RUNNING: dict[str, DockerRuntime] = {}
+_RUNNING: ByName[DockerRuntime] = ByName()
 
 
 def container_reachable(url: str) -> str:
@@ -125,9 +126,7 @@ class DockerRuntime(Runtime):
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> DockerRuntime:
-        old = _RUNNING.get(self.instance)
-        if old is not None and old is not self:
-            old.stop()
+        _RUNNING.stop_other(self.instance, self)
         if self.client is not None:
             return self
         try:
@@ -160,7 +159,7 @@ class DockerRuntime(Runtime):
             self.client.close()
             self.client = None
             raise
-        _RUNNING[self.instance] = self
+        _RUNNING.hold(self.instance, self)
         return self
 
     def stop(self) -> None:
@@ -179,8 +178,7 @@ class DockerRuntime(Runtime):
                 self.stack = None
             self.client.close()
             self.client = None
-        if _RUNNING.get(self.instance) is self:
-            del _RUNNING[self.instance]
+        _RUNNING.release(self.instance, self)
 
     def _has_image(self, tag: str) -> bool:
         import docker

@@ -44,6 +44,7 @@ from typing import Any
 
 import httpx
 
+from labkit.named import ByName
 from labkit.paths import labkit_home
 from labkit.runtime.base import (
     Artifact,
@@ -332,7 +333,7 @@ class _Watch:
     last_detail: str = ""
 
 
-_RUNNING: dict[str, LocalRuntime] = {}
+_RUNNING: ByName[LocalRuntime] = ByName()
 
 
 class LocalRuntime(Runtime):
@@ -374,9 +375,7 @@ class LocalRuntime(Runtime):
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> LocalRuntime:
         """Reap processes an earlier, dead kernel left, start the notifier and the monitor."""
-        old = _RUNNING.get(self.instance)
-        if old is not None and old is not self:
-            old.stop()
+        _RUNNING.stop_other(self.instance, self)
         if self._started:
             return self
         reap_orphans()
@@ -389,7 +388,7 @@ class LocalRuntime(Runtime):
         )
         self._monitor.start()
         self._started = True
-        _RUNNING[self.instance] = self
+        _RUNNING.hold(self.instance, self)
         return self
 
     def stop(self) -> None:
@@ -406,8 +405,7 @@ class LocalRuntime(Runtime):
         self._monitor = None
         self.notifier.stop(timeout=5)
         self._started = False
-        if _RUNNING.get(self.instance) is self:
-            del _RUNNING[self.instance]
+        _RUNNING.release(self.instance, self)
 
     def _require_started(self) -> None:
         if not self._started:
@@ -820,7 +818,7 @@ class LocalRuntime(Runtime):
 
 
 def _stop_all() -> None:
-    for runtime in list(_RUNNING.values()):
+    for runtime in _RUNNING.live():
         try:
             runtime.stop()
         except Exception:  # noqa: BLE001 - the interpreter is exiting; stop what can be stopped

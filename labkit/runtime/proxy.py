@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from labkit.errors import LabkitError
+from labkit.errors import FrontError
+from labkit.named import ByName
 from labkit.webhooks.serving import ServerThread, bind
 
 # Headers about one connection, not the request: never forwarded (RFC 9110, section 7.6.1).
@@ -40,11 +41,7 @@ _SET_HERE = frozenset({"x-forwarded-for", "forwarded", "x-real-ip"})
 MAX_BODY = 1024 * 1024
 # httpx hands over the body decoded, so its encoding header no longer applies.
 _NOT_RETURNED = _HOP_BY_HOP | {"content-encoding"}
-_RUNNING: dict[str, Front] = {}
-
-
-class FrontError(LabkitError):
-    """The front could not start; the message says what to do."""
+_RUNNING: ByName[Front] = ByName()
 
 
 class Front:
@@ -87,9 +84,7 @@ class Front:
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> Front:
         """Listen in a daemon thread; returns once connections are accepted."""
-        old = _RUNNING.get(self.name)
-        if old is not None and old is not self:
-            old.stop()
+        _RUNNING.stop_other(self.name, self)
         if self.running:
             return self
         try:
@@ -104,15 +99,14 @@ class Front:
         failure = self._serving.start([sock], timeout)
         if failure is not None:
             raise FrontError(f"The front for {self.name!r} could not start: {failure}.")
-        _RUNNING[self.name] = self
+        _RUNNING.hold(self.name, self)
         return self
 
     def stop(self) -> None:
         """Stop listening (idempotent)."""
         self._serving.stop()
         self._client = None  # its event loop has ended; its connections close with it
-        if _RUNNING.get(self.name) is self:
-            del _RUNNING[self.name]
+        _RUNNING.release(self.name, self)
 
     @property
     def running(self) -> bool:
@@ -136,11 +130,6 @@ class Front:
         with self._lock:
             previous, self._upstream = self._upstream, upstream
         return previous
-
-    def inflight(self, upstream: str) -> int:
-        """How many requests are being answered by ``upstream`` right now."""
-        with self._lock:
-            return self._inflight[upstream]
 
     def drain(self, upstream: str, timeout: float = 10.0) -> bool:
         """Wait until ``upstream`` has no request in flight; ``False`` if it still has some."""

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 from labkit.errors import LabkitError
+from labkit.named import ByName
 
-_RUNNING: dict[str, Background] = {}
+_RUNNING: ByName[Background] = ByName()
 
 
 def _die_with_parent() -> None:
@@ -45,9 +46,7 @@ class Background:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Background:
-        old = _RUNNING.get(self.name)
-        if old is not None and old is not self:
-            old.stop()
+        _RUNNING.stop_other(self.name, self)
         with open(self.log, "wb") as out:
             try:
                 self.process = subprocess.Popen(
@@ -60,7 +59,7 @@ class Background:
                 )
             except FileNotFoundError:
                 raise LabkitError(f"No command {self.argv[0]!r} on this machine's PATH.") from None
-        _RUNNING[self.name] = self
+        _RUNNING.hold(self.name, self)
         return self
 
     def output(self) -> str:
@@ -98,8 +97,7 @@ class Background:
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout``; returns the exit code (``None``: never ran)."""
         process = self.process
-        if _RUNNING.get(self.name) is self:
-            del _RUNNING[self.name]
+        _RUNNING.release(self.name, self)
         if process is None:
             return None
         if process.poll() is None:
@@ -123,8 +121,8 @@ def background(command: str | list[str], *, name: str) -> Background:
 
 def stop_background() -> list[str]:
     """Stop every background command of this process; returns their names."""
-    names = list(_RUNNING)
-    for job in list(_RUNNING.values()):
+    names = _RUNNING.names()
+    for job in _RUNNING.live():
         job.stop()
     return names
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from labkit import engine
 from labkit.errors import ReceiverError
+from labkit.named import ByName
 from labkit.webhooks import signing
 from labkit.webhooks.app import create_app
 from labkit.webhooks.dispatch import Dispatcher, Handler
@@ -52,7 +53,7 @@ def docker_gateway() -> str | None:
         return None
 
 
-_RUNNING: dict[str, Receiver] = {}
+_RUNNING: ByName[Receiver] = ByName()
 
 
 def _loopback(host: str) -> bool:
@@ -115,9 +116,7 @@ class Receiver:
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> Receiver:
         """Serve in a daemon thread; returns once the server accepts connections."""
-        old = _RUNNING.get(self.name)
-        if old is not None and old is not self:
-            old.stop()
+        _RUNNING.stop_other(self.name, self)
         if self.running:
             return self
         sock = _listen(self.host, self.requested_port)
@@ -138,15 +137,14 @@ class Receiver:
         failure = self._serving.start(sockets, timeout)
         if failure is not None:
             raise ReceiverError(f"The receiver could not start: {failure}.")
-        _RUNNING[self.name] = self
+        _RUNNING.hold(self.name, self)
         return self
 
     def stop(self) -> None:
         """Stop serving (idempotent). The delivery log stays readable."""
         self._serving.stop()
         self.dispatcher.stop()
-        if _RUNNING.get(self.name) is self:
-            del _RUNNING[self.name]
+        _RUNNING.release(self.name, self)
 
     def __enter__(self) -> Receiver:
         return self.start()

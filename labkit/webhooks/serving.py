@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 
 from labkit.errors import ServeError
+from labkit.named import ByName
 
 #: Connections and requests served at once; beyond it uvicorn answers 503 instead of letting a
 #: flood of connections use up the kernel's memory and file descriptors.
@@ -268,7 +269,7 @@ class _Recorder:
             )
 
 
-_SERVED: dict[str, Served] = {}
+_SERVED: ByName[Served] = ByName()
 
 
 class Served:
@@ -293,7 +294,7 @@ class Served:
 
     def start(self, timeout: float = 10.0) -> Served:
         """Listen and serve; returns once connections are accepted, else raises ``ServeError``."""
-        for other in list(_SERVED.values()):
+        for other in _SERVED.live():
             if other is not self and (
                 other.name == self.name
                 or (self.requested_port and other.port == self.requested_port)
@@ -316,14 +317,13 @@ class Served:
                 f"Your app could not be served: {failure}. Is `app` an ASGI app "
                 "(for example app = FastAPI())?"
             )
-        _SERVED[self.name] = self
+        _SERVED.hold(self.name, self)
         return self
 
     def stop(self) -> None:
         """Stop serving (idempotent); ``exchanges`` stays readable."""
         self._serving.stop()
-        if _SERVED.get(self.name) is self:
-            del _SERVED[self.name]
+        _SERVED.release(self.name, self)
 
     def __enter__(self) -> Served:
         return self.start()
@@ -355,8 +355,8 @@ class Served:
 
 def stop_serving() -> list[str]:
     """Stop every app that :func:`serve` runs in this process; returns their names."""
-    names = list(_SERVED)
-    for served in list(_SERVED.values()):
+    names = _SERVED.names()
+    for served in _SERVED.live():
         served.stop()
     return names
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from labkit.named import ByName
 from labkit.pipeline.runs import (
     FAILED,
     PASSED,
@@ -38,7 +39,7 @@ _LOOK = {
     ROLLED_BACK: ("#fff8c5", "#9a6700", "↩"),
     SKIPPED: ("#f6f8fa", "#8c959f", "–"),
 }
-_ACTIVE: dict[str, Flow] = {}
+_ACTIVE: ByName[Flow] = ByName()
 
 
 def _seconds(value: float | None) -> str:
@@ -182,10 +183,8 @@ class Flow:
         self.log_view = widgets.HTML()
         self.history_view = widgets.HTML()
         self.view = widgets.VBox([self.header, widgets.HBox(row), self.log_view, self.history_view])
-        old = _ACTIVE.get(pipeline.name)
-        if old is not None and old is not self:
-            old.stop()
-        _ACTIVE[pipeline.name] = self
+        _ACTIVE.stop_other(pipeline.name, self)
+        _ACTIVE.hold(pipeline.name, self)
         self._unsubscribe = pipeline.runs.subscribe(self._changed)
         self.refresh()
 
@@ -213,8 +212,7 @@ class Flow:
         if not self._redraw.stopped:
             self._redraw.now()  # a redraw still waiting would otherwise be dropped
         self._redraw.stop()
-        if _ACTIVE.get(self.pipeline.name) is self:
-            del _ACTIVE[self.pipeline.name]
+        _ACTIVE.release(self.pipeline.name, self)
 
     @property
     def stopped(self) -> bool:

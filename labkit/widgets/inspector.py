@@ -12,6 +12,7 @@ import httpx
 import ipywidgets as widgets
 
 from labkit.errors import LabkitError
+from labkit.named import ByName
 from labkit.webhooks import signing
 from labkit.webhooks.store import ACCEPTED, DUPLICATE, REJECTED, Delivery, redacted
 from labkit.webhooks.verify import SOURCES
@@ -47,7 +48,7 @@ _MAX_BODY_SHOWN = 20_000
 _NEWEST = 0  # the picker's "follow the newest delivery" entry; real seqs start at 1
 
 # One inspector per receiver name: re-running the cell that creates one replaces the old one.
-_ACTIVE: dict[str, Inspector] = {}
+_ACTIVE: ByName[Inspector] = ByName()
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,7 @@ class Inspector:
         old = _ACTIVE.get(receiver.name)
         if old is not None and old is not self:
             old.stop(reason="replaced by a newer inspector")
-        _ACTIVE[receiver.name] = self
+        _ACTIVE.hold(receiver.name, self)
         self._unsubscribe = receiver.log.subscribe(self._on_delivery)
         self.refresh()
 
@@ -399,8 +400,7 @@ class Inspector:
         """Stop following the receiver (idempotent); the view keeps its last state."""
         self._redraw.stop()
         self._unsubscribe()
-        if _ACTIVE.get(self.receiver.name) is self:
-            del _ACTIVE[self.receiver.name]
+        _ACTIVE.release(self.receiver.name, self)
         with self._render_lock:
             self.replay_button.disabled = True
             self.summary.value = (

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from labkit.errors import LabkitError
+from labkit.named import ByName
 from labkit.runtime.stackstate import table
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ _HEALTH_COLOURS = {"healthy": "#1a7f37", "starting": "#9a6700", "unhealthy": "#c
 _STATE_COLOURS = {"running": "#1a7f37", "exited": "#cf222e", "dead": "#cf222e"}
 
 # One view per stack: re-running the cell that makes one stops the old one first.
-_ACTIVE: dict[str, StackStatus] = {}
+_ACTIVE: ByName[StackStatus] = ByName()
 
 
 def render(rows: list[dict[str, Any]]) -> str:
@@ -60,9 +61,7 @@ class StackStatus:
     def __init__(
         self, stack: Stack, *, interval: float = DEFAULT_INTERVAL, live: bool = True
     ) -> None:
-        old = _ACTIVE.get(stack.project)
-        if old is not None:
-            old.stop()
+        _ACTIVE.stop_other(stack.project, self)
         self.stack = stack
         self.interval = interval
         self.title = widgets.HTML(
@@ -77,7 +76,7 @@ class StackStatus:
         self._thread: threading.Thread | None = None
         self.refresh()
         if live:
-            _ACTIVE[stack.project] = self
+            _ACTIVE.hold(stack.project, self)
             self._thread = threading.Thread(
                 target=self._follow, name=f"status-{stack.project}", daemon=True
             )
@@ -100,8 +99,7 @@ class StackStatus:
     def stop(self) -> None:
         """Stop following the stack (idempotent); the table keeps its last state."""
         self._stop.set()
-        if _ACTIVE.get(self.stack.project) is self:
-            del _ACTIVE[self.stack.project]
+        _ACTIVE.release(self.stack.project, self)
         self.note.value = '<span style="color:#57606a">This view no longer updates.</span>'
 
     @property

@@ -198,9 +198,9 @@ def _dockerfile_healthcheck(answer: Any) -> Verdict:
 
 
 def _pipelines() -> list[Any]:
-    from labkit.pipeline.pipeline import _RUNNING
+    from labkit.pipeline.pipeline import PIPELINES
 
-    return [p for p in _RUNNING.values() if p.running]
+    return [p for p in PIPELINES.live() if p.running]
 
 
 def _registered(pipeline: Any, handler: Any) -> list[tuple[str, str | None]]:
@@ -324,7 +324,7 @@ def _push_trigger(answer: Any) -> Verdict:
 
 
 def _first_push(answer: Any) -> Verdict:
-    from labkit.pipeline.pipeline import _RUNNING
+    from labkit.pipeline.pipeline import PIPELINES
 
     if not hasattr(answer, "stages") or not hasattr(answer, "delivery_id"):
         return (
@@ -332,7 +332,7 @@ def _first_push(answer: Any) -> Verdict:
             "Set answer to what pipeline.wait(src.head, timeout=90) returns: the run of the "
             "commit you pushed.",
         )
-    pipeline = _RUNNING.get(answer.pipeline)
+    pipeline = PIPELINES.get(answer.pipeline)
     if pipeline is None:
         return False, "The lesson's pipeline is not running: run the cells of section 4 again."
     looked = "the pipeline's run history, the push delivery that started the run, the pushed commit"

@@ -58,9 +58,9 @@ _LOOKED_RUNS = "the run history and the version that answers /version now"
 
 
 def _pipelines() -> list[Any]:
-    from labkit.pipeline.pipeline import _RUNNING
+    from labkit.pipeline.pipeline import PIPELINES
 
-    return [p for p in _RUNNING.values() if p.running]
+    return [p for p in PIPELINES.live() if p.running]
 
 
 def _serving(pipeline: Any) -> str | None:
@@ -75,7 +75,7 @@ def _serving(pipeline: Any) -> str | None:
 
 def _run_and_pipeline(answer: Any, task: str) -> tuple[Any, Any, str]:
     """The stored run ``answer`` names and its pipeline, or why not."""
-    from labkit.pipeline.pipeline import _RUNNING
+    from labkit.pipeline.pipeline import PIPELINES
 
     if not hasattr(answer, "stages") or not hasattr(answer, "pipeline"):
         return (
@@ -83,7 +83,7 @@ def _run_and_pipeline(answer: Any, task: str) -> tuple[Any, Any, str]:
             None,
             f"Set answer to the run, pipeline.wait(src.head, timeout=90), after you {task}.",
         )
-    pipeline = _RUNNING.get(answer.pipeline)
+    pipeline = PIPELINES.get(answer.pipeline)
     if pipeline is None:
         return None, None, "The lesson's pipeline is not running: run the set-up cells again."
     run = pipeline.runs.get(answer.id)

@@ -30,6 +30,7 @@ from labkit.classroom.ledger import LEARNER
 from labkit.errors import ClassroomError
 from labkit.paths import labkit_home, lessons_dir
 from labkit.private import private_file
+from labkit.waiting import Deadline
 from labkit.webhooks.serving import free_port
 
 IMAGE = "labkit/learner:bookworm"
@@ -268,7 +269,7 @@ def up(
     (where / "hub.pid").write_text(str(process.pid))
     room = _load(where)
     say(f"  starting JupyterHub (log: {where / 'hub.log'})")
-    deadline = time.monotonic() + START_SECONDS
+    deadline = Deadline(START_SECONDS)
     while True:
         if process.poll() is not None:
             raise ClassroomError(
@@ -280,7 +281,7 @@ def up(
                 break
         except httpx.HTTPError:
             pass
-        if time.monotonic() > deadline:
+        if deadline.passed():
             process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(30)
@@ -357,8 +358,8 @@ def down(*, forget_work: bool = False, say: Say = print) -> list[str]:
                 if user.get("server"):
                     room.request("DELETE", f"/users/{user['name']}/server")
                     done.append(f"stopped {user['name']}'s server")
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
+            deadline = Deadline(60)
+            while not deadline.passed():
                 users = room.request("GET", "/users").json()
                 if not any(u.get("server") or u.get("pending") for u in users):
                     break
@@ -367,13 +368,13 @@ def down(*, forget_work: bool = False, say: Say = print) -> list[str]:
             say(f"  the hub did not answer ({type(exc).__name__}); stopping it anyway")
         os.kill(pid, signal.SIGTERM)
         # Wait on the pid itself (not the pid file's check): an exiting hub must be reaped.
-        deadline = time.monotonic() + 30
-        while _alive(pid) and time.monotonic() < deadline:
+        deadline = Deadline(30)
+        while _alive(pid) and not deadline.passed():
             time.sleep(0.2)
         if _alive(pid):
             os.killpg(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while _alive(pid) and time.monotonic() < deadline:
+            deadline = Deadline(10)
+            while _alive(pid) and not deadline.passed():
                 time.sleep(0.1)
         # The hub's process group: anything of it that outlived the hub.
         with contextlib.suppress(OSError):

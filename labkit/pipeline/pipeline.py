@@ -38,6 +38,7 @@ from labkit.named import ByName
 from labkit.pipeline.runs import FAILED, PASSED, ROLLED_BACK, RUNNING, PipelineRun, RunStore
 from labkit.runtime.base import Artifact, Runtime, WebhookTargets
 from labkit.runtime.composefile import dockerfile_instructions
+from labkit.waiting import wait_until, waited
 from labkit.webhooks.store import Delivery
 
 if TYPE_CHECKING:
@@ -258,37 +259,40 @@ class Pipeline:
 
     def wait(self, commit: str, timeout: float = 60.0) -> PipelineRun:
         """Block until the run of ``commit`` has finished (passed or failed); return it."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def finished() -> PipelineRun | None:
             run = self.run_of(commit)
             if run is not None and run.finished:
                 return run
-            if time.monotonic() > deadline:
-                if run is None:
-                    raise PipelineError(
-                        f"No run for commit {commit[:7]} started within {timeout:g} s: was it "
-                        f"pushed to {self.source.branch}? pipeline.notes says what was ignored."
-                    )
-                raise PipelineError(
-                    f"The run of {commit[:7]} did not finish within {timeout:g} s: {run.summary()}."
-                )
             if not self.running:
                 raise PipelineError("The pipeline is stopped: start it with pipeline.start().")
-            time.sleep(0.02)
+            return None
+
+        def late() -> PipelineError:
+            run = self.run_of(commit)
+            if run is None:
+                return PipelineError(
+                    f"No run for commit {commit[:7]} started within {timeout:g} s: was it "
+                    f"pushed to {self.source.branch}? pipeline.notes says what was ignored."
+                )
+            return PipelineError(
+                f"The run of {commit[:7]} did not finish within {timeout:g} s: {run.summary()}."
+            )
+
+        return wait_until(finished, timeout=timeout, interval=0.02, error=late)
 
     def idle(self, timeout: float = 30.0) -> bool:
         """Wait until no job is queued or running and no run waits or settles."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if (
+        return waited(
+            lambda: (
                 self._jobs.empty()
                 and not self._busy.is_set()
                 and not self._awaiting
                 and not self._settling
-            ):
-                return True
-            time.sleep(0.02)
-        return False
+            ),
+            timeout=timeout,
+            interval=0.02,
+        )
 
     def __repr__(self) -> str:
         state = "listening" if self.running else "stopped"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Literal, Protocol
 
 from labkit.errors import BuildError, DeployError, RuntimeFailure, RuntimeUnavailable, ShipError
 from labkit.runtime.proxy import Front
+from labkit.waiting import Deadline
 from labkit.webhooks.events import Event
 
 #: Where build, ship and deploy write their log lines (one line per call, no newline).
@@ -234,10 +234,10 @@ class Notifier:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued event was sent or given up on; ``False`` on timeout."""
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._lock:
             while self._pending:
-                left = deadline - time.monotonic()
+                left = deadline.left()
                 if left <= 0 or self._thread is None or not self._thread.is_alive():
                     return False
                 self._lock.wait(left)

@@ -33,6 +33,7 @@ from labkit.paths import labkit_home, project_name, secrets_dir, stacks_dir
 from labkit.progress import Progress, ProgressArg, progress_for
 from labkit.runtime import composefile
 from labkit.runtime.recipes import RECIPES
+from labkit.waiting import Deadline
 
 STACKS_DIR = stacks_dir()
 
@@ -143,13 +144,13 @@ def project_lock(project: str, *, timeout: float = LOCK_WAIT) -> Iterator[None]:
                 f"for it to finish (at most {timeout:.0f} s).",
                 file=sys.stderr,
             )
-            deadline = time.monotonic() + timeout
+            deadline = Deadline(timeout)
             while True:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    if time.monotonic() > deadline:
+                    if deadline.passed():
                         raise StackError(
                             f"Process {holder} has been changing the {project} stack for more "
                             f"than {timeout:.0f} s. Let it finish, or stop it (kill {holder}), "
@@ -343,7 +344,7 @@ class Stack:
     def _wait_healthy(
         self, names: list[str], timeout: float, bar: Progress
     ) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while True:
             rows = self.ps()
             for row in rows:
@@ -358,7 +359,7 @@ class Stack:
             waiting = self._report(names, rows, bar)
             if not waiting:
                 return rows
-            if time.monotonic() > deadline:
+            if deadline.passed():
                 raise StackError(
                     f"{self.name}: not healthy after {timeout:.0f} s, still waiting "
                     f"for {', '.join(sorted(waiting))}.\n{format_ps(rows)}\nSee "

@@ -42,6 +42,7 @@ from labkit.runtime.base import (
 )
 from labkit.runtime.compose import Stack
 from labkit.runtime.monitor import EngineWatch
+from labkit.waiting import Deadline
 
 WHAT = "real containers on this machine's Docker engine, images kept in a local registry container"
 REGISTRY_IMAGE = "labkit/registry:bookworm"
@@ -472,9 +473,9 @@ class DockerRuntime(Runtime):
         return str(running.container.name)
 
     def _wait_healthy(self, container: Any, timeout: float) -> tuple[bool, str]:
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         detail = "no health report yet"
-        while time.monotonic() < deadline:
+        while not deadline.passed():
             container.reload()
             state = container.attrs["State"]
             if state.get("Status") in ("exited", "dead"):

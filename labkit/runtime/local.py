@@ -68,6 +68,7 @@ from labkit.runtime.processes import (
 )
 from labkit.runtime.processes import alive as _alive  # noqa: F401 - importable from here, as before
 from labkit.runtime.processes import tail as _tail
+from labkit.waiting import Deadline
 from labkit.webhooks.events import alertmanager, engine, registry
 
 #: What the local runtime calls itself wherever a lesson prints it.
@@ -632,10 +633,10 @@ class LocalRuntime(Runtime):
         return inst
 
     def _wait_healthy(self, inst: Instance, timeout: float) -> tuple[bool, str]:
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         detail = "no answer yet"
         with httpx.Client(timeout=1.0, trust_env=False) as client:
-            while time.monotonic() < deadline:
+            while not deadline.passed():
                 if inst.exited.is_set():
                     tail = _tail(inst.log_path, 5).strip().splitlines()
                     why = f": {tail[-1]}" if tail else ""

@@ -49,6 +49,7 @@ from labkit.paths import labkit_home
 from labkit.runtime import DOCKER, LOCAL, Choice, choose, composefile, processes
 from labkit.runtime.compose import STACKS_DIR as STACKS_DIR
 from labkit.runtime.compose import Stack, compose_command, format_ps, locate
+from labkit.waiting import Deadline
 
 #: What the local stacks call themselves wherever a lesson prints it.
 WHAT = "local processes on 127.0.0.1 (a stand-in for Docker, for learning)"
@@ -651,7 +652,7 @@ class LocalStack:
         which service failed and shows its last log lines.
         """
         plan = self.plan()
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         project = self._running
         other = project.held_elsewhere()
         if other is not None:
@@ -674,13 +675,13 @@ class LocalStack:
             )
             self._start_in_order(plan, deadline)
             if wait:
-                self.wait(timeout=max(0.0, deadline - time.monotonic()))
+                self.wait(timeout=deadline.left())
         except BaseException:
             project.stop(project.all())
             raise
         return self
 
-    def _start_in_order(self, plan: dict[str, Service | StandIn], deadline: float) -> None:
+    def _start_in_order(self, plan: dict[str, Service | StandIn], deadline: Deadline) -> None:
         project = self._running
         stand_ins = {n: s for n, s in plan.items() if isinstance(s, StandIn)}
         pending = [s for s in plan.values() if isinstance(s, Service)]
@@ -697,7 +698,7 @@ class LocalStack:
                     pending.remove(service)
             if not pending:
                 return
-            if time.monotonic() > deadline:
+            if deadline.passed():
                 waits = {
                     s.name: [d for d, c in s.depends_on.items() if not self._satisfied(plan, d, c)]
                     for s in pending
@@ -746,7 +747,7 @@ class LocalStack:
         """Block until every process of the services is running and healthy; returns ``ps()``."""
         project = self._running
         names = services or [n for n, s in self.plan().items() if isinstance(s, Service)]
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while True:
             replicas = [r for r in project.all() if r.service.name in names]
             for replica in replicas:
@@ -755,7 +756,7 @@ class LocalStack:
             ready = {n: [r for r in replicas if r.service.name == n] for n in names}
             if all(rs and all(r.serving for r in rs) for rs in ready.values()):
                 return self.ps()
-            if time.monotonic() > deadline:
+            if deadline.passed():
                 waiting = sorted(
                     n for n, rs in ready.items() if not rs or not all(r.serving for r in rs)
                 )

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.paths import labkit_home
+from labkit.waiting import Deadline
 
 # What runs inside every app process: stop when the lifeline closes (the kernel is gone), then
 # serve the app with uvicorn on the socket the kernel bound for it. It needs no labkit.
@@ -168,8 +169,8 @@ def kill_group(pgid: int, grace: float) -> None:
             os.killpg(pgid, sig)
         except (ProcessLookupError, PermissionError):
             return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+    deadline = Deadline(grace)
+    while not deadline.passed():
         if not alive(pgid):
             return
         time.sleep(0.05)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import Counter
 from typing import Any
 
@@ -18,6 +17,7 @@ import httpx
 
 from labkit.errors import FrontError
 from labkit.named import ByName
+from labkit.waiting import Deadline
 from labkit.webhooks.serving import ServerThread, bind
 
 # Headers about one connection, not the request: never forwarded (RFC 9110, section 7.6.1).
@@ -133,10 +133,10 @@ class Front:
 
     def drain(self, upstream: str, timeout: float = 10.0) -> bool:
         """Wait until ``upstream`` has no request in flight; ``False`` if it still has some."""
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._lock:
             while self._inflight[upstream]:
-                left = deadline - time.monotonic()
+                left = deadline.left()
                 if left <= 0:
                     return False
                 self._lock.wait(left)

@@ -27,6 +27,7 @@ from labkit import engine
 from labkit.errors import StackError
 from labkit.paths import learner
 from labkit.runtime import composefile
+from labkit.waiting import Deadline
 
 if TYPE_CHECKING:
     from labkit.runtime.compose import Stack
@@ -672,7 +673,7 @@ class Swarm:
     def wait(self, *, services: list[str] | None = None, timeout: float | None = None) -> None:
         """Block until every task wanted is running (healthy, where there is a healthcheck)."""
         timeout = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while True:
             rows = self.ps()
             assert not isinstance(rows, Skipped)
@@ -685,7 +686,7 @@ class Swarm:
             ]
             if rows and not pending:
                 return
-            if time.monotonic() > deadline:
+            if deadline.passed():
                 detail = (
                     "; ".join(
                         f"{r['service']} {r['running']}/{r['wanted']}"
@@ -886,9 +887,9 @@ class Swarm:
         selector = {"label": f"{NAMESPACE}={self.name}"}
         if client.services.list(filters=selector):
             self._docker("stack", "rm", self.name)
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while client.api.containers(all=True, filters=selector):
-            if time.monotonic() > deadline:
+            if deadline.passed():
                 raise StackError(
                     f"The containers of {self.name} are still there after "
                     f"{timeout:.0f} s: see `docker ps -a --filter label={NAMESPACE}="
@@ -905,7 +906,7 @@ class Swarm:
                         item.remove()
                     except Exception:  # noqa: BLE001 - still in use for a moment; try again
                         pass
-                if time.monotonic() > deadline:
+                if deadline.passed():
                     raise StackError(
                         f"The {kind} of {self.name} are still there after "
                         f"{timeout:.0f} s: remove them with `docker {kind[:-1]} rm`."
@@ -1049,7 +1050,7 @@ class Swarm:
         """Remove docker_gwbridge (made by ``init``) once the ingress sandbox has let go of it."""
         import docker.errors
 
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         for network in client.networks.list(names=["docker_gwbridge"]):
             while True:
                 network.reload()
@@ -1065,7 +1066,7 @@ class Swarm:
                     for key, v in attached.items()
                 ):
                     return  # a container still uses it: keep it
-                if time.monotonic() > deadline:
+                if deadline.passed():
                     return
                 time.sleep(0.3)
 

@@ -14,11 +14,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from labkit.errors import LabkitError
 from labkit.named import ByName
+from labkit.waiting import wait_until
 
 _RUNNING: ByName[Background] = ByName()
 
@@ -76,8 +76,8 @@ class Background:
     def wait_for(self, text: str, timeout: float = 30.0) -> str:
         """Wait until a line of output contains ``text``; return that line. Raises, with the
         output so far, if the command ends first or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def printed() -> str | None:
             for line in self.output().splitlines():
                 if text in line:
                     return line
@@ -87,12 +87,16 @@ class Background:
                     f"{self.argv[0]} ended (exit code {code}) before printing "
                     f"{text!r}. It printed:\n{self.output()}"
                 )
-            if time.monotonic() > deadline:
-                raise LabkitError(
-                    f"{self.argv[0]} printed no {text!r} within {timeout:g} s. "
-                    f"It printed:\n{self.output()}"
-                )
-            time.sleep(0.05)
+            return None
+
+        return wait_until(
+            printed,
+            timeout=timeout,
+            error=lambda: LabkitError(
+                f"{self.argv[0]} printed no {text!r} within {timeout:g} s. "
+                f"It printed:\n{self.output()}"
+            ),
+        )
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout``; returns the exit code (``None``: never ran)."""

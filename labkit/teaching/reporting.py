@@ -25,6 +25,7 @@ import httpx
 
 from labkit.paths import learner
 from labkit.teaching import record
+from labkit.waiting import Deadline
 from labkit.webhooks.signing import standard_headers
 
 #: The Standard Webhooks event type of a batch of checks.
@@ -123,9 +124,9 @@ def report_soon() -> None:
 
 def wait_sent(timeout: float = 10.0) -> str:
     """Send what is pending in this thread (after any send under way); for tests and the CLI."""
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
     while not _lock.acquire(timeout=0.1):
-        if time.monotonic() > deadline:
+        if deadline.passed():
             return "a send is still under way"
     try:
         return report_now()

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from labkit.errors import StoreError
+from labkit.waiting import waited
 from labkit.webhooks.store import Delivery, DeliveryLog
 
 #: What ``rx.on(...)`` registers: called with each verified delivery, in the worker thread.
@@ -49,12 +49,8 @@ class Dispatcher:
         self._queue.put(delivery)
 
     def idle(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
-        return True
+        """Whether every delivery submitted so far has been handled within ``timeout`` s."""
+        return waited(lambda: not self._queue.unfinished_tasks, timeout=timeout, interval=0.005)
 
     def stop(self) -> None:
         if self._thread is not None and self._thread.is_alive():

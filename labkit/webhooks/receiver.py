@@ -10,13 +10,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-import time
 from collections.abc import Callable, Iterable
 from urllib.parse import quote
 
 from labkit import engine
 from labkit.errors import ReceiverError
 from labkit.named import ByName
+from labkit.waiting import Deadline, wait_until
 from labkit.webhooks import signing
 from labkit.webhooks.app import create_app
 from labkit.webhooks.dispatch import Dispatcher, Handler
@@ -236,18 +236,31 @@ class Receiver:
     ) -> list[Delivery]:
         """Block until ``count`` deliveries with ``seq > since`` (of ``source``, if given) are
         logged and handled; returns them oldest first."""
-        deadline = time.monotonic() + timeout
-        while True:
-            got = [d for d in self.log.latest(max(count, 1) + 1000, source=source) if d.seq > since]
+        deadline = Deadline(timeout)
+        if count <= 0:
+            self.dispatcher.idle(timeout)
+            return []
+
+        def logged() -> list[Delivery]:
+            return [
+                d for d in self.log.latest(max(count, 1) + 1000, source=source) if d.seq > since
+            ]
+
+        def arrived() -> list[Delivery] | None:
+            got = logged()
             if len(got) >= count:
-                self.dispatcher.idle(max(0.0, deadline - time.monotonic()))
-                return list(reversed(got))[:count]
-            if time.monotonic() > deadline:
-                what = f"{source} deliveries" if source else "deliveries"
-                raise TimeoutError(f"Only {len(got)} of {count} {what} arrived in {timeout} s.")
+                return got
             if self._serving.started:
-                self.check()
-            time.sleep(0.01)
+                self.check()  # a server that died says so now, not after the timeout
+            return None
+
+        def late() -> TimeoutError:
+            what = f"{source} deliveries" if source else "deliveries"
+            return TimeoutError(f"Only {len(logged())} of {count} {what} arrived in {timeout} s.")
+
+        got = wait_until(arrived, timeout=timeout, interval=0.01, error=late)
+        self.dispatcher.idle(deadline.left())
+        return list(reversed(got))[:count]
 
     def idle(self, timeout: float = 10.0) -> bool:
         """Wait until every queued handler has run."""

@@ -15,6 +15,7 @@ import uvicorn
 
 from labkit.errors import ServeError
 from labkit.named import ByName
+from labkit.waiting import Deadline
 
 #: Connections and requests served at once; beyond it uvicorn answers 503 instead of letting a
 #: flood of connections use up the kernel's memory and file descriptors.
@@ -149,11 +150,11 @@ class ServerThread:
             target=self._serve, args=(sockets,), daemon=True, name=self.name
         )
         self._thread.start()
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while not self._server.started:
             if not self._thread.is_alive():
                 return f"its thread died while starting: {self.error!r}"
-            if time.monotonic() > deadline:
+            if deadline.passed():
                 self.stop()
                 return f"it did not start within {timeout:.0f} s"
             time.sleep(0.01)

@@ -4,12 +4,12 @@ delivery log."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 
 from labkit.teaching.exercises._core import Exercise, Hint, Verdict
+from labkit.waiting import wait_until, waited
 
 BROKEN = """\
 src.replace("app.py", "def hello() -> dict[str, str]:", "def hello() -> dict[str, str]")
@@ -204,17 +204,17 @@ def _crash_alert(answer: Any) -> Verdict:
     for pipeline in _pipelines():
         if pipeline.receiver.log.by_seq(answer.seq) is None:
             continue
+
         # The pipeline acts on the alert in its own thread, a moment after the receiver logged
         # it (it may not have started when this check runs): wait for the mark, bounded.
-        deadline = time.monotonic() + 30
-        while True:
-            pipeline.idle(15)
-            crashed = [
-                r for r in pipeline.history(50) if r.outcome.startswith("deployed, then failed")
-            ]
-            if crashed or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+        def marked(p: Any = pipeline) -> list[Any]:
+            p.idle(15)
+            return [r for r in p.history(50) if r.outcome.startswith("deployed, then failed")]
+
+        try:
+            crashed = wait_until(marked, timeout=30, interval=0.1)
+        except TimeoutError:
+            crashed = []
         if _serving(pipeline) is not None:
             return (
                 False,
@@ -249,21 +249,23 @@ def _redeployed(answer: Any) -> Verdict:
 
     if "firing" not in alerts():
         return False, "No alert has fired yet: crash the serving version first (task 4).", looked
+
     # The monitor reports recovery a few seconds after the new version serves (Prometheus
     # scrapes, Alertmanager groups): wait for it, bounded, rather than fail too early.
-    deadline = time.monotonic() + RESOLVE_WAIT
-    while "resolved" not in (seen := alerts())[seen.index("firing") :]:
-        if time.monotonic() > deadline:
-            return (
-                False,
-                Hint(
-                    f"The new version serves, but no resolved alert came within {RESOLVE_WAIT} s.",
-                    "Is the monitor still sending? Run the check again in a moment; "
-                    "rx.deliveries(5, source='alertmanager') shows what came.",
-                ),
-                looked,
-            )
-        time.sleep(0.2)
+    def resolved() -> bool:
+        seen = alerts()
+        return "resolved" in seen[seen.index("firing") :]
+
+    if not waited(resolved, timeout=RESOLVE_WAIT, interval=0.2):
+        return (
+            False,
+            Hint(
+                f"The new version serves, but no resolved alert came within {RESOLVE_WAIT} s.",
+                "Is the monitor still sending? Run the check again in a moment; "
+                "rx.deliveries(5, source='alertmanager') shows what came.",
+            ),
+            looked,
+        )
     return (
         True,
         f"run {run.id} serves again, and the alert that fired on the crash is resolved.",

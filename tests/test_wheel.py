@@ -129,7 +129,7 @@ def test_the_installed_wheel_finds_its_files_outside_the_checkout(
         venv,
         str(venv / "python"),
         "-c",
-        "import json, labkit, labkit.paths as p, labkit.compose as c; print(json.dumps("
+        "import json, labkit, labkit.paths as p, labkit.runtime.compose as c; print(json.dumps("
         "[labkit.__file__, str(p.kit_root()), str(p.checkout()), c.stacks()]))",
         cwd=tmp_path,
         home=tmp_path / "home",

@@ -37,8 +37,9 @@ from typing import Any
 import yaml
 
 from labkit.errors import LabkitError
+from labkit.paths import package_parent
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = package_parent() / "notebooks"
 ANSWER_TAG = "exercise-answer"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {

@@ -66,16 +66,21 @@ def interpolate(text: str, env: dict[str, str] | None = None) -> str:
     return re.sub(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)-([^}]*))?\}", value, text)
 
 
-def seconds(value: Any) -> int:
-    """A Compose duration (``"2s"``, ``"1m30s"``, ``"500ms"``, or a number of seconds) in whole seconds."""
+def duration(value: Any, default: float = 0.0) -> float:
+    """A Compose duration (``"2s"``, ``"1m30s"``, ``"500ms"``, or a number of seconds) in seconds;
+    ``default`` when it is missing or says no time at all."""
+    if value is None:
+        return default
     if isinstance(value, (int, float)):
-        return max(0, round(value))
-    total = 0.0
-    for amount, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|us|ns|h|m|s)", str(value)):
-        total += (
-            float(amount) * {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}[unit]
-        )
-    return max(0, round(total))
+        return float(value)
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|ns|h|m|s)", str(value))
+    return sum(float(amount) * units[unit] for amount, unit in parts) if parts else default
+
+
+def seconds(value: Any) -> int:
+    """A Compose duration in whole seconds (what Swarm and Kubernetes files take)."""
+    return max(0, round(duration(value)))
 
 
 def ports(spec: dict[str, Any]) -> list[dict[str, Any]]:

@@ -129,35 +129,6 @@ class StandIn:
         return f"{self.name}: a SQLite file in place of {self.image} ({self.path})"
 
 
-def seconds(value: Any, default: float) -> float:
-    """A Compose duration (``"2s"``, ``"1m30s"``, ``"500ms"``, a number) in seconds."""
-    if value is None:
-        return default
-    if isinstance(value, (int, float)):
-        return float(value)
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|ns|h|m|s)", str(value))
-    return sum(float(amount) * units[unit] for amount, unit in parts) if parts else default
-
-
-def _environment(value: Any) -> dict[str, str]:
-    if isinstance(value, dict):
-        return {str(k): "" if v is None else str(v) for k, v in value.items()}
-    out = {}
-    for item in value or []:
-        key, _, val = str(item).partition("=")
-        out[key] = val
-    return out
-
-
-def _depends_on(value: Any) -> dict[str, str]:
-    if isinstance(value, dict):
-        return {
-            str(k): str((v or {}).get("condition", "service_started")) for k, v in value.items()
-        }
-    return {str(item): "service_started" for item in value or []}
-
-
 def _ports(value: Any, service: str) -> list[tuple[int, int | None, str]]:
     """``(container port, host port or None, host address)`` for each ``ports:`` entry, read by
     :func:`labkit.runtime.composefile.ports`; the address is ``0.0.0.0`` where the entry names none, as
@@ -555,21 +526,7 @@ class LocalStack:
         """compose.yaml as a dict: ``${VARIABLES}`` filled in from ``env`` and the environment."""
         import yaml
 
-        values = {**os.environ, **self.env}
-
-        def fill(match: re.Match[str]) -> str:
-            if match.group(0) == "$$":
-                return "$"
-            name, sep, default = match.group(1), match.group(2), match.group(3) or ""
-            value = values.get(name)
-            if value is None or (sep == ":-" and value == ""):
-                return default
-            return value
-
-        text = re.sub(
-            r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}", fill, self.file.read_text()
-        )
-        data = yaml.safe_load(text)
+        data = yaml.safe_load(composefile.interpolate(self.file.read_text(), self.env))
         return data if isinstance(data, dict) else {}
 
     def plan(self) -> dict[str, Service | StandIn]:
@@ -609,8 +566,8 @@ class LocalStack:
             if ports:
                 target = ports[0][0]
             check = spec.get("healthcheck") or {}
-            interval = seconds(check.get("interval"), 30.0)
-            environment = _environment(spec.get("environment"))
+            interval = composefile.duration(check.get("interval"), 30.0)
+            environment = composefile.environment(spec)
             app = command[0]
             plan[name] = Service(
                 name=name,
@@ -622,10 +579,10 @@ class LocalStack:
                 address=ports[0][2] if ports else "127.0.0.1",
                 probe=_probe_path(check, target),
                 interval=interval,
-                timeout=seconds(check.get("timeout"), 30.0),
-                patience=seconds(check.get("start_period"), 0.0)
+                timeout=composefile.duration(check.get("timeout"), 30.0),
+                patience=composefile.duration(check.get("start_period"), 0.0)
                 + interval * int(check.get("retries", 3)),
-                depends_on=_depends_on(spec.get("depends_on")),
+                depends_on=composefile.depends_on(spec),
                 digest=_digest(
                     context, app, json.dumps(environment, sort_keys=True), json.dumps(ports)
                 ),

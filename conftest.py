@@ -18,7 +18,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if path.parent != NOTEBOOKS or path in _started:
         return
     _started.add(path)
-    from labkit.lessons import SCRATCH, clear_scratch
+    from labkit.teaching.lessons import SCRATCH, clear_scratch
 
     if path.name[:2] in SCRATCH:
         clear_scratch(NOTEBOOKS, (path.name[:2],))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import signal
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import ClassroomError, LabkitError
+from labkit.paths import setting
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -114,7 +114,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
         key = "msg_id" if args.kind.startswith("standard.") else "delivery_id"
         options[key] = args.delivery_id
     event = events.build(args.kind, **options)
-    secret = args.secret or os.environ.get("LABKIT_WEBHOOK_SECRET") or None
+    secret = args.secret or setting("LABKIT_WEBHOOK_SECRET") or None
     if args.token:
         secret = args.token
     elif secret and event.source in signing.TOKEN_SOURCES:
@@ -170,7 +170,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 def cmd_redeliver(args: argparse.Namespace) -> int:
     from labkit.webhooks.sender import redeliver
 
-    secret = args.secret or os.environ.get("LABKIT_WEBHOOK_SECRET") or None
+    secret = args.secret or setting("LABKIT_WEBHOOK_SECRET") or None
     outcome = redeliver(
         args.delivery_id,
         to=args.to,

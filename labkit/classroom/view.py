@@ -35,6 +35,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 
 from labkit.classroom.ledger import Ledger, checks_from
 from labkit.errors import BadReport, SignatureError
+from labkit.paths import setting
 from labkit.teaching.reporting import EVENT_TYPE, learner_secret
 from labkit.webhooks.signing import verify_standard
 
@@ -389,9 +390,9 @@ def main() -> None:
 
     where = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"])
     # On Kubernetes the service's URL names the hub's Service, not an address of this pod.
-    host = os.environ.get("LABKIT_CLASSROOM_BIND") or where.hostname or "127.0.0.1"
+    host = setting("LABKIT_CLASSROOM_BIND") or where.hostname or "127.0.0.1"
     app = make_app(
-        Path(os.environ["LABKIT_CLASSROOM_DIR"]),
+        Path(setting("LABKIT_CLASSROOM_DIR")),
         Hub.from_env(),
         prefix=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{NAME}/"),
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from labkit import engine
 from labkit.errors import RuntimeUnavailable
+from labkit.paths import setting
 
 if TYPE_CHECKING:
     from labkit.runtime.base import Runtime
@@ -40,7 +40,7 @@ def docker_engine_version(timeout: float = 3.0) -> str | None:
 
 def choose() -> Choice:
     """Docker when an engine answers, local processes otherwise; ``LABKIT_RUNTIME`` overrides."""
-    forced = os.environ.get("LABKIT_RUNTIME", "").strip().lower()
+    forced = setting("LABKIT_RUNTIME").lower()
     if forced == LOCAL:
         return Choice(LOCAL, "LABKIT_RUNTIME=local is set")
     version = docker_engine_version()
@@ -100,7 +100,7 @@ def get(instance: str = "default", choice: Choice | None = None, **options: obje
     choice = choice or choose()
     if choice.name not in IMPLEMENTATIONS:
         raise ValueError(f"Unknown runtime {choice.name!r}: use {DOCKER!r} or {LOCAL!r}.")
-    demanded = os.environ.get("LABKIT_RUNTIME", "").strip().lower() == DOCKER
+    demanded = setting("LABKIT_RUNTIME").lower() == DOCKER
     reason = choice.reason
     if choice.name == DOCKER:
         docker_class, problem = _runtime_class(DOCKER)

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 from labkit import engine
 from labkit.errors import StackError
 from labkit.named import ByName
-from labkit.paths import project_name
+from labkit.paths import labkit_home, project_name
 from labkit.runtime.base import (
     Artifact,
     BuildError,
@@ -72,7 +72,7 @@ def container_reachable(url: str) -> str:
 
 
 def _home() -> Path:
-    return Path(os.environ.get("LABKIT_HOME") or Path.home() / ".labkit")
+    return labkit_home()
 
 
 def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:

@@ -36,7 +36,7 @@ from typing import IO, Any, cast
 
 from labkit import engine
 from labkit.errors import ImageError
-from labkit.paths import PACKAGED, lessons_dir, package_parent, stacks_dir
+from labkit.paths import PACKAGED, lessons_dir, package_parent, setting, stacks_dir
 from labkit.progress import Progress, ProgressArg, progress_for
 from labkit.runtime.recipes import CLASSROOM_RECIPES, RECIPES, SUITE, Recipe
 
@@ -89,7 +89,7 @@ class ImageInfo:
 
 def cache_dir() -> Path:
     """Downloads kept between builds (debs, wheels): ``$LABKIT_CACHE`` or ``~/.cache/labkit``."""
-    explicit = os.environ.get("LABKIT_CACHE")
+    explicit = setting("LABKIT_CACHE")
     if explicit:
         return Path(explicit)
     xdg = os.environ.get("XDG_CACHE_HOME")

@@ -45,7 +45,7 @@ from types import TracebackType
 from typing import Any
 
 from labkit.errors import StackError
-from labkit.paths import labkit_home
+from labkit.paths import labkit_home, setting
 from labkit.runtime import DOCKER, LOCAL, Choice, choose, composefile, processes
 from labkit.runtime.compose import STACKS_DIR as STACKS_DIR
 from labkit.runtime.compose import Stack, compose_command, format_ps, locate
@@ -78,7 +78,7 @@ def stack(
         try:
             compose_command()
         except StackError:
-            if os.environ.get("LABKIT_RUNTIME", "").strip().lower() == DOCKER:
+            if setting("LABKIT_RUNTIME").lower() == DOCKER:
                 raise
             return LocalStack(
                 name,

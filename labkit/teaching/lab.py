@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from labkit.errors import LabkitError
-from labkit.paths import checkout, labkit_home, lessons_dir
+from labkit.paths import checkout, labkit_home, lessons_dir, setting
 
 START = "00-start-here.ipynb"
 
@@ -22,7 +22,7 @@ def notebooks_dir() -> Path:
 def workspace_dir() -> Path:
     """The learner's own copies: ``$LABKIT_WORKSPACE``, else ``workspace/`` next to the lessons
     of a checkout, else ``$LABKIT_HOME/workspace``."""
-    env = os.environ.get("LABKIT_WORKSPACE")
+    env = setting("LABKIT_WORKSPACE")
     if env:
         return Path(env)
     root = checkout()
@@ -90,7 +90,7 @@ def run_lab(port: int = 8888, open_browser: bool = True, *, solutions: bool = Fa
     from labkit.runtime import choose
 
     print(f"Runtime: {choose()}")
-    token = os.environ.get("LABKIT_LAB_TOKEN") or secrets.token_urlsafe(24)
+    token = setting("LABKIT_LAB_TOKEN") or secrets.token_urlsafe(24)
     argv = [
         sys.executable,
         "-m",

@@ -1,10 +1,10 @@
 """Lesson sources (``notebooks/src/NN-name.py``, jupytext percent format) built into the notebooks.
 
-    python -m labkit.lessons                    # build every lesson: execute, write with outputs
-    python -m labkit.lessons 02 04              # only lessons whose file starts with 02 or 04
-    python -m labkit.lessons --runtime local    # the runtime the outputs are made on (default docker)
-    python -m labkit.lessons --check            # sources vs committed cells; no kernel, seconds
-    python -m labkit.lessons 06 --prose         # only Markdown changed: keep the code cells' outputs
+    python -m labkit.teaching.lessons                    # build every lesson: execute, write with outputs
+    python -m labkit.teaching.lessons 02 04              # only lessons whose file starts with 02 or 04
+    python -m labkit.teaching.lessons --runtime local    # the runtime the outputs are made on (default docker)
+    python -m labkit.teaching.lessons --check            # sources vs committed cells; no kernel, seconds
+    python -m labkit.teaching.lessons 06 --prose         # only Markdown changed: keep the code cells' outputs
 
 A source is plain percent format: ``# %%`` starts a code cell, ``# %% [markdown]`` a Markdown
 cell (its lines written as ``# text``), ``tags=[...]`` after the marker sets the cell's tags.

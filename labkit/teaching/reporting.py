@@ -14,7 +14,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import threading
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from labkit.paths import learner
+from labkit.paths import learner, setting
 from labkit.teaching import record
 from labkit.waiting import Deadline
 from labkit.webhooks.signing import standard_headers
@@ -56,16 +55,14 @@ last_outcome = ""
 
 def configured() -> bool:
     """Whether this learner's server belongs to a classroom."""
-    return bool(
-        os.environ.get("LABKIT_CLASSROOM_URL") and os.environ.get("LABKIT_CLASSROOM_SECRET")
-    )
+    return bool(setting("LABKIT_CLASSROOM_URL") and setting("LABKIT_CLASSROOM_SECRET"))
 
 
 def report_now(file: Path | None = None) -> str:
     """Send every unacknowledged check; returns what happened, in words (never raises)."""
     global last_outcome
-    url = os.environ.get("LABKIT_CLASSROOM_URL", "")
-    secret = os.environ.get("LABKIT_CLASSROOM_SECRET", "")
+    url = setting("LABKIT_CLASSROOM_URL")
+    secret = setting("LABKIT_CLASSROOM_SECRET")
     who = learner()
     if not (url and secret and who):
         last_outcome = "not in a classroom (LABKIT_CLASSROOM_URL, _SECRET, LABKIT_LEARNER)"

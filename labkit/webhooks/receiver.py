@@ -8,7 +8,6 @@ request path), ``store`` (the durable delivery log) and ``serving`` (uvicorn in 
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from collections.abc import Callable, Iterable
 from urllib.parse import quote
@@ -16,6 +15,7 @@ from urllib.parse import quote
 from labkit import engine
 from labkit.errors import ReceiverError
 from labkit.named import ByName
+from labkit.paths import setting
 from labkit.waiting import Deadline, wait_until
 from labkit.webhooks import signing
 from labkit.webhooks.app import create_app
@@ -273,4 +273,4 @@ class Receiver:
 
 def secret_from_env() -> str | None:
     """``LABKIT_WEBHOOK_SECRET``, the CLI's default secret."""
-    return os.environ.get("LABKIT_WEBHOOK_SECRET") or None
+    return setting("LABKIT_WEBHOOK_SECRET") or None

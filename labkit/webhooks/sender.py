@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import random
 import re
 import socket
@@ -23,7 +22,7 @@ import httpcore
 import httpx
 
 from labkit.errors import BlockedAddressError, DeliveryError
-from labkit.paths import labkit_home
+from labkit.paths import labkit_home, setting
 from labkit.private import (
     FINGERPRINT,
     SECRET_HEADERS,
@@ -487,7 +486,7 @@ def send(
     """
     schedule = Schedule(retries=retries, backoff=backoff, timeout=timeout)
     if allow_private is None:
-        allow_private = os.environ.get("LABKIT_ALLOW_PRIVATE", "") not in ("", "0")
+        allow_private = setting("LABKIT_ALLOW_PRIVATE") not in ("", "0")
     secret_text = secret[0] if isinstance(secret, list) else secret
     url = target_url(event, to, secret_text)
     backend = _CheckedBackend(

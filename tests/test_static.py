@@ -41,3 +41,54 @@ def test_ruff_format_leaves_everything_as_it_is() -> None:
 def test_every_import_contract_is_kept() -> None:
     done = _run(str(BIN / "lint-imports"), "--no-cache")
     assert done.returncode == 0 and "0 broken" in done.stdout, done.stdout + done.stderr
+
+
+LABKIT = ROOT / "labkit"
+#: Variables the kit sets for its own child processes (never a user's setting).
+HANDSHAKE = {
+    "LABKIT_APP",
+    "LABKIT_APP_DIR",
+    "LABKIT_SOCKET_FD",
+    "LIFELINE_FD",
+    "LABKIT_LIFELINE_FD",
+    "LABKIT_UVICORN",
+    "LABKIT_TARGETS",
+    "LABKIT_REGISTRY_HOOK",
+    "LABKIT_ALERTS_HOOK",
+    "LABKIT_WEBHOOK_TOKEN_FILE",
+    "LABKIT_SECRETS",
+}
+
+
+def _sources() -> list[tuple[Path, str]]:
+    return [(p, p.read_text()) for p in sorted(LABKIT.rglob("*.py"))]
+
+
+def test_every_setting_is_read_in_one_place_and_documented() -> None:
+    import re
+
+    from labkit.paths import SETTINGS
+
+    readme = (ROOT / "README.md").read_text()
+    stray = [
+        f"{p.relative_to(ROOT)}: {m.group(0)}"
+        for p, text in _sources()
+        for m in re.finditer(
+            r"(?:environ\.get\(|getenv\()\s*\"(LABKIT_\w+)\"|environ\[\"(LABKIT_\w+)\"\](?!\s*=[^=])",
+            text,
+        )
+        if (m.group(1) or m.group(2)) not in HANDSHAKE and p.name != "paths.py"
+    ]
+    assert not stray, "read these through labkit.paths.setting():\n" + "\n".join(stray)
+    undocumented = [name for name in SETTINGS if f"`{name}`" not in readme]
+    assert not undocumented, f"the README's settings table lacks {undocumented}"
+
+
+def test_one_sqlite_helper_and_one_clock_for_waits() -> None:
+    """Stores open SQLite through labkit.sqlite; waits count time through labkit.waiting."""
+    own_connect = [str(p.relative_to(ROOT)) for p, text in _sources() if "sqlite3.connect(" in text]
+    assert own_connect == ["labkit/sqlite.py"], own_connect
+    own_deadline = [
+        str(p.relative_to(ROOT)) for p, text in _sources() if "deadline = time.monotonic()" in text
+    ]
+    assert own_deadline == [], own_deadline

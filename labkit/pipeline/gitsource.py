@@ -463,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args == ["hook"]:
         return _hook_main()
     print(
-        "usage: python -m labkit.gitsource hook   (what the post-receive hook runs)",
+        "usage: python -m labkit.pipeline.gitsource hook   (what the post-receive hook runs)",
         file=sys.stderr,
     )
     return 2

@@ -29,7 +29,7 @@ from labkit.classroom import hub  # noqa: E402
 from labkit.paths import lessons_dir  # noqa: E402
 from labkit.webhooks.serving import free_port  # noqa: E402
 
-from hubclient import Kernel, start_server  # noqa: E402
+from hubclient import Kernel, process_group, start_server  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -54,13 +54,9 @@ def container_sample(container: Any) -> tuple[float, float]:
 def group_rss(pgid: int) -> float:
     """Resident memory (MiB) of every process in the hub's process group."""
     total = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    for pid in process_group(pgid):
         try:
-            if os.getpgid(int(proc.name)) != pgid:
-                continue
-            for line in (proc / "status").read_text().splitlines():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
         except (OSError, ValueError):

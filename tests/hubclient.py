@@ -5,15 +5,31 @@ kernel WebSocket protocol (the same messages JupyterLab sends)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import websocket
 
 from labkit.classroom.hub import Classroom
+
+
+def process_group(pgid: int) -> list[int]:
+    """The pids of every process in group ``pgid`` (the hub starts its proxy, view and local
+    learners in its own group)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if os.getpgid(int(proc.name)) == pgid:
+                    pids.append(int(proc.name))
+            except OSError:
+                pass
+    return pids
 
 
 def wait_until(what: str, ready: Any, timeout: float, every: float = 0.5) -> Any:

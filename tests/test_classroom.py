@@ -26,7 +26,7 @@ from labkit.teaching.reporting import learner_secret
 from labkit.webhooks.serving import free_port
 from labkit.webhooks.signing import standard_headers
 
-from hubclient import Kernel, start_server, wait_until
+from hubclient import Kernel, process_group, start_server, wait_until
 from support import require
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
@@ -93,14 +93,7 @@ def _nothing_left(pid: int | None, said: list[str]) -> None:
     ], said
     assert not [n for n in client.networks.list() if n.name == hub.NETWORK], said
     if pid is not None:
-        group = []
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit():
-                try:
-                    if os.getpgid(int(proc.name)) == pid:
-                        group.append(proc.name)
-                except OSError:
-                    pass
+        group = process_group(pid)
         assert group == [], f"processes of the hub's group still run: {group}"
 
 

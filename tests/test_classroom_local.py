@@ -4,7 +4,6 @@ and touches nothing in Docker."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from labkit.classroom import hub
 from labkit.webhooks.serving import free_port
 
-from hubclient import Kernel, start_server, wait_until
+from hubclient import Kernel, process_group, start_server, wait_until
 from support import require
 
 pytestmark = pytest.mark.timeout(600)
@@ -34,14 +33,7 @@ def room(labkit_home: Path) -> Iterator[hub.Classroom]:
     finally:
         said = hub.down(forget_work=True, say=lambda _: None)
         assert not any("container" in line or "network" in line for line in said), said
-        left = []
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit():
-                try:
-                    if os.getpgid(int(proc.name)) == pid:
-                        left.append(proc.name)
-                except OSError:
-                    pass
+        left = process_group(pid)
         assert left == [], f"processes of the hub's group still run: {left}"
         assert not (started.folder / "learners").exists()
 

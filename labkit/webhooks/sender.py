@@ -497,7 +497,7 @@ def send(
     if sent.is_disabled(url):
         raise DeliveryError(
             f"{shown} answered 410 Gone earlier, so it is disabled. Re-enable it "
-            "with labkit.sender.default_log().enable(url) if it is back."
+            "with labkit.webhooks.sender.default_log().enable(url) if it is back."
         )
     # GitHub signatures do not expire, so redelivery reuses them (the log fingerprints bearer
     # tokens, which redeliver() takes again); Standard Webhooks need a fresh timestamp, so those

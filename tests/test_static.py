@@ -92,3 +92,33 @@ def test_one_sqlite_helper_and_one_clock_for_waits() -> None:
         str(p.relative_to(ROOT)) for p, text in _sources() if "deadline = time.monotonic()" in text
     ]
     assert own_deadline == [], own_deadline
+
+
+def test_no_import_of_labkit_hides_inside_a_function() -> None:
+    """Imports of labkit's own modules sit at the top, where the floors' contract sees them.
+
+    The command line loads each command's modules when it runs (so ``labkit listen`` starts
+    fast), and the package's surface registers the notebook's views only in a kernel; type-only
+    imports stay under ``TYPE_CHECKING``.
+    """
+    import ast
+
+    hidden = []
+    for path, text in _sources():
+        if path.relative_to(ROOT).as_posix() in ("labkit/cli.py", "labkit/__init__.py"):
+            continue
+        tree = ast.parse(text)
+        type_only = [
+            (node.lineno, node.end_lineno or node.lineno)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+        ]
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.col_offset > 0
+                and (node.module or "").startswith("labkit")
+                and not any(a <= node.lineno <= b for a, b in type_only)
+            ):
+                hidden.append(f"{path.relative_to(ROOT)}:{node.lineno} from {node.module}")
+    assert not hidden, "move these to the top of their module:\n" + "\n".join(hidden)

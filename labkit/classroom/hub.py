@@ -26,10 +26,12 @@ from typing import Any
 
 import httpx
 
+from labkit import engine
 from labkit.classroom.ledger import LEARNER
 from labkit.errors import ClassroomError
 from labkit.paths import labkit_home, lessons_dir
 from labkit.private import private_file
+from labkit.runtime import images
 from labkit.waiting import Deadline
 from labkit.webhooks.serving import free_port
 
@@ -159,7 +161,6 @@ def _load(where: Path) -> Classroom:
 
 
 def _network_gateway(say: Say) -> str:
-    from labkit import engine
 
     client = engine.client()
     found = client.networks.list(names=[NETWORK])
@@ -218,8 +219,6 @@ def up(
     _secret(where / "jupyterhub_cookie_secret", lambda: secrets.token_hex(32).encode())
 
     if spawner == "docker":
-        from labkit.runtime import images
-
         # Built offline, and again whenever the kit or its lessons change (a recipe hash).
         say(f"  {IMAGE}: building or checking it is up to date (offline)")
         images.build(["learner"], progress=say)
@@ -432,7 +431,6 @@ def _spawner(where: Path) -> str:
 
 
 def _remove_docker_leftovers(forget_work: bool) -> list[str]:
-    from labkit import engine
 
     try:
         client = engine.client()

@@ -37,6 +37,7 @@ from labkit.classroom.ledger import Ledger, checks_from
 from labkit.errors import BadReport, SignatureError
 from labkit.paths import setting
 from labkit.teaching.reporting import EVENT_TYPE, learner_secret
+from labkit.webhooks.serving import with_header_deadline
 from labkit.webhooks.signing import verify_standard
 
 NAME = "class-view"
@@ -385,8 +386,6 @@ def make_app(folder: Path, hub: Hub | None, *, prefix: str = f"/services/{NAME}/
 def main() -> None:
     """Run as the hub's managed service (the hub sets the ``JUPYTERHUB_*`` variables)."""
     import uvicorn
-
-    from labkit.webhooks.serving import with_header_deadline
 
     where = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"])
     # On Kubernetes the service's URL names the hub's Service, not an address of this pod.

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from labkit.errors import GitSourceError
-from labkit.paths import app_seed, package_parent
+from labkit.paths import app_seed, labkit_home, package_parent
 from labkit.private import private_file
+from labkit.webhooks import events
+from labkit.webhooks.sender import send
 
 #: The app every pipeline lesson starts from.
 APP_SEED = app_seed()
@@ -122,7 +124,6 @@ class GitSource:
         branch: str = "main",
         owner: str = "lab",
     ) -> None:
-        from labkit.paths import labkit_home
 
         self.name, self.branch, self.owner = name, branch, owner
         self.root = Path(root) if root is not None else labkit_home() / "git"
@@ -387,8 +388,6 @@ def _username(name: str) -> str:
 
 def deliver(git_dir: Path, lines: Sequence[str]) -> list[str]:
     """Send one push delivery per ``<old> <new> <ref>`` line; returns what to tell the pusher."""
-    from labkit.webhooks import events
-    from labkit.webhooks.sender import send
 
     url = _config("labkit.url", git_dir)
     if url is None:

@@ -39,6 +39,8 @@ from labkit.pipeline.runs import FAILED, PASSED, ROLLED_BACK, RUNNING, PipelineR
 from labkit.runtime.base import Artifact, Runtime, WebhookTargets
 from labkit.runtime.composefile import dockerfile_instructions
 from labkit.waiting import wait_until, waited
+from labkit.webhooks.events import standard
+from labkit.webhooks.sender import send
 from labkit.webhooks.store import Delivery
 
 if TYPE_CHECKING:
@@ -213,8 +215,6 @@ class Pipeline:
     def _send_notification(self, kind: str, rid: int, artifact: Artifact, detail: str) -> None:
         if self._notify is None:
             return
-        from labkit.webhooks.events import standard
-        from labkit.webhooks.sender import send
 
         url, secret = self._notify
         run = self.runs.get(rid)

@@ -24,6 +24,7 @@ from labkit.errors import BuildError, DeployError, RuntimeFailure, RuntimeUnavai
 from labkit.runtime.proxy import Front
 from labkit.waiting import Deadline
 from labkit.webhooks.events import Event
+from labkit.webhooks.sender import send
 
 #: Where build, ship and deploy write their log lines (one line per call, no newline).
 LogSink = Callable[[str], None]
@@ -244,7 +245,6 @@ class Notifier:
         return True
 
     def _run(self) -> None:
-        from labkit.webhooks.sender import send
 
         while True:
             event = self._queue.get()

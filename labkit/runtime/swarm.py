@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from labkit import engine
 from labkit.errors import StackError
-from labkit.paths import learner
-from labkit.runtime import composefile
+from labkit.paths import labkit_home, learner
+from labkit.runtime import LOCAL, choose, composefile, docker_engine_version
 from labkit.runtime.swarmfile import Change as Change
 from labkit.runtime.swarmfile import StackFile as StackFile
 from labkit.runtime.swarmfile import stack_file as stack_file
@@ -197,7 +197,6 @@ class Swarm:
 
     def check(self) -> Availability:
         """Whether this machine can run Swarm for the lesson, and why (not), without changing it."""
-        from labkit.runtime import LOCAL, choose, docker_engine_version
 
         if self._why_not:
             return Availability(False, self._why_not)
@@ -341,7 +340,6 @@ class Swarm:
         file = stack_file(compose, replicas=replicas, endpoint_mode=mode)
         self._build_images(compose)
         stack._make_secrets(compose)
-        from labkit.paths import labkit_home
 
         folder = labkit_home() / "swarm"
         folder.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkit.errors import StackError
+from labkit.paths import labkit_home
 from labkit.runtime import composefile
 
 if TYPE_CHECKING:
@@ -56,7 +57,6 @@ class StackFile:
 
     def write(self, name: str) -> Path:
         """Write the file as ``name`` in the kit's Swarm folder (``$LABKIT_HOME/swarm``)."""
-        from labkit.paths import labkit_home
 
         if "/" in name or not name.endswith((".yaml", ".yml")):
             raise StackError(f"Give a file name ending in .yaml, without a folder: not {name!r}.")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from labkit import engine, runtime
 from labkit.paths import labkit_home, secrets_dir
+from labkit.runtime.compose import PROJECT, duplicate_networks
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,6 @@ def _leftovers() -> Check:
     """What an interrupted or concurrent ``compose up`` leaves: duplicate networks (every later
     run fails with "network ... is ambiguous") and containers created but never started."""
     try:
-        from labkit.runtime.compose import PROJECT, duplicate_networks
-
         client = engine.client(30, ping=False)
         twins = duplicate_networks(client)
         stuck = [
@@ -150,8 +149,6 @@ def _orphan_volumes() -> Check:
     password) are generated again under this one, and no longer match what the volume holds, so
     the database service never becomes healthy."""
     try:
-        from labkit.runtime.compose import PROJECT
-
         client = engine.client(30, ping=False)
         projects = {  # the databases: their password is a generated secret
             str((v.attrs.get("Labels") or {}).get(PROJECT, ""))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from labkit.errors import LabkitError
 from labkit.paths import checkout, labkit_home, lessons_dir, setting
+from labkit.runtime import choose
+from labkit.teaching.workspace import find_lesson, reset, sync
 
 START = "00-start-here.ipynb"
 
@@ -33,7 +35,6 @@ def workspace_dir() -> Path:
 
 def prepare_workspace() -> Path:
     """Create or update the workspace from the lessons and say what happened; returns it."""
-    from labkit.teaching.workspace import sync
 
     report = sync(notebooks_dir(), workspace_dir())
     print(report)
@@ -42,7 +43,6 @@ def prepare_workspace() -> Path:
 
 def reset_lesson(lesson: str, *, yes: bool = False) -> int:
     """``labkit lab --reset NN``: after confirmation, the lesson's student edition again."""
-    from labkit.teaching.workspace import find_lesson, reset
 
     folder = workspace_dir()
     name = find_lesson(notebooks_dir(), lesson).name
@@ -87,7 +87,6 @@ def run_lab(port: int = 8888, open_browser: bool = True, *, solutions: bool = Fa
         folder = prepare_workspace()
     else:
         print(f"Solution editions (every answer filled in): {folder}")
-    from labkit.runtime import choose
 
     print(f"Runtime: {choose()}")
     token = setting("LABKIT_LAB_TOKEN") or secrets.token_urlsafe(24)

@@ -37,7 +37,10 @@ from typing import Any
 import yaml
 
 from labkit.errors import LabkitError
-from labkit.paths import package_parent
+from labkit.paths import package_parent, project_name
+from labkit.runtime import choose
+from labkit.runtime.compose import remove_project
+from labkit.teaching.exercises import solution
 
 NOTEBOOKS = package_parent() / "notebooks"
 ANSWER_TAG = "exercise-answer"
@@ -192,7 +195,6 @@ def _nav(lessons: list[Source], i: int) -> str:
 
 
 def _expand(cell: Cell, lessons: list[Source], i: int) -> str:
-    from labkit.teaching.exercises import solution
 
     where = f"{lessons[i].path.name}:{cell.line}"
     if cell.kind == "markdown":
@@ -323,9 +325,6 @@ def clear_scratch(
     for name in (n for lesson in lessons for n in SCRATCH.get(lesson[:2], ())):
         path = folder / name
         try:  # by its label: the containers and the volume may outlive the folder
-            from labkit.paths import project_name
-            from labkit.runtime.compose import remove_project
-
             remove_project(project_name(name))
         except Exception:  # noqa: BLE001 - no engine answers: there is nothing of it to remove
             pass
@@ -340,8 +339,6 @@ def build(prefixes: list[str], runtime: str, folder: Path = NOTEBOOKS) -> None:
     """Execute each chosen lesson on ``runtime`` and write it with its outputs."""
     import nbformat
     from nbclient import NotebookClient
-
-    from labkit.runtime import choose
 
     os.environ["LABKIT_RUNTIME"] = runtime
     if runtime == "docker" and choose().name != "docker":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from labkit.errors import ServeError
 from labkit.teaching.exercises._core import Exercise, Hint, Verdict, _ints
+from labkit.webhooks.serving import Served
 
 #: What the check of your receiver posts to it: a GitHub ping, as GitHub sends its headers.
 PROBE_BODY = b'{"zen": "Design for failure.", "hook_id": 1}'
@@ -91,9 +93,6 @@ def _handler_branches(answer: Any) -> Verdict:
 def _own_receiver(answer: Any) -> Verdict:
     """Serve the learner's app for a moment, post a ping to it, and read what it answered."""
     import httpx
-
-    from labkit.errors import ServeError
-    from labkit.webhooks.serving import Served
 
     if not callable(answer) or isinstance(answer, type):
         return False, Hint(

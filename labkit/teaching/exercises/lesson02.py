@@ -17,6 +17,7 @@ from labkit.teaching.exercises._core import (
     _as_text,
     _ints,
 )
+from labkit.webhooks.events import github
 
 #: The secret lesson 02's receivers share with the sender (``SECRET`` in the lesson).
 LESSON_SECRET = "lab-secret-2"
@@ -125,8 +126,6 @@ def _redelivery(answer: Any) -> Verdict:
 def _attacks() -> list[tuple[str, Any, set[int], Hint]]:
     """(what, event, the answers that pass, the hint when it does not) for each delivery."""
     import json
-
-    from labkit.webhooks.events import github
 
     genuine = github.push().signed(LESSON_SECRET)
     tampered = github.push().signed(LESSON_SECRET)

@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from labkit.errors import StackError
 from labkit.runtime import composefile
 from labkit.runtime.compose import bound_addresses
+from labkit.runtime.localstack import stack
 from labkit.teaching.exercises._core import Exercise, Hint, Verdict
 
 #: Where the lesson copies the shop for the learner (relative to the notebook's folder).
@@ -59,8 +61,6 @@ def _starter(task: int, then: str = "") -> str:
 
 def _stack(answer: Any) -> tuple[Any, str]:
     """The learner's stack from ``answer`` (the path of their compose file), or why not."""
-    from labkit.errors import StackError
-    from labkit.runtime.localstack import stack
 
     path = Path(os.fspath(answer)) if isinstance(answer, (str, os.PathLike)) else None
     if path is None or not path.is_file():

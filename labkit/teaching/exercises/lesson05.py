@@ -13,7 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from labkit.errors import ServeError
+from labkit.runtime import kube
+from labkit.runtime.compose import Stack
+from labkit.runtime.swarm import STACK_NAME, Swarm
 from labkit.teaching.exercises._core import Exercise, Hint, Verdict
+from labkit.webhooks.serving import Served
 
 
 def _swarm_deploy(answer: Any) -> Verdict:
@@ -112,8 +117,6 @@ def _limits(resources: Any) -> tuple[float, int] | str:
 def _deployed_stack(path: Path) -> Verdict:
     """Your stack file, then, where Swarm runs the stack, the engine's spec of products."""
     import yaml
-
-    from labkit.runtime.swarm import STACK_NAME, Swarm
 
     looked = (
         f"your stack file {path.name}, and the engine's spec of {STACK_NAME}_products "
@@ -641,9 +644,6 @@ def _reviews() -> list[tuple[dict[str, Any], bool]]:
     the pod's token left to the default (refused)."""
     import copy
 
-    from labkit.runtime import kube
-    from labkit.runtime.compose import Stack
-
     deployment = kube.find(kube.manifests(Stack("services")), "Deployment", "gateway")
     token = copy.deepcopy(deployment)
     del token["spec"]["template"]["spec"]["automountServiceAccountToken"]
@@ -656,9 +656,6 @@ def _reviews() -> list[tuple[dict[str, Any], bool]]:
 def _admission(answer: Any) -> Verdict:
     """Serve your app, post two AdmissionReviews to POST /validate as the API server would."""
     import httpx
-
-    from labkit.errors import ServeError
-    from labkit.webhooks.serving import Served
 
     if not callable(answer) or isinstance(answer, type):
         return False, Hint(

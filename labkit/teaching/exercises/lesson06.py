@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from labkit.pipeline.pipeline import PIPELINES
+from labkit.runtime.composefile import dockerfile_instructions, seconds
 from labkit.teaching.exercises._core import Exercise, Hint, Verdict, _as_text
 
 _TASK = re.compile(r"#\s*TASK \d+:")
@@ -64,7 +66,6 @@ def _dockerfile_starter(task: int) -> str:
 
 def _dockerfile(answer: Any) -> tuple[list[tuple[str, str]] | None, str, str]:
     """The instructions of the Dockerfile ``answer`` names, its text, or why not."""
-    from labkit.runtime.composefile import dockerfile_instructions
 
     path = Path(os.fspath(answer)) if isinstance(answer, (str, os.PathLike)) else None
     if path is None or not path.is_file():
@@ -143,7 +144,6 @@ def _dockerfile_build(answer: Any) -> Verdict:
 
 
 def _dockerfile_healthcheck(answer: Any) -> Verdict:
-    from labkit.runtime.composefile import seconds
 
     steps, text, why = _dockerfile(answer)
     if steps is None:
@@ -198,7 +198,6 @@ def _dockerfile_healthcheck(answer: Any) -> Verdict:
 
 
 def _pipelines() -> list[Any]:
-    from labkit.pipeline.pipeline import PIPELINES
 
     return [p for p in PIPELINES.live() if p.running]
 
@@ -324,7 +323,6 @@ def _push_trigger(answer: Any) -> Verdict:
 
 
 def _first_push(answer: Any) -> Verdict:
-    from labkit.pipeline.pipeline import PIPELINES
 
     if not hasattr(answer, "stages") or not hasattr(answer, "delivery_id"):
         return (

@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 
+from labkit.pipeline.pipeline import PIPELINES
 from labkit.teaching.exercises._core import Exercise, Hint, Verdict
 from labkit.waiting import wait_until, waited
+from labkit.webhooks.sender import default_log
 
 BROKEN = """\
 src.replace("app.py", "def hello() -> dict[str, str]:", "def hello() -> dict[str, str]")
@@ -58,7 +60,6 @@ _LOOKED_RUNS = "the run history and the version that answers /version now"
 
 
 def _pipelines() -> list[Any]:
-    from labkit.pipeline.pipeline import PIPELINES
 
     return [p for p in PIPELINES.live() if p.running]
 
@@ -75,7 +76,6 @@ def _serving(pipeline: Any) -> str | None:
 
 def _run_and_pipeline(answer: Any, task: str) -> tuple[Any, Any, str]:
     """The stored run ``answer`` names and its pipeline, or why not."""
-    from labkit.pipeline.pipeline import PIPELINES
 
     if not hasattr(answer, "stages") or not hasattr(answer, "pipeline"):
         return (
@@ -282,7 +282,6 @@ def _deliveries_of(delivery_id: str) -> list[Any]:
 
 
 def _outage(answer: Any) -> Verdict:
-    from labkit.webhooks.sender import default_log
 
     looked = "the sender's log (every attempt) and the receiver's delivery log"
     if not hasattr(answer, "attempts") or not hasattr(answer, "delivery_id"):

@@ -400,3 +400,47 @@ def test_listen_for_containers_also_answers_on_the_bridge_gateway(tmp_path: Path
     with Listener(tmp_path / "d.db", secret=SECRET, extra=["--for-containers"]) as running:
         assert httpx.get(f"http://{gateway}:{running.port}/healthz", timeout=5).status_code == 200
         assert "host.docker.internal" in running.output()
+
+
+# --- listen --workers ------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                found.append(int(proc.name))
+    return found
+
+
+def test_listen_with_two_workers_shares_one_log_and_dedupes_across_them(tmp_path: Path) -> None:
+    """Two receiver processes on one port: every delivery is logged once, a delivery id sent
+    again is a duplicate whichever process takes it, and both processes end with the command."""
+    db = tmp_path / "deliveries.db"
+    with Listener(db, secret=SECRET, extra=["--workers", "2"]) as running:
+        assert running.proc is not None
+        workers = _children(running.proc.pid)
+        assert len(workers) == 1, f"one forked worker beside the first process: {workers}"
+        made = [events.github.push(secret=SECRET) for _ in range(20)]
+
+        def post(event: events.Event) -> int:
+            # A fresh connection each time, so the kernel spreads them over both processes.
+            with httpx.Client(timeout=10) as client:
+                url = f"{running.url}{event.path}"
+                return client.post(url, content=event.body, headers=event.headers).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(post, made + made))
+        assert sorted(statuses) == [200] * 20 + [202] * 20, statuses  # 202 once per id
+        rows = deliveries(running.url, limit=200)
+        mine = {e.delivery_id for e in made}
+        logged = [r for r in rows if r["id"] in mine]
+        assert sorted(r["status"] for r in logged) == ["accepted"] * 20 + ["duplicate"] * 20
+        assert len({r["seq"] for r in logged}) == 40
+    for pid in workers:
+        poll(lambda p=pid: not Path(f"/proc/{p}").exists(), what=f"worker {pid} ended")

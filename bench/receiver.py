@@ -63,20 +63,9 @@ def wait_http(url: str, timeout: float = 15.0) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time of a process, of the children it waited for (webhook's /bin/true) and of the
-    children still running (the workers of `labkit listen --workers N`)."""
+    """CPU time of a process and of its children it waited for (webhook's /bin/true)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    total = sum(int(f) for f in fields[11:15])
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            child = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(child[1]) == pid:
-            total += int(child[11]) + int(child[12])
-    return total / TICK
+    return sum(int(f) for f in fields[11:15]) / TICK
 
 
 def wrk(
@@ -121,12 +110,6 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--no-full", action="store_true", help="leave out `labkit listen --sync full`")
     ap.add_argument(
-        "--workers",
-        type=int,
-        default=2,
-        help="also run `labkit listen --workers N` (0: leave it out)",
-    )
-    ap.add_argument(
         "--labkit-args", default="", help="extra `labkit listen` options, e.g. '--http h11'"
     )
     args = ap.parse_args()
@@ -164,34 +147,19 @@ def main() -> int:
     db = work / "deliveries.db"
     exe = str(Path(sys.executable).parent / "labkit")
     extra = shlex.split(args.labkit_args)
-    ports = {
-        "labkit": free_port(),
-        "full": free_port(),
-        "workers": free_port(),
-        "webhook": free_port(),
-    }
+    ports = {"labkit": free_port(), "full": free_port(), "webhook": free_port()}
     cmds = {
         "labkit": [exe, "listen", "--port", str(ports["labkit"]), "--secret", SECRET, "--db"]
         + [str(db), *extra],
         # The same receiver, with an fsync per commit: acknowledged deliveries survive power loss.
         "full": [exe, "listen", "--port", str(ports["full"]), "--secret", SECRET, "--sync"]
         + ["full", "--db", str(work / "deliveries-full.db"), *extra],
-        # The same receiver in N processes on one port and one log (more of the cores).
-        "workers": [exe, "listen", "--port", str(ports["workers"]), "--secret", SECRET]
-        + ["--workers", str(args.workers), "--db", str(work / "deliveries-workers.db"), *extra],
         "webhook": ["webhook", "-hooks", str(hooks), "-ip", "127.0.0.1"]
         + ["-port", str(ports["webhook"])],
     }
     if args.no_full:
         del cmds["full"]
-    if args.workers < 2:
-        del cmds["workers"]
-    paths = {
-        "labkit": "/hooks/github",
-        "full": "/hooks/github",
-        "workers": "/hooks/github",
-        "webhook": "/hooks/push",
-    }
+    paths = {"labkit": "/hooks/github", "full": "/hooks/github", "webhook": "/hooks/push"}
     procs = {
         name: subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for name, cmd in cmds.items()
@@ -249,7 +217,6 @@ def main() -> int:
         f" --connections {args.connections}"
         + (" --no-full" if args.no_full else "")
         + (f" --labkit-args {shlex.quote(args.labkit_args)}" if args.labkit_args else "")
-        + (f" --workers {args.workers}" if args.workers != 2 else "")
     )
     keys = ("rps", "p50_ms", "p99_ms", "cpu_ms")
     lines, tables = [], []
@@ -278,12 +245,6 @@ def main() -> int:
                 if "full" in med
                 else ""
             )
-            + (
-                f"; --workers {args.workers} {med['workers']['rps']:.0f} req/s, ratio "
-                f"{statistics.median(ratios('workers')):.2f}"
-                if "workers" in med
-                else ""
-            )
         )
         rows = [
             f"### wrk {threads} thread{'s' if threads > 1 else ''}, {args.connections} "
@@ -294,7 +255,6 @@ def main() -> int:
         label = {
             "labkit": "labkit listen",
             "full": "labkit listen --sync full",
-            "workers": f"labkit listen --workers {args.workers}",
             "webhook": "webhook 2.8",
         }
         for name in cmds:
@@ -324,8 +284,7 @@ def main() -> int:
         "before answering. webhook 2.8 verifies the same signature (a mismatch would answer "
         "401 and count as an error), parses the JSON, answers 200 and then runs the hook's "
         "command (/bin/true); it stores nothing. Server CPU is the server process's user + "
-        "system time over the run (webhook's includes its /bin/true children, `--workers`' its "
-        "worker processes) per request.\n"
+        "system time over the run (webhook's includes its /bin/true children) per request.\n"
     )
     print("\n".join(tables))
     print(

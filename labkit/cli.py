@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import json
-import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +27,6 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
             out[key.replace("-", "_")] = value
     return out
 
-
-#: prctl(2): the signal a process gets when its parent ends.
-PR_SET_PDEATHSIG = 1
 
 _TOKEN_IN_URL = re.compile(r"([?&]token=)[^&#\s]+")
 
@@ -59,23 +53,17 @@ def cmd_listen(args: argparse.Namespace) -> int:
                 f"Cannot read --token-file {args.token_file}: {exc.strerror}."
             ) from None
         tokens = {source: token for source in signing.TOKEN_SOURCES}
-    if args.workers < 1:
-        raise LabkitError("--workers takes 1 or more.")
-
-    def receiver() -> Receiver:
-        return Receiver(
-            secret=secret,
-            secrets=tokens,
-            host=args.host,
-            port=args.port,
-            db=args.db,
-            max_body=args.max_body,
-            sync=args.sync,
-            for_containers=args.for_containers,
-            open=args.open or (),
-        )
-
-    receiver().log.close()  # the log opens (and is made private) before anything is printed
+    rx = Receiver(
+        secret=secret,
+        secrets=tokens,
+        host=args.host,
+        port=args.port,
+        db=args.db,
+        max_body=args.max_body,
+        sync=args.sync,
+        for_containers=args.for_containers,
+        open=args.open or (),
+    )
     try:
         sockets = [bind(args.host, args.port)]
         also = ""
@@ -92,61 +80,24 @@ def cmd_listen(args: argparse.Namespace) -> int:
             f"Cannot listen on port {args.port} ({exc.strerror}): another program "
             "uses it; choose another with --port."
         ) from None
-    workers = f"  workers: {args.workers}" if args.workers > 1 else ""
     print(
         f"labkit receiver on http://{args.host}:{args.port}{also}  log: {args.db}  "
-        f"secret: {'set' if secret else 'NOT set (deliveries are not verified)'}{workers}",
+        f"secret: {'set' if secret else 'NOT set (deliveries are not verified)'}",
         flush=True,
     )
-
-    def serve() -> None:
-        # Each process opens the log itself: an SQLite connection never crosses a fork. The
-        # processes share the listening sockets (the kernel hands each connection to one) and
-        # the log's file; a delivery id is deduplicated inside SQLite's write transaction, so a
-        # duplicate is caught whichever process takes it.
-        rx = receiver()
-        config = uvicorn.Config(
-            rx.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            loop=args.loop,
-            http=with_header_deadline(args.http),
-            backlog=2048,
-            limit_concurrency=MAX_CONCURRENCY,
-        )
-        try:
-            uvicorn.Server(config).run(sockets=sockets)
-        finally:
-            rx.dispatcher.stop()
-            rx.log.close()
-
-    children = [_worker(serve) for _ in range(args.workers - 1)]
-    try:
-        serve()
-    finally:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-        for pid in children:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+    config = uvicorn.Config(
+        rx.app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        loop=args.loop,
+        http=with_header_deadline(args.http),
+        backlog=2048,
+        limit_concurrency=MAX_CONCURRENCY,
+    )
+    uvicorn.Server(config).run(sockets=sockets)
+    rx.dispatcher.stop()
     return 0
-
-
-def _worker(serve: Callable[[], None]) -> int:
-    """Fork a process that runs ``serve`` and ends with this one (SIGTERM when its parent dies)."""
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 1
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        serve()
-        code = 0
-    finally:
-        os._exit(code)
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
@@ -380,13 +331,6 @@ def parser() -> argparse.ArgumentParser:
         help="with a secret: accept this source unverified all the same (repeatable)",
     )
     s.add_argument("--db", default="deliveries.db", help="SQLite delivery log")
-    s.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        metavar="N",
-        help="N receiver processes on the same port and log (more cores; default 1)",
-    )
     s.add_argument(
         "--sync",
         choices=("normal", "full"),

@@ -4,11 +4,14 @@ learner's progress record and the class view's ledger all open theirs through :c
 - The file is private (0600) before SQLite writes a byte into it; ``":memory:"`` keeps the data
   in this process only.
 - ``wal=True``: write-ahead logging with ``synchronous`` NORMAL (a committed row survives a killed
-  process) or FULL (it also waits for the disk). Readers never wait for a writer.
-- Threads share one connection under a lock; every write is one ``BEGIN IMMEDIATE`` transaction.
-- A write that fails on a disk error marks the database failed; the next write opens the file
-  afresh (a disk that turned read-only, or was mounted again, is only seen through a new open).
-  Until one succeeds the old connection stays, so what was kept can still be read.
+  process) or FULL (it also waits for the disk). Another process's readers never wait for a
+  writer; within this process, threads share one connection under one lock, so a read waits for
+  a write transaction under way.
+- Every write is one ``BEGIN IMMEDIATE`` transaction.
+- A write that fails (a disk error, or a lock another process did not release in time) marks the
+  database failed; the next write opens the file afresh (a disk that turned read-only, or was
+  mounted again, is only seen through a new open). Until one succeeds the old connection stays,
+  so what was kept can still be read.
 - Errors are :class:`~labkit.errors.StoreError` in words: what cannot be written, and what is wrong
   with the folder (read-only, full) when a probe write there shows it.
 """
@@ -104,15 +107,15 @@ class Database:
             except BaseException as exc:
                 if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
                     self._failed = True
-                if self._db.in_transaction:
-                    try:
+                try:
+                    if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass  # SQLite has rolled back itself when the file cannot take it
+                except sqlite3.Error:
+                    pass  # rolled back by SQLite itself (the file cannot take it), or closed
                 if isinstance(exc, sqlite3.IntegrityError) or not isinstance(exc, sqlite3.Error):
                     raise
                 raise StoreError(
-                    f"{self.what[0].upper()}{self.what[1:]} cannot be written: {exc}"
+                    f"{self.what[0].upper()}{self.what[1:]} cannot be written: {str(exc).rstrip('.')}"
                     f"{disk_trouble(self.path)}."
                 ) from None
 

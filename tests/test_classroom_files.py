@@ -5,7 +5,9 @@ kept in step with the hub on one server."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import re
 import types
 from pathlib import Path
 from typing import Any
@@ -141,6 +143,14 @@ def test_the_kubernetes_values_match_the_hub_on_one_server(tmp_path: Path) -> No
     assert view["environment"]["LABKIT_CLASSROOM_BIND"] == "0.0.0.0"
     dockerfile = (ROOT / "compose" / "images" / "learner" / "Dockerfile").read_text()
     assert 'CMD ["labkit-learner"]' in dockerfile and "USER learner" in dockerfile
+    # What the hub's extra configuration imports from labkit exists under that name.
+    extra = "\n".join(values["hub"]["extraConfig"].values())
+    imported = re.findall(r"(?m)^\s*from (labkit[\w.]*) import ([\w, ]+)$", extra)
+    assert imported, "the extra configuration imports labkit's per-learner secrets"
+    for module, names in imported:
+        loaded = importlib.import_module(module)
+        for name in names.split(","):
+            assert hasattr(loaded, name.strip()), f"{module} has no {name.strip()}"
 
 
 def test_the_learner_image_carries_labkit_as_a_wheel_would_install_it(tmp_path: Path) -> None:

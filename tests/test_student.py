@@ -27,7 +27,7 @@ from labkit.teaching.student import (
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 LESSONS = sorted(NOTEBOOKS.glob(LESSON_GLOB))
-# Found independently of labkit.student, so a bug there cannot hide a check cell.
+# Found independently of labkit.teaching.student, so a bug there cannot hide a check cell.
 CHECK_CALL = re.compile(r"""check\(\s*["']([\w.-]+)["']\s*,\s*answer""")
 
 

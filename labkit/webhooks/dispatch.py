@@ -53,10 +53,14 @@ class Dispatcher:
         return waited(lambda: not self._queue.unfinished_tasks, timeout=timeout, interval=0.005)
 
     def stop(self) -> None:
+        """End the worker once the deliveries queued so far are handled. A handler still running
+        after 5 s is left to finish: its thread stays known, so a later delivery never starts a
+        second worker beside it (two would break the arrival order)."""
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout=5)
-        self._thread = None
+        if self._thread is not None and not self._thread.is_alive():
+            self._thread = None
 
     def _run(self) -> None:
         while True:

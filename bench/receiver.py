@@ -68,6 +68,35 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / TICK
 
 
+def has_children(pid: int) -> bool:
+    """Whether any thread of a process has a child process running."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                return True
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended while it was read
+    return False
+
+
+def settle(pid: int, timeout: float = 30.0) -> None:
+    """Wait until a server has finished the work a run gave it: no child left and its CPU time
+    unchanged over 3 samples 50 ms apart. webhook answers before it runs the hook's command, so
+    after a run it goes on running a backlog of commands for a second or two, at nearly both
+    cores; a run that started then would share the machine with that tail, and its CPU would
+    be left out of webhook's figure."""
+    deadline = time.monotonic() + timeout
+    last, still = -1.0, 0
+    while still < 3:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server {pid} still busy {timeout:.0f} s after its run")
+        now = cpu_seconds(pid)
+        busy = now != last or has_children(pid)
+        still = 0 if busy else still + 1
+        last = now
+        time.sleep(0.05)
+
+
 def wrk(
     url: str,
     path: str,
@@ -94,12 +123,14 @@ def wrk(
         capture_output=True,
         text=True,
     ).stdout
-    time.sleep(0.3)  # requests in flight at the end, webhook's last commands
+    ended = time.monotonic()
+    settle(pid)  # webhook's commands still queued, requests in flight at the end
     line = next((text for text in out.splitlines() if text.startswith("JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk against {url} printed no result:\n{out}")
     result: dict[str, float] = json.loads(line[5:])
     result["cpu_ms"] = (cpu_seconds(pid) - cpu) * 1000 / max(result["requests"], 1)
+    result["tail_s"] = time.monotonic() - ended
     return result
 
 
@@ -218,7 +249,7 @@ def main() -> int:
         + (" --no-full" if args.no_full else "")
         + (f" --labkit-args {shlex.quote(args.labkit_args)}" if args.labkit_args else "")
     )
-    keys = ("rps", "p50_ms", "p99_ms", "cpu_ms")
+    keys = ("rps", "p50_ms", "p99_ms", "cpu_ms", "tail_s")
     lines, tables = [], []
     for shape, threads in SHAPES.items():
         med = {
@@ -249,8 +280,9 @@ def main() -> int:
         rows = [
             f"### wrk {threads} thread{'s' if threads > 1 else ''}, {args.connections} "
             "connections\n",
-            "| receiver | req/s | p50 ms | p99 ms | server CPU ms per request | errors |",
-            "|---|---|---|---|---|---|",
+            "| receiver | req/s | p50 ms | p99 ms | server CPU ms per request | busy after the "
+            "run s | errors |",
+            "|---|---|---|---|---|---|---|",
         ]
         label = {
             "labkit": "labkit listen",
@@ -261,7 +293,7 @@ def main() -> int:
             m = med[name]
             rows.append(
                 f"| {label[name]} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-                f"{m['cpu_ms']:.3f} | {errors[name]} |"
+                f"{m['cpu_ms']:.3f} | {m['tail_s']:.2f} | {errors[name]} |"
             )
         tables.append("\n".join(rows) + "\n")
     print("## Receiver: signed GitHub push deliveries on loopback\n")
@@ -284,7 +316,11 @@ def main() -> int:
         "before answering. webhook 2.8 verifies the same signature (a mismatch would answer "
         "401 and count as an error), parses the JSON, answers 200 and then runs the hook's "
         "command (/bin/true); it stores nothing. Server CPU is the server process's user + "
-        "system time over the run (webhook's includes its /bin/true children) per request.\n"
+        "system time over the run and until it is idle again (webhook's includes its /bin/true "
+        "children) per request. After each run the next waits until the server is idle: no "
+        'child process and no CPU time over 150 ms ("busy after the run"); webhook goes on '
+        "running its queued commands for a while after wrk stops, and a run started then "
+        "would share the cores with them.\n"
     )
     print("\n".join(tables))
     print(

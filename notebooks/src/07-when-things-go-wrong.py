@@ -60,7 +60,7 @@ SECRET = "lesson07-shared-secret"
 rx = labkit.Receiver(secret=SECRET, name="lesson07", port=labkit.free_port(), for_containers=True).start()
 runtime = labkit.runtime.get("lesson07")
 src = labkit.GitSource.create(rx)
-pipeline = labkit.Pipeline(rx, runtime, src, name="lesson07", health_timeout=20).start()
+pipeline = labkit.Pipeline(rx, runtime, src, name="lesson07", health_timeout=10).start()
 pipeline
 
 # %% [markdown]
@@ -126,8 +126,8 @@ print("still serving the first commit:", serving() == first[:7])
 #
 # This time the code compiles, but the app reports itself unhealthy: `HEALTHY = False` makes its
 # `/healthz` answer `503`. Put the colon back, set the flag, commit, push, and set `answer` to
-# the run. The deploy starts the new version next to the old one and waits up to 20 seconds
-# (`health_timeout=20` above) for it to get healthy.
+# the run. The deploy starts the new version next to the old one and waits up to 10 seconds
+# (`health_timeout=10` above) for it to get healthy.
 
 # %% tags=["exercise-answer"]
 # labkit: answer 07-never-healthy

@@ -24,6 +24,14 @@ from labkit.pipeline.gitsource import GitSource  # noqa: E402
 from labkit.pipeline.pipeline import Pipeline, Traffic  # noqa: E402
 from labkit.runtime import Choice, get  # noqa: E402
 
+#: Marks this run's changes: a change made by an earlier run would find its image layers in the
+#: build cache and skip the build, which a real new commit never does.
+RUN = f"{time.time_ns():x}"
+
+#: The stages whose medians the table breaks push-to-serving into (the monitor's settle comes
+#: after the new version serves, so it is left out).
+STAGES = ("build", "ship", "deploy")
+
 FLOOR_DOCKERFILE = """\
 FROM labkit/python-app:bookworm
 COPY app.py /app/
@@ -47,7 +55,7 @@ def engine_floor(app_file: Path, rounds: int) -> list[float]:
         with httpx.Client(trust_env=False, timeout=2) as http:
             for i in range(rounds):
                 (context / "app.py").write_text(
-                    source.replace('GREETING = "', f'GREETING = "floor {i} ', 1)
+                    source.replace('GREETING = "', f'GREETING = "floor {RUN} {i} ', 1)
                 )
                 t0 = time.monotonic()
                 image, _ = client.images.build(path=str(context), tag=f"labkit-bench-floor:{i}")
@@ -85,9 +93,10 @@ def measure(runtime_name: str, pushes: int, cold: bool = False) -> dict[str, flo
         src.push()
         pipeline.wait(src.head, 120)  # the first deploy warms the build cache
         latencies, push_times = [], []
+        stages: dict[str, list[float]] = {name: [] for name in STAGES}
         with Traffic(pipeline.url, clients=2) as traffic:
             for i in range(pushes):
-                src.replace("app.py", 'GREETING = "', f'GREETING = "{i} ')
+                src.replace("app.py", 'GREETING = "', f'GREETING = "{RUN} {i} ')
                 commit = src.commit(f"bench {i}")
                 t0 = time.monotonic()
                 src.push()
@@ -100,7 +109,9 @@ def measure(runtime_name: str, pushes: int, cold: bool = False) -> dict[str, flo
                             raise TimeoutError(f"{commit[:7]} never served")
                         time.sleep(0.005)
                 latencies.append(time.monotonic() - t1)
-                pipeline.wait(commit, 120)
+                run = pipeline.wait(commit, 120)
+                for name in STAGES:
+                    stages[name].append(run.stage(name).seconds or 0.0)
         floor = engine_floor(src.workdir / "app.py", pushes) if runtime_name == "docker" else []
         q = statistics.quantiles(latencies, n=20, method="inclusive")
         return {
@@ -111,6 +122,7 @@ def measure(runtime_name: str, pushes: int, cold: bool = False) -> dict[str, flo
             "push": statistics.median(push_times),
             "requests": traffic.total,
             "failed": traffic.failed,
+            **{name: statistics.median(values) for name, values in stages.items()},
         }
     finally:
         pipeline.stop()
@@ -141,13 +153,17 @@ def main() -> int:
         "On Docker, the same run also measures the engine's floor for this work: the same "
         "one-file change built with the SDK into one COPY layer on labkit/python-app, a "
         "container started from it, and the first 2xx from its /healthz (median of as many "
-        "rounds as pushes). Goal: ratio p50 / floor <= 1.5.\n"
+        "rounds as pushes). Goal: ratio p50 / floor <= 1.5. The last three columns are the "
+        "median seconds of the pipeline's own stages: build (export the commit and build the "
+        "image), ship (push it to the registry, then its webhook), deploy (start the new "
+        "version, wait for its health check, switch traffic, then drain and stop the old one: "
+        "that last part comes after the new version serves).\n"
     )
     print(
         "| runtime | pushes | p50 s | p95 s | max s | `git push` itself s | requests | failed "
-        "| floor s | ratio |"
+        "| floor s | ratio | build s | ship s | deploy s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     lines = []
     for name in names:
         r = measure(name, args.pushes, args.cold)
@@ -155,7 +171,9 @@ def main() -> int:
         ratio = f"{r['p50'] / r['floor']:.2f}" if r["floor"] else "-"
         print(
             f"| {name} | {args.pushes} | {r['p50']:.2f} | {r['p95']:.2f} | {r['max']:.2f} | "
-            f"{r['push']:.2f} | {r['requests']:.0f} | {r['failed']:.0f} | {floor} | {ratio} |"
+            f"{r['push']:.2f} | {r['requests']:.0f} | {r['failed']:.0f} | {floor} | {ratio} | "
+            + " | ".join(f"{r[name]:.2f}" for name in STAGES)
+            + " |"
         )
         if r["floor"]:
             lines.append(

@@ -18,6 +18,7 @@ BENCHES = [["receiver.py"], ["footprint.py"], ["lessons.py"]]
 OPTIONAL = [
     ["pipeline.py"],
     ["pipeline.py", "--pushes", "5", "--cold"],
+    ["ways.py"],
     ["stack.py"],
     ["lab_setup.py", "--rounds", "2"],
 ]

@@ -67,7 +67,7 @@ def main() -> int:
         }
         t0 = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "notebooks/"],
+            [sys.executable, "-m", "pytest", "-q", "-rf", "notebooks/"],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -75,6 +75,13 @@ def main() -> int:
         )
         seconds = time.perf_counter() - t0
         summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
+        for line in done.stdout.splitlines():
+            if line.startswith("FAILED "):
+                print(f"{runtime}: {line}", file=sys.stderr)  # which cell, to find it again
+        if done.returncode != 0:
+            report = Path(env["LABKIT_HOME"]) / "pytest-output.txt"
+            report.write_text(done.stdout + done.stderr)
+            print(f"{runtime}: the whole pytest output is in {report}", file=sys.stderr)
         rows.append((runtime, seconds, summary))
     state = "cold: no lab images at the start" if args.cold else "images already built: warm"
     print(f"## Lesson suite wall time (nbval strict over notebooks/, {state})\n")

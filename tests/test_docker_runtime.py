@@ -150,8 +150,9 @@ def test_a_crash_brings_the_engine_event_and_a_real_alertmanager_alert(
     labels = alert.payload["alerts"][0]["labels"]
     assert labels["alertname"] == "WebDown" and labels["job"] == "web"
     assert labels["instance"] == f"{name}:8000" and labels["version"] == "5555555"
-    died = [d for d in rx.wait_for(source="engine", since=mark, timeout=30) if d.event == "die"]
-    assert died and died[0].payload["Actor"]["Attributes"]["exitCode"] == "137"
+    # The engine's kill event can be forwarded before its die event: wait for the die itself.
+    died = _first_engine_event(rx, "die", since=mark)
+    assert died.payload["Actor"]["Attributes"]["exitCode"] == "137", died.payload
     # The next version serves again and the alert resolves.
     fixed = rt.ship(rt.build(_app(tmp_path, greeting="fixed"), "6" * 40))
     after = rx.log.count()  # before the deploy: the alert can resolve while it runs

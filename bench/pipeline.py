@@ -58,7 +58,9 @@ def engine_floor(app_file: Path, rounds: int) -> list[float]:
                     source.replace('GREETING = "', f'GREETING = "floor {RUN} {i} ', 1)
                 )
                 t0 = time.monotonic()
-                image, _ = client.images.build(path=str(context), tag=f"labkit-bench-floor:{i}")
+                image, _ = client.images.build(
+                    path=str(context), tag=f"labkit-bench-floor:{i}", rm=True, forcerm=True
+                )
                 container = client.containers.run(
                     image.id, detach=True, ports={"8000/tcp": ("127.0.0.1", None)}
                 )
